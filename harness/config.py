@@ -1,0 +1,208 @@
+"""Run configs: YAML → validated pydantic models, or a :class:`ConfigError` naming file and line.
+
+Load with :func:`load_config`. Nothing here sends a request or imports litellm,
+so ``harness validate`` is fast and safe to run anywhere.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pydantic import Field, ValidationError, model_validator
+
+from harness.errors import ConfigError
+from harness.sim.profile import SimProfile
+from harness.suites import SUITE_KINDS, SuiteConfig
+from harness.suites.base import StrictModel
+from harness.yamlsource import KeyPath, YamlSource, format_key_path, load_yaml
+
+# Patterns of real provider keys (OpenAI, Anthropic, Google, AWS, Groq, HF,
+# generic bearer-ish strings). A match anywhere in a config is refused, so a
+# key pasted by mistake never reaches the manifest.
+_LITERAL_KEY = re.compile(
+    r"(sk-[A-Za-z0-9_\-]{16,}|sk-ant-[A-Za-z0-9_\-]{16,}|AIza[0-9A-Za-z_\-]{30,}"
+    r"|AKIA[0-9A-Z]{16}|gsk_[A-Za-z0-9]{20,}|hf_[A-Za-z0-9]{30,})"
+)
+_SECRET_KEYS = {"api_key", "apikey", "key", "secret", "token", "password", "authorization"}
+
+
+class RunSettings(StrictModel):
+    """The ``run:`` section."""
+
+    name: str = Field(default="run", pattern=r"^[A-Za-z0-9_.\-]+$")
+    out: str = Field(default="results", description="results root, relative to the working dir")
+    concurrency: int = Field(default=16, ge=1, description="global cap on requests in flight")
+    timeout_s: float = Field(default=120.0, gt=0, description="per-request total timeout")
+
+
+class ProviderConfig(StrictModel):
+    """One entry of ``providers:``: anything litellm can call, or a built-in simulator."""
+
+    name: str = Field(pattern=r"^[A-Za-z0-9_.:\-]+$", description="label in every table")
+    model: str | None = Field(default=None, description="litellm model string")
+    api_base: str | None = None
+    api_key_env: str | None = Field(default=None, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
+    params: dict[str, Any] = Field(default_factory=dict, description="extra litellm kwargs")
+    concurrency: int | None = Field(default=None, ge=1, description="per-provider cap")
+    timeout_s: float | None = Field(default=None, gt=0)
+    tags: dict[str, str | int | float | bool] = Field(default_factory=dict)
+    simulate: SimProfile | None = Field(
+        default=None, description="serve this provider from the built-in simulator"
+    )
+
+    @model_validator(mode="after")
+    def _model_or_simulator(self) -> ProviderConfig:
+        if self.simulate is None and not self.model:
+            raise ValueError("'model' is required (a litellm model string) unless 'simulate' is set")
+        if self.simulate is not None:
+            if self.api_base is not None:
+                raise ValueError("a simulated provider gets its api_base from the harness")
+            if self.model is None:
+                self.model = f"openai/{self.name}"
+        bad = sorted(k for k in self.params if k.lower() in _SECRET_KEYS | {"api_base"})
+        if bad:
+            raise ValueError(f"params may not set {', '.join(bad)}; use api_key_env / api_base")
+        return self
+
+    @property
+    def simulated(self) -> bool:
+        """True for providers served by the built-in simulator."""
+        return self.simulate is not None
+
+    @property
+    def label(self) -> str:
+        """The name as tables show it: simulated providers say so."""
+        return f"{self.name} (simulated)" if self.simulated else self.name
+
+
+class _ConfigFile(StrictModel):
+    run: RunSettings = Field(default_factory=RunSettings)
+    providers: list[ProviderConfig] = Field(min_length=1)
+    suites: list[str | dict[str, Any]] = Field(min_length=1)
+
+
+@dataclass
+class RunSpec:
+    """A validated run: settings, providers, suites, and the resolved config for the manifest."""
+
+    path: Path
+    run: RunSettings
+    providers: list[ProviderConfig]
+    suites: list[SuiteConfig]
+    resolved: dict[str, Any]
+
+    @property
+    def config_hash(self) -> str:
+        """sha256 of the resolved config (suite files inlined), stable across key order."""
+        canonical = json.dumps(self.resolved, sort_keys=True, separators=(",", ":"), default=str)
+        return hashlib.sha256(canonical.encode()).hexdigest()
+
+    def provider(self, name: str) -> ProviderConfig:
+        return next(p for p in self.providers if p.name == name)
+
+
+def load_config(path: str | Path) -> RunSpec:
+    """Load and validate a run config and the suite files it names.
+
+    Raises :class:`ConfigError` with ``file:line: key.path: problem`` lines.
+    """
+    path = Path(path)
+    source = load_yaml(path)
+    if not isinstance(source.data, dict):
+        raise ConfigError(f"{path}: a config is a mapping with run/providers/suites keys")
+    _refuse_literal_secrets(source, source.data, ())
+    for i, provider in enumerate(source.data.get("providers") or []):
+        if isinstance(provider, dict) and "api_key" in provider:
+            raise ConfigError(
+                f"{source.where(('providers', i, 'api_key'))}: literal API keys are not allowed"
+                " in configs; set api_key_env to the name of an environment variable"
+            )
+    try:
+        parsed = _ConfigFile.model_validate(source.data)
+    except ValidationError as exc:
+        raise ConfigError(_describe(exc, source)) from None
+
+    seen: dict[str, int] = {}
+    for i, p in enumerate(parsed.providers):
+        if p.name in seen:
+            raise ConfigError(
+                f"{source.where(('providers', i, 'name'))}: duplicate provider name {p.name!r}"
+                f" (first at providers[{seen[p.name]}])"
+            )
+        seen[p.name] = i
+
+    suites: list[SuiteConfig] = []
+    resolved_suites: list[dict[str, Any]] = []
+    for i, entry in enumerate(parsed.suites):
+        if isinstance(entry, str):
+            suite_path = (path.parent / entry).resolve()
+            if not suite_path.is_file():
+                raise ConfigError(f"{source.where(('suites', i))}: suite file not found: {entry}")
+            suite_source = load_yaml(suite_path)
+            _refuse_literal_secrets(suite_source, suite_source.data, ())
+            suite = _validate_suite(suite_source, suite_source.data, ())
+        else:
+            suite = _validate_suite(source, entry, ("suites", i))
+        if any(s.name == suite.name for s in suites):
+            raise ConfigError(f"{source.where(('suites', i))}: duplicate suite name {suite.name!r}")
+        suites.append(suite)
+        resolved_suites.append(suite.model_dump(mode="json"))
+
+    resolved = {
+        "run": parsed.run.model_dump(mode="json"),
+        "providers": [p.model_dump(mode="json", exclude_none=True) for p in parsed.providers],
+        "suites": resolved_suites,
+    }
+    return RunSpec(path, parsed.run, parsed.providers, suites, resolved)
+
+
+def _validate_suite(source: YamlSource, data: Any, at: KeyPath) -> SuiteConfig:
+    if not isinstance(data, dict):
+        raise ConfigError(f"{source.where(at)}: a suite is a mapping (or a path to a suite file)")
+    kind = data.get("kind")
+    if kind not in SUITE_KINDS:
+        known = ", ".join(sorted(SUITE_KINDS))
+        got = "missing" if kind is None else repr(kind)
+        raise ConfigError(f"{source.where((*at, 'kind'))}: suite kind is {got}; known: {known}")
+    try:
+        return SUITE_KINDS[kind].config.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(_describe(exc, source, at)) from None
+
+
+def _describe(exc: ValidationError, source: YamlSource, prefix: KeyPath = ()) -> str:
+    lines = []
+    for err in exc.errors():
+        # Discriminated or union errors add type names to loc; keep only real keys.
+        loc = tuple(p for p in err["loc"] if isinstance(p, int) or not str(p)[:1].isupper())
+        loc = tuple(p for p in loc if p not in ("str", "dict[str,any]", "function-after"))
+        key_path = (*prefix, *loc)
+        msg = err["msg"]
+        if err["type"] == "extra_forbidden":
+            msg = "unknown key"
+        elif err["type"] == "missing":
+            msg = "required key is missing"
+        lines.append(f"{source.where(key_path)}: {msg}")
+    return "\n".join(dict.fromkeys(lines))
+
+
+def _refuse_literal_secrets(source: YamlSource, data: Any, at: KeyPath) -> None:
+    if isinstance(data, dict):
+        for key, value in data.items():
+            _refuse_literal_secrets(source, value, (*at, str(key)))
+    elif isinstance(data, list):
+        for i, value in enumerate(data):
+            _refuse_literal_secrets(source, value, (*at, i))
+    elif isinstance(data, str) and _LITERAL_KEY.search(data):
+        raise ConfigError(
+            f"{source.where(at)}: this looks like a literal API key; configs may only name"
+            " the environment variable that holds it (api_key_env)"
+        )
+
+
+__all__ = ["ConfigError", "ProviderConfig", "RunSettings", "RunSpec", "format_key_path", "load_config"]

@@ -1,0 +1,1 @@
+"""Transports: how one request reaches one provider and becomes a timed row."""

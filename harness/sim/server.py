@@ -1,0 +1,221 @@
+"""An OpenAI-compatible chat-completions server with a known latency profile.
+
+It is real HTTP on loopback (aiohttp), so the harness measures it exactly as it
+would measure a remote provider. Each model name the client asks for can have
+its own :class:`SimProfile`; unknown names get the default profile.
+
+The answer is made of words taken from the prompt, chosen by a generator seeded
+with the profile seed and the prompt, so the same request always gets the same
+clearly artificial answer. One word is one token, both in the stream and in the
+reported usage; prompt tokens are the whitespace-separated words of all messages.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import itertools
+import json
+import random
+import time
+import uuid
+from collections.abc import Mapping
+from typing import Any
+
+from aiohttp import web
+
+from harness.sim.profile import SimProfile
+
+_FALLBACK_WORDS = ("simulated", "answer", "from", "the", "harness", "provider")
+
+
+def _prompt_text(messages: list[dict[str, Any]]) -> str:
+    parts: list[str] = []
+    for message in messages:
+        content = message.get("content")
+        if isinstance(content, str):
+            parts.append(content)
+        elif isinstance(content, list):  # OpenAI content parts
+            parts.extend(p.get("text", "") for p in content if isinstance(p, dict))
+    return "\n".join(parts)
+
+
+def answer_words(profile: SimProfile, model: str, prompt: str, max_tokens: int | None) -> list[str]:
+    """The words the simulator answers with: deterministic for (seed, model, prompt)."""
+    digest = hashlib.sha256(f"{profile.seed}\0{model}\0{prompt}".encode()).digest()
+    rng = random.Random(digest)
+    vocabulary = [w.strip(".,;:!?\"'()[]") for w in prompt.split()] or list(_FALLBACK_WORDS)
+    vocabulary = [w for w in vocabulary if w] or list(_FALLBACK_WORDS)
+    n = profile.output_tokens if max_tokens is None else min(profile.output_tokens, max_tokens)
+    return [rng.choice(vocabulary) for _ in range(max(n, 1))]
+
+
+class SimServer:
+    """The aiohttp application and its per-request randomness."""
+
+    def __init__(self, default: SimProfile, profiles: Mapping[str, SimProfile] | None = None):
+        self.default = default
+        self.profiles = dict(profiles or {})
+        self._counter = itertools.count()
+        self.app = web.Application()
+        self.app.router.add_get("/v1/models", self.models)
+        self.app.router.add_get("/health", self.health)
+        self.app.router.add_post("/v1/chat/completions", self.chat_completions)
+
+    def profile_for(self, model: str) -> SimProfile:
+        return self.profiles.get(model, self.default)
+
+    async def health(self, request: web.Request) -> web.Response:
+        return web.json_response({"status": "ok"})
+
+    async def models(self, request: web.Request) -> web.Response:
+        names = sorted(self.profiles) or ["sim"]
+        data = [{"id": n, "object": "model", "owned_by": "harness-sim"} for n in names]
+        return web.json_response({"object": "list", "data": data})
+
+    async def chat_completions(self, request: web.Request) -> web.StreamResponse:
+        received = time.perf_counter()
+        try:
+            body = await request.json()
+            messages = body["messages"]
+            model = str(body.get("model", "sim"))
+        except (json.JSONDecodeError, KeyError, TypeError):
+            return _error(400, "invalid_request_error", "body must be JSON with 'messages'")
+        profile = self.profile_for(model)
+        # One generator per request, seeded by the request's ordinal, so a run's
+        # errors and jitter are reproducible while requests still differ.
+        rng = random.Random(f"{profile.seed}:{next(self._counter)}")
+        if rng.random() < profile.error_rate:
+            return _error(500, "server_error", "simulated server error")
+        max_tokens = body.get("max_tokens") or body.get("max_completion_tokens")
+        prompt = _prompt_text(messages)
+        words = answer_words(profile, model, prompt, max_tokens)
+        finish = "length" if max_tokens is not None and len(words) >= max_tokens else "stop"
+        delays = _token_schedule(profile, len(words), rng)
+        usage = {
+            "prompt_tokens": len(prompt.split()),
+            "completion_tokens": len(words),
+            "total_tokens": len(prompt.split()) + len(words),
+        }
+        ident = f"chatcmpl-sim-{uuid.uuid4().hex[:16]}"
+        if body.get("stream"):
+            include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
+            return await _stream(
+                request, ident, model, words, delays, received, finish, usage, include_usage
+            )
+        await _sleep_until(received + delays[-1])
+        return web.json_response(
+            {
+                "id": ident,
+                "object": "chat.completion",
+                "created": int(time.time()),
+                "model": model,
+                "choices": [
+                    {
+                        "index": 0,
+                        "message": {"role": "assistant", "content": " ".join(words)},
+                        "finish_reason": finish,
+                    }
+                ],
+                "usage": usage,
+            }
+        )
+
+
+def _token_schedule(profile: SimProfile, n: int, rng: random.Random) -> list[float]:
+    """Offsets (s) from the request's arrival at which each token is due."""
+
+    def jittered(ms: float) -> float:
+        if profile.jitter == 0:
+            return ms / 1000
+        return max(0.0, rng.gauss(ms, ms * profile.jitter)) / 1000
+
+    offsets = [jittered(profile.ttft_ms)]
+    for _ in range(n - 1):
+        offsets.append(offsets[-1] + jittered(profile.itl_ms))
+    return offsets
+
+
+async def _sleep_until(deadline: float) -> None:
+    # Sleeping to an absolute deadline keeps the schedule from drifting by the
+    # time spent writing each chunk.
+    delay = deadline - time.perf_counter()
+    if delay > 0:
+        await asyncio.sleep(delay)
+
+
+def _error(status: int, kind: str, message: str) -> web.Response:
+    body = {"error": {"message": message, "type": kind, "code": status}}
+    return web.json_response(body, status=status)
+
+
+def _chunk(ident: str, model: str, delta: dict[str, Any], finish: str | None) -> bytes:
+    payload = {
+        "id": ident,
+        "object": "chat.completion.chunk",
+        "created": int(time.time()),
+        "model": model,
+        "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
+    }
+    return b"data: " + json.dumps(payload).encode() + b"\n\n"
+
+
+async def _stream(
+    request: web.Request,
+    ident: str,
+    model: str,
+    words: list[str],
+    delays: list[float],
+    received: float,
+    finish: str,
+    usage: dict[str, int],
+    include_usage: bool,
+) -> web.StreamResponse:
+    response = web.StreamResponse(
+        headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"}
+    )
+    await response.prepare(request)
+    # Like OpenAI, the first chunk carries only the role: it is not a token, and
+    # a client that counts it as the first token reports a TTFT that is too short.
+    await response.write(_chunk(ident, model, {"role": "assistant", "content": ""}, None))
+    for i, (word, due) in enumerate(zip(words, delays, strict=True)):
+        await _sleep_until(received + due)
+        await response.write(_chunk(ident, model, {"content": word if i == 0 else " " + word}, None))
+    await response.write(_chunk(ident, model, {}, finish))
+    if include_usage:
+        payload = {
+            "id": ident,
+            "object": "chat.completion.chunk",
+            "created": int(time.time()),
+            "model": model,
+            "choices": [],
+            "usage": usage,
+        }
+        await response.write(b"data: " + json.dumps(payload).encode() + b"\n\n")
+    await response.write(b"data: [DONE]\n\n")
+    await response.write_eof()
+    return response
+
+
+async def serve(
+    default: SimProfile,
+    profiles: Mapping[str, SimProfile] | None = None,
+    *,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    ready: asyncio.Future[int] | None = None,
+) -> None:
+    """Serve until cancelled; prints ``listening on http://HOST:PORT/v1`` once bound."""
+    server = SimServer(default, profiles)
+    runner = web.AppRunner(server.app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, host, port, backlog=4096)
+    await site.start()
+    bound = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    print(f"listening on http://{host}:{bound}/v1", flush=True)
+    if ready is not None:
+        ready.set_result(bound)
+    try:
+        await asyncio.Event().wait()
+    finally:
+        await runner.cleanup()
