@@ -101,13 +101,17 @@ def _plan_suite(suite: Any, provider: str) -> Any:
 @click.argument("results_root", type=click.Path(path_type=Path))
 @click.option("--run", "run_id", help="Run id (default: the latest run).")
 @click.option(
-    "--format", "fmt", type=click.Choice(["table", "csv", "markdown", "json"]), default="table",
+    "--format",
+    "fmt",
+    type=click.Choice(["table", "csv", "markdown", "json"]),
+    default="table",
     show_default=True,
 )
 @_clean_errors
 def summarize(results_root: Path, run_id: str | None, fmt: str) -> None:
     """Print the comparison table of a run from the Parquet data alone."""
-    from harness.report import load_run, render, summarize as summarize_rows
+    from harness.report import load_run, render
+    from harness.report import summarize as summarize_rows
 
     chosen, rows = load_run(results_root, run_id)
     title = f"run {chosen}" if fmt in ("table", "markdown") else None
@@ -125,8 +129,15 @@ def summarize(results_root: Path, run_id: str | None, fmt: str) -> None:
 @click.option("--error-rate", type=float, default=0.0, show_default=True)
 @click.option("--seed", type=int, default=0, show_default=True)
 def sim(
-    port: int, host: str, model: str, ttft_ms: float, itl_ms: float, output_tokens: int,
-    jitter: float, error_rate: float, seed: int,
+    port: int,
+    host: str,
+    model: str,
+    ttft_ms: float,
+    itl_ms: float,
+    output_tokens: int,
+    jitter: float,
+    error_rate: float,
+    seed: int,
 ) -> None:
     """Serve the simulated OpenAI-compatible provider in the foreground (Ctrl-C stops)."""
     import asyncio
@@ -138,8 +149,14 @@ def sim(
     from harness.sim.server import serve
 
     try:
-        profile = SimProfile(ttft_ms=ttft_ms, itl_ms=itl_ms, output_tokens=output_tokens,
-                             jitter=jitter, error_rate=error_rate, seed=seed)
+        profile = SimProfile(
+            ttft_ms=ttft_ms,
+            itl_ms=itl_ms,
+            output_tokens=output_tokens,
+            jitter=jitter,
+            error_rate=error_rate,
+            seed=seed,
+        )
     except ValidationError as exc:
         raise click.BadParameter(str(exc)) from None
     click.echo(f"simulated provider: model {model!r}, {profile}", err=True)

@@ -38,6 +38,10 @@ class RunSettings(StrictModel):
     out: str = Field(default="results", description="results root, relative to the working dir")
     concurrency: int = Field(default=16, ge=1, description="global cap on requests in flight")
     timeout_s: float = Field(default=120.0, gt=0, description="per-request total timeout")
+    warmup_requests: int = Field(default=1, ge=0, description="unrecorded requests per provider")
+    flush_s: float = Field(
+        default=5.0, gt=0, description="write a Parquet part at least this often"
+    )
 
 
 class ProviderConfig(StrictModel):
@@ -58,7 +62,9 @@ class ProviderConfig(StrictModel):
     @model_validator(mode="after")
     def _model_or_simulator(self) -> ProviderConfig:
         if self.simulate is None and not self.model:
-            raise ValueError("'model' is required (a litellm model string) unless 'simulate' is set")
+            raise ValueError(
+                "'model' is required (a litellm model string) unless 'simulate' is set"
+            )
         if self.simulate is not None:
             if self.api_base is not None:
                 raise ValueError("a simulated provider gets its api_base from the harness")
@@ -205,4 +211,11 @@ def _refuse_literal_secrets(source: YamlSource, data: Any, at: KeyPath) -> None:
         )
 
 
-__all__ = ["ConfigError", "ProviderConfig", "RunSettings", "RunSpec", "format_key_path", "load_config"]
+__all__ = [
+    "ConfigError",
+    "ProviderConfig",
+    "RunSettings",
+    "RunSpec",
+    "format_key_path",
+    "load_config",
+]

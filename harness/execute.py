@@ -33,7 +33,7 @@ class RunResult:
 
     run_id: str
     run_dir: Path
-    outcome: RunOutcome
+    outcome: RunOutcome | None  # None when interrupted before the plan finished
     status: str
 
 
@@ -138,7 +138,7 @@ def execute(
     try:
         endpoints = {p.name: _endpoint(p, spec, keys[p.name], sim) for p in spec.providers}
         litellm = import_litellm()
-        writer = PartWriter(run_dir, run_id)
+        writer = PartWriter(run_dir, run_id, flush_s=spec.run.flush_s)
         manifest: dict[str, Any] = {
             "run_id": run_id,
             "name": spec.run.name,
@@ -149,8 +149,12 @@ def execute(
             "config_hash": spec.config_hash,
             "config": spec.resolved,  # holds env var names, never their values
             "versions": versions(),
-            "host": {"hostname": socket.gethostname(), "platform": platform.platform(),
-                     "cpus": os.cpu_count(), "argv0": Path(sys.argv[0]).name},
+            "host": {
+                "hostname": socket.gethostname(),
+                "platform": platform.platform(),
+                "cpus": os.cpu_count(),
+                "argv0": Path(sys.argv[0]).name,
+            },
             "providers": {
                 p.name: {"model": p.model, "simulated": p.simulated, "tags": p.tags}
                 for p in spec.providers
@@ -179,9 +183,14 @@ def execute(
                     provider_concurrency={
                         p.name: p.concurrency for p in spec.providers if p.concurrency
                     },
+                    warmup_requests=spec.run.warmup_requests,
                 )
             )
             status = "completed"
+        except KeyboardInterrupt:
+            # Ctrl-C: in-flight requests were cancelled and recorded as such;
+            # the rows are flushed below and the manifest says "interrupted".
+            status = "interrupted"
         finally:
             progress.close()
             writer.flush()

@@ -80,6 +80,11 @@ def load_yaml(path: Path, env: Mapping[str, str] | None = None) -> YamlSource:
     return source
 
 
+_PLAIN_TAGS = {
+    f"tag:yaml.org,2002:{name}"
+    for name in ("str", "int", "float", "bool", "null", "map", "seq", "timestamp")
+}
+
 # YAML aliases let a few lines expand into billions of values; a config never
 # needs more than this many.
 _MAX_NODES = 1_000_000
@@ -102,6 +107,11 @@ class _Builder:
 def _build(node: yaml.Node, key_path: KeyPath, b: _Builder) -> Any:
     source, env = b.source, b.env
     source.lines.setdefault(key_path, node.start_mark.line + 1)
+    if node.tag not in _PLAIN_TAGS:
+        # Configs are data: tags such as !!python/object are refused, not constructed.
+        raise ConfigError(
+            f"{source.path}:{node.start_mark.line + 1}: invalid YAML: unsupported tag {node.tag}"
+        )
     if isinstance(node, yaml.MappingNode):
         result: dict[Any, Any] = {}
         for key_node, value_node in node.value:

@@ -136,7 +136,7 @@ async def send(litellm: Any, endpoint: Endpoint, request: RequestSpec) -> dict[s
                         finish_reason = choice.finish_reason
     except asyncio.CancelledError:
         raise
-    except BaseException as exc:  # noqa: BLE001 - every failure becomes a row
+    except BaseException as exc:
         if isinstance(exc, KeyboardInterrupt | SystemExit):
             raise
         error_type, status = classify_error(exc)
@@ -193,6 +193,6 @@ def cost_usd(litellm: Any, model: str, row: dict[str, Any]) -> float | None:
             prompt_tokens=row["input_tokens"] or 0,
             completion_tokens=row["output_tokens"] or 0,
         )
-    except Exception:  # noqa: BLE001 - litellm raises several types for unmapped models
+    except Exception:
         return None
     return float(prompt_cost) + float(completion_cost)

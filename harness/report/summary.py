@@ -33,7 +33,7 @@ def load_run(root: Path, run_id: str | None = None) -> tuple[str, pd.DataFrame]:
 
 def provider_label(provider: str, simulated: object) -> str:
     """Simulated providers are labelled as such wherever they appear."""
-    return f"{provider} (simulated)" if bool(pd.notna(simulated) and simulated) else provider
+    return f"{provider} (simulated)" if simulated is not None and bool(simulated) else provider
 
 
 def summarize(rows: pd.DataFrame) -> pd.DataFrame:
@@ -80,8 +80,14 @@ def render(table: pd.DataFrame, fmt: str, *, title: str | None = None) -> str:
     from tabulate import tabulate
 
     style = "github" if fmt == "markdown" else "simple"
-    text = tabulate(shown, headers="keys", tablefmt=style, showindex=False, floatfmt=".1f",
-                    missingval="-")
+    text = tabulate(
+        shown.to_dict("list"),
+        headers="keys",
+        tablefmt=style,
+        showindex=False,
+        floatfmt=".1f",
+        missingval="-",
+    )
     if title:
         text = (f"### {title}\n\n" if fmt == "markdown" else f"{title}\n\n") + text
     return str(text)

@@ -64,10 +64,11 @@ _NEG = r"(?:does not|doesnt|do not|dont|did not|didnt|does no|fails to|is silent
 _VERB = (
     r"(?:say|says|mention|mentions|provide|provides|contain|contains|specify|specifies|state|"
     r"include|give|indicate|answer|discuss|address|tell|explain|describe|have|offer|"
-    r"reveal|list|cover|identify|name|support|clarify)"
+    r"reveal|list|cover|identify|name|clarify)"
 )
-_CANNOT = r"(?:cannot|can not|cant|could not|couldnt|am unable to|m unable to|was unable to|"
-_CANNOT += r"am not able to|m not able to|is not possible to|is impossible to|unable to)"
+# First person, after apostrophe removal ("I'm" is "im", "we're" is "were").
+_SUBJECT = r"(?:i|we|im|i am|were|we are|i was|we were)"
+_CANNOT = r"(?:cannot|can not|cant|could not|couldnt|unable to|not able to)"
 _FIND = r"(?:answer|determine|find|tell|say|provide|locate|identify|know|confirm|infer|give)"
 _INFO = r"(?:information|info|context|data|details|detail|knowledge|evidence)"
 _STATED = (
@@ -82,9 +83,9 @@ _PREFIX_PATTERNS: tuple[str, ...] = (
     r"(?:i|we) (?:dont|do not|did not|didnt) have (?:enough |sufficient |the |any |that |this )?"
     + _INFO,
     r"(?:i|we) (?:have|had) no (?:idea|information|knowledge|way of knowing)\b",
-    r"(?:i|we) " + _CANNOT + r" (?:\w+ )?" + _FIND + r"\b",
+    _SUBJECT + " " + _CANNOT + r" (?:\w+ )?" + _FIND + r"\b",
     r"(?:i|we) (?:could not|couldnt|cannot|cant|did not|didnt) (?:find|locate|see)\b",
-    r"(?:it|this) " + _CANNOT + r" " + _FIND + r"\b",
+    r"(?:it|this) " + _CANNOT + " " + _FIND + r"\b",
     r"(?:it is|its) (?:not possible|impossible) to " + _FIND + r"\b",
     r"(?:it is|its) (?:unclear|not clear) (?:from|based on|according to|in)\b",
     _SOURCE + r" " + _NEG + r"(?: \w+)? " + _VERB + r"\b",

@@ -60,6 +60,8 @@ class SimServer:
         self.app = web.Application()
         self.app.router.add_get("/v1/models", self.models)
         self.app.router.add_get("/health", self.health)
+        self.app.router.add_get("/sim/stats", self.stats)
+        self.requests_received = 0
         self.app.router.add_post("/v1/chat/completions", self.chat_completions)
 
     def profile_for(self, model: str) -> SimProfile:
@@ -68,6 +70,10 @@ class SimServer:
     async def health(self, request: web.Request) -> web.Response:
         return web.json_response({"status": "ok"})
 
+    async def stats(self, request: web.Request) -> web.Response:
+        """How many chat requests arrived: lets tests prove that nothing was sent."""
+        return web.json_response({"requests": self.requests_received})
+
     async def models(self, request: web.Request) -> web.Response:
         names = sorted(self.profiles) or ["sim"]
         data = [{"id": n, "object": "model", "owned_by": "harness-sim"} for n in names]
@@ -75,6 +81,7 @@ class SimServer:
 
     async def chat_completions(self, request: web.Request) -> web.StreamResponse:
         received = time.perf_counter()
+        self.requests_received += 1
         try:
             body = await request.json()
             messages = body["messages"]
@@ -180,7 +187,9 @@ async def _stream(
     await response.write(_chunk(ident, model, {"role": "assistant", "content": ""}, None))
     for i, (word, due) in enumerate(zip(words, delays, strict=True)):
         await _sleep_until(received + due)
-        await response.write(_chunk(ident, model, {"content": word if i == 0 else " " + word}, None))
+        await response.write(
+            _chunk(ident, model, {"content": word if i == 0 else " " + word}, None)
+        )
     await response.write(_chunk(ident, model, {}, finish))
     if include_usage:
         payload = {
