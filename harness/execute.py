@@ -20,7 +20,8 @@ from typing import Any
 from harness import __version__
 from harness.config import ProviderConfig, RunSpec
 from harness.errors import ConfigError, StoreError
-from harness.providers.transport import Endpoint, import_litellm, send
+from harness.providers.trace import Endpoint
+from harness.providers.transport import import_litellm, send
 from harness.runner import RunOutcome, run_plan
 from harness.sim import SimProcess
 from harness.store import PartWriter, validate_run_id, write_manifest

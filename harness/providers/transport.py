@@ -1,8 +1,8 @@
-"""The litellm transport: one streamed request, timed and normalised into a row.
+"""The litellm transport: one streamed request through ``litellm.acompletion``.
 
-litellm is imported lazily (it takes seconds) and only in the process that
-sends requests. The clock: ``t0`` is taken immediately before the awaited call,
-so litellm's own preparation counts toward TTFT; the runner's warm-up request
+litellm is imported lazily (it takes seconds) and only in processes that send
+requests. The clock: ``t0`` is taken immediately before the awaited call, so
+litellm's own preparation counts toward TTFT; the runner's warm-up request
 keeps its one-off first-call setup (~0.25 s here) out of the measurements.
 """
 
@@ -12,11 +12,13 @@ import asyncio
 import os
 import re
 import time
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from harness.providers.trace import Endpoint, StreamTrace, build_row
 from harness.suites.base import RequestSpec
+
+__all__ = ["Endpoint", "classify_error", "import_litellm", "scrub", "send"]
 
 _BEARER = re.compile(r"(Bearer\s+)[A-Za-z0-9_\-.=]+", re.IGNORECASE)
 _KEYLIKE = re.compile(r"(sk-[A-Za-z0-9_\-]{8,}|AIza[0-9A-Za-z_\-]{20,}|gsk_[A-Za-z0-9]{12,})")
@@ -32,19 +34,6 @@ def import_litellm() -> Any:
     return litellm
 
 
-@dataclass(frozen=True)
-class Endpoint:
-    """What the transport needs to call one provider; the key stays out of every row."""
-
-    provider: str
-    model: str
-    simulated: bool
-    api_base: str | None
-    api_key: str | None
-    params: dict[str, Any]
-    timeout_s: float
-
-
 def scrub(text: str, secret: str | None) -> str:
     """Remove a key, bearer tokens and key-shaped strings from a provider's error text."""
     if secret:
@@ -55,7 +44,7 @@ def scrub(text: str, secret: str | None) -> str:
 
 def classify_error(exc: BaseException) -> tuple[str, int | None]:
     """Map an exception to (error_type, http_status)."""
-    if isinstance(exc, TimeoutError | asyncio.TimeoutError):
+    if isinstance(exc, TimeoutError):
         return "timeout", None
     name = type(exc).__name__
     status = getattr(exc, "status_code", None)
@@ -71,42 +60,29 @@ def classify_error(exc: BaseException) -> tuple[str, int | None]:
         return "rate_limited", 429
     if status is not None:
         return f"http_{status}", status
-    if name in ("MidStreamFallbackError",):
-        return "stream_error", None
     return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower(), None
 
 
-def _now_utc() -> datetime:
-    return datetime.now(UTC)
+def record_error(trace: StreamTrace, exc: BaseException, secret: str | None) -> None:
+    """Fill the trace's error fields from an exception (shared by every transport)."""
+    error_type, status = classify_error(exc)
+    if trace.text_offsets and error_type != "timeout":
+        error_type = "stream_error"  # the stream broke after text had arrived
+    trace.error_type = error_type
+    trace.http_status = status
+    trace.error_message = scrub(str(exc) or type(exc).__name__, secret)[:2000]
 
 
 async def send(litellm: Any, endpoint: Endpoint, request: RequestSpec) -> dict[str, Any]:
     """Send one request, stream the answer, and return its row (never raises on API errors)."""
-    row: dict[str, Any] = {
-        "suite": request.suite,
-        "suite_kind": request.suite_kind,
-        "case_id": request.case_id,
-        "repeat": request.repeat,
-        "provider": endpoint.provider,
-        "model": endpoint.model,
-        "simulated": endpoint.simulated,
-        "max_tokens": request.max_tokens,
-        "status": "ok",
-        "error_type": None,
-        "error_message": None,
-        "http_status": None,
-    }
     kwargs: dict[str, Any] = dict(endpoint.params)
     if endpoint.api_base:
         kwargs["api_base"] = endpoint.api_base
     if endpoint.api_key:
         kwargs["api_key"] = endpoint.api_key
-    text_parts: list[str] = []
-    offsets: list[float] = []
-    first_chunk: float | None = None
+    kwargs.update(request.extra)
+    trace = StreamTrace(started_at=datetime.now(UTC))
     usage: Any = None
-    finish_reason: str | None = None
-    row["started_at"] = _now_utc()
     t0 = time.perf_counter()
     try:
         async with asyncio.timeout(endpoint.timeout_s):
@@ -122,65 +98,50 @@ async def send(litellm: Any, endpoint: Endpoint, request: RequestSpec) -> dict[s
             )
             async for chunk in stream:
                 now = time.perf_counter() - t0
-                if first_chunk is None:
-                    first_chunk = now
+                trace.on_chunk(now)
                 chunk_usage = getattr(chunk, "usage", None)
                 if chunk_usage is not None:
                     usage = chunk_usage
                 for choice in chunk.choices or ():
-                    content = getattr(choice.delta, "content", None)
+                    delta = choice.delta
+                    if getattr(delta, "reasoning_content", None):
+                        trace.on_reasoning(now)
+                    content = getattr(delta, "content", None)
                     if content:
-                        text_parts.append(content)
-                        offsets.append(now)
+                        trace.on_text(now, content)
                     if choice.finish_reason:
-                        finish_reason = choice.finish_reason
+                        trace.finish_reason = choice.finish_reason
     except asyncio.CancelledError:
         raise
-    except BaseException as exc:
-        if isinstance(exc, KeyboardInterrupt | SystemExit):
-            raise
-        error_type, status = classify_error(exc)
-        if text_parts and error_type != "timeout":
-            error_type = "stream_error"
-        row.update(
-            status="error",
-            error_type=error_type,
-            http_status=status,
-            error_message=scrub(str(exc), endpoint.api_key)[:2000],
-        )
-    end = time.perf_counter() - t0
-
-    row["first_chunk_s"] = first_chunk
-    row["ttft_s"] = offsets[0] if offsets else None
-    row["e2e_s"] = end if row["status"] == "ok" else None
-    row["chunk_offsets_s"] = offsets
-    row["text_chunks"] = len(offsets)
-    row["finish_reason"] = finish_reason
-    row["response_text"] = "".join(text_parts)
-    _add_usage(row, usage)
-    n = row["output_tokens"] or len(offsets)
-    if row["status"] == "ok" and offsets and n > 1:
-        row["itl_s"] = (offsets[-1] - offsets[0]) / (n - 1)
-        row["tpot_s"] = (end - offsets[0]) / (n - 1)
-    else:
-        row["itl_s"] = row["tpot_s"] = None
-    generating = end - offsets[0] if offsets else 0.0
-    row["output_tps"] = n / generating if row["status"] == "ok" and generating > 0 else None
+    except Exception as exc:  # every failure of the request becomes a row
+        record_error(trace, exc, endpoint.api_key)
+    trace.end_s = time.perf_counter() - t0
+    trace.usage = usage_counts(usage)
+    row = build_row(trace, endpoint, request)
     row["cost_usd"] = cost_usd(litellm, endpoint.model, row)
     return row
 
 
-def _add_usage(row: dict[str, Any], usage: Any) -> None:
+def usage_counts(usage: Any) -> dict[str, int | None]:
+    """Token counts from an OpenAI-style usage object or dict."""
+
     def get(obj: Any, name: str) -> int | None:
-        value = getattr(obj, name, None) if obj is not None else None
+        if obj is None:
+            return None
+        value = obj.get(name) if isinstance(obj, dict) else getattr(obj, name, None)
         return int(value) if isinstance(value, int | float) else None
 
-    row["input_tokens"] = get(usage, "prompt_tokens")
-    row["output_tokens"] = get(usage, "completion_tokens")
-    prompt_details = getattr(usage, "prompt_tokens_details", None)
-    completion_details = getattr(usage, "completion_tokens_details", None)
-    row["cached_input_tokens"] = get(prompt_details, "cached_tokens")
-    row["reasoning_tokens"] = get(completion_details, "reasoning_tokens")
+    def sub(name: str) -> Any:
+        if usage is None:
+            return None
+        return usage.get(name) if isinstance(usage, dict) else getattr(usage, name, None)
+
+    return {
+        "input_tokens": get(usage, "prompt_tokens"),
+        "output_tokens": get(usage, "completion_tokens"),
+        "cached_input_tokens": get(sub("prompt_tokens_details"), "cached_tokens"),
+        "reasoning_tokens": get(sub("completion_tokens_details"), "reasoning_tokens"),
+    }
 
 
 def cost_usd(litellm: Any, model: str, row: dict[str, Any]) -> float | None:
@@ -193,6 +154,6 @@ def cost_usd(litellm: Any, model: str, row: dict[str, Any]) -> float | None:
             prompt_tokens=row["input_tokens"] or 0,
             completion_tokens=row["output_tokens"] or 0,
         )
-    except Exception:
+    except Exception:  # litellm raises several types for unmapped models
         return None
     return float(prompt_cost) + float(completion_cost)

@@ -35,3 +35,5 @@ class RequestSpec:
     messages: list[dict[str, Any]]
     max_tokens: int
     extra: dict[str, Any] = field(default_factory=dict)
+    load_level: str | None = None
+    warmup: bool = False

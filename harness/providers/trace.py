@@ -1,0 +1,109 @@
+"""What a transport observes during one streamed request, and how it becomes a row.
+
+Every transport (litellm, the direct OpenAI-compatible client) fills a
+:class:`StreamTrace` while it reads the stream and hands it to
+:func:`build_row`, so the metric definitions live in one place.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from harness.suites.base import RequestSpec
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """What a transport needs to call one provider; the key stays out of every row."""
+
+    provider: str
+    model: str
+    simulated: bool
+    api_base: str | None
+    api_key: str | None
+    params: dict[str, Any]
+    timeout_s: float
+    transport: str = "litellm"
+
+
+@dataclass
+class StreamTrace:
+    """Client-side observations of one request, offsets in seconds from ``t0``."""
+
+    started_at: datetime
+    first_chunk_s: float | None = None
+    text_offsets: list[float] = field(default_factory=list)
+    text_parts: list[str] = field(default_factory=list)
+    first_reasoning_s: float | None = None
+    reasoning_chunks: int = 0
+    end_s: float | None = None
+    finish_reason: str | None = None
+    usage: dict[str, int | None] = field(default_factory=dict)
+    error_type: str | None = None
+    error_message: str | None = None
+    http_status: int | None = None
+
+    def on_chunk(self, now: float) -> None:
+        if self.first_chunk_s is None:
+            self.first_chunk_s = now
+
+    def on_text(self, now: float, text: str) -> None:
+        self.text_offsets.append(now)
+        self.text_parts.append(text)
+
+    def on_reasoning(self, now: float) -> None:
+        if self.first_reasoning_s is None:
+            self.first_reasoning_s = now
+        self.reasoning_chunks += 1
+
+
+def build_row(trace: StreamTrace, endpoint: Endpoint, request: RequestSpec) -> dict[str, Any]:
+    """The stored row: identity, outcome, timing metrics (see README, Metrics), tokens."""
+    ok = trace.error_type is None
+    offsets = trace.text_offsets
+    server_tokens = trace.usage.get("output_tokens")
+    n = server_tokens if server_tokens is not None else len(offsets)
+    row: dict[str, Any] = {
+        "suite": request.suite,
+        "suite_kind": request.suite_kind,
+        "case_id": request.case_id,
+        "repeat": request.repeat,
+        "load_level": request.load_level,
+        "warmup": request.warmup,
+        "provider": endpoint.provider,
+        "model": endpoint.model,
+        "simulated": endpoint.simulated,
+        "transport": endpoint.transport,
+        "max_tokens": request.max_tokens,
+        "status": "ok" if ok else "error",
+        "error_type": trace.error_type,
+        "error_message": trace.error_message,
+        "http_status": trace.http_status,
+        "started_at": trace.started_at,
+        "first_chunk_s": trace.first_chunk_s,
+        "first_reasoning_s": trace.first_reasoning_s,
+        "ttft_s": offsets[0] if offsets else None,
+        "e2e_s": trace.end_s if ok else None,
+        "chunk_offsets_s": offsets,
+        "text_chunks": len(offsets),
+        "finish_reason": trace.finish_reason,
+        "response_text": "".join(trace.text_parts),
+        **{k: trace.usage.get(k) for k in _USAGE_KEYS},
+    }
+    row["output_tokens_client"] = len(offsets)
+    # The provider's count is the truth for cost; a different client count is
+    # flagged (e.g. several tokens per chunk, or a stream cut short).
+    row["tokens_mismatch"] = server_tokens is not None and server_tokens != len(offsets)
+    if ok and offsets and n > 1 and trace.end_s is not None:
+        row["itl_s"] = (offsets[-1] - offsets[0]) / (n - 1)
+        row["tpot_s"] = (trace.end_s - offsets[0]) / (n - 1)
+    else:
+        row["itl_s"] = row["tpot_s"] = None
+    generating = (trace.end_s - offsets[0]) if offsets and trace.end_s is not None else 0.0
+    row["output_tps"] = n / generating if ok and generating > 0 else None
+    return row
+
+
+_USAGE_KEYS = ("input_tokens", "output_tokens", "cached_input_tokens", "reasoning_tokens")
