@@ -59,14 +59,19 @@ def run(config: Path, out: Path | None, run_id: str | None, no_progress: bool) -
     """Send every suite of CONFIG to every provider, store the rows, print the comparison."""
     from harness.config import load_config
     from harness.execute import execute
-    from harness.report import load_run, render, summarize
+    from harness.report import load_run, render, run_slos, summarize
 
     spec = load_config(config)
     result = execute(spec, out=out, run_id=run_id, show_progress=not no_progress)
     root = result.run_dir.parent
     _, rows = load_run(root, result.run_id)
-    click.echo(render(summarize(rows), "table", title=f"run {result.run_id}"))
+    table = summarize(rows, run_slos(root, result.run_id))
+    click.echo(render(table, "table", title=f"run {result.run_id}"))
     click.echo(f"\n{len(rows)} rows in {result.run_dir}")
+    if result.outcome is not None and result.outcome.untrustworthy:
+        from harness.execute import clock_warning
+
+        click.echo(f"warning: {clock_warning(result.outcome)}", err=True)
     if result.status != "completed":
         click.echo(f"run {result.status}", err=True)
         sys.exit(130)
@@ -80,21 +85,13 @@ def validate(config: Path) -> None:
     from harness.config import load_config
 
     spec = load_config(config)
-    n = sum(
-        len(list(_plan_suite(suite, provider.name)))
-        for suite in spec.suites
-        for provider in spec.providers
-    )
+    from harness.execute import build_plan
+
+    n = sum(len(phase.requests) for phase in build_plan(spec))
     click.echo(
         f"{config}: ok — {len(spec.providers)} providers, {len(spec.suites)} suites,"
         f" {n} requests planned"
     )
-
-
-def _plan_suite(suite: Any, provider: str) -> Any:
-    from harness.suites import SUITE_KINDS
-
-    return SUITE_KINDS[suite.kind].plan(suite, provider)
 
 
 @main.command()
@@ -110,12 +107,13 @@ def _plan_suite(suite: Any, provider: str) -> Any:
 @_clean_errors
 def summarize(results_root: Path, run_id: str | None, fmt: str) -> None:
     """Print the comparison table of a run from the Parquet data alone."""
-    from harness.report import load_run, render
+    from harness.report import load_run, render, run_slos
     from harness.report import summarize as summarize_rows
 
     chosen, rows = load_run(results_root, run_id)
+    table = summarize_rows(rows, run_slos(results_root, chosen))
     title = f"run {chosen}" if fmt in ("table", "markdown") else None
-    click.echo(render(summarize_rows(rows), fmt, title=title))
+    click.echo(render(table, fmt, title=title))
 
 
 @main.command()

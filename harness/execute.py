@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import importlib.metadata
+import itertools
 import os
 import platform
 import socket
@@ -22,7 +23,7 @@ from harness.config import ProviderConfig, RunSpec
 from harness.errors import ConfigError, StoreError
 from harness.providers.trace import Endpoint
 from harness.providers.transport import import_litellm, send
-from harness.runner import RunOutcome, run_plan
+from harness.runner import Phase, RunOutcome, run_phases
 from harness.sim import SimProcess
 from harness.store import PartWriter, validate_run_id, write_manifest
 from harness.suites import SUITE_KINDS, RequestSpec
@@ -38,14 +39,30 @@ class RunResult:
     status: str
 
 
-def build_plan(spec: RunSpec) -> list[RequestSpec]:
-    """Every request of the run: each suite's cases for each provider."""
-    return [
-        request
-        for suite in spec.suites
-        for provider in spec.providers
-        for request in SUITE_KINDS[suite.kind].plan(suite, provider.name)
-    ]
+def build_plan(spec: RunSpec) -> list[Phase]:
+    """Every request of the run, grouped in phases: suite × provider × load level."""
+    phases: list[Phase] = []
+    index = 0
+    for suite in spec.suites:
+        load = {p.label: p for p in suite.phases()}
+        for provider in spec.providers:
+            requests = SUITE_KINDS[suite.kind].plan(suite, provider.name)
+            for label, group in itertools.groupby(requests, key=lambda r: r.load_level):
+                batch = list(group)
+                how = load[label]
+                phases.append(
+                    Phase(
+                        provider.name,
+                        batch,
+                        how.pattern,
+                        how.level,
+                        how.duration_s,
+                        how.seed,
+                        first_index=index,
+                    )
+                )
+                index += len(batch)
+    return phases
 
 
 def resolve_keys(spec: RunSpec) -> dict[str, str | None]:
@@ -160,10 +177,11 @@ def execute(
                 p.name: {"model": p.model, "simulated": p.simulated, "tags": p.tags}
                 for p in spec.providers
             },
-            "planned_requests": len(plan),
+            "planned_requests": sum(len(p.requests) for p in plan),
+            "time_bounded_phases": sum(p.duration_s is not None for p in plan),
         }
         write_manifest(run_dir, manifest)
-        progress = _progress(len(plan), show_progress)
+        progress = _progress(sum(len(p.requests) for p in plan), show_progress)
 
         def sink(row: dict[str, Any]) -> None:
             writer.add(row)
@@ -176,7 +194,7 @@ def execute(
         outcome = None
         try:
             outcome = asyncio.run(
-                run_plan(
+                run_phases(
                     plan,
                     send_one,
                     sink,
@@ -205,12 +223,29 @@ def execute(
                     errors=outcome.errors,
                     cancelled=outcome.cancelled,
                     warmup_errors=outcome.warmup_errors,
+                    clock_health={
+                        **outcome.clock,
+                        "untrustworthy_rows": outcome.untrustworthy,
+                        "warning": clock_warning(outcome),
+                    },
                 )
             write_manifest(run_dir, manifest)
     finally:
         if sim is not None:
             sim.stop()
     return RunResult(run_id, run_dir, outcome, status)
+
+
+def clock_warning(outcome: RunOutcome) -> str | None:
+    """A sentence for the user when the client's own timestamps cannot be trusted."""
+    if not outcome.untrustworthy:
+        return None
+    return (
+        f"{outcome.untrustworthy} of {outcome.finished} requests ran while the client was"
+        f" saturated (event-loop lag up to {outcome.clock.get('max_loop_lag_ms', 0):.1f} ms,"
+        f" CPU up to {outcome.clock.get('max_client_cpu', 0):.0%}); their latencies are"
+        " overstated. Lower concurrency or use more worker processes. Rows: clock_ok = false."
+    )
 
 
 class _NoProgress:

@@ -1,22 +1,56 @@
-"""Asyncio scheduling of a plan of requests: concurrency caps, warm-up, cancellation.
+"""Asyncio scheduling of a plan: phases, load patterns, concurrency caps, clock health.
 
-The runner knows nothing about suites or litellm. It takes request specs, a
-``send`` coroutine that turns one spec into one row, and a ``sink`` that
-receives each row as soon as it exists (so the store can flush it).
+The runner knows nothing about suites or litellm. It takes phases of request
+specs, a ``send`` coroutine that turns one spec into one row, and a ``sink``
+that receives each row as soon as it exists (so the store can flush it).
+
+A phase is one provider at one load level. A provider's phases run one after
+the other (a concurrency sweep must not overlap itself); different providers
+run side by side. Load patterns:
+
+- ``concurrency``: ``level`` workers, each sending its next request when the
+  previous one ends (closed loop).
+- ``rate``: a request every ``1/level`` seconds, whatever the responses do
+  (open loop).
+- ``poisson``: open loop with exponential inter-arrival times of mean
+  ``1/level`` (seeded), as independent users produce.
+
+A phase is bounded by its number of requests, or by ``duration_s`` (requests
+cycle through the phase's list until the time is up). Open-loop arrivals are
+still bounded by the global concurrency cap; the delay that causes is
+recorded per row as ``schedule_lag_s``.
 """
 
 from __future__ import annotations
 
 import asyncio
+import itertools
+import random
+import time
 from collections import defaultdict
-from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Awaitable, Callable, Iterator, Sequence
+from dataclasses import dataclass, field, replace
 from typing import Any
 
+from harness.clock import LoopMonitor
 from harness.suites.base import RequestSpec
 
 Row = dict[str, Any]
 Send = Callable[[RequestSpec], Awaitable[Row]]
+PATTERNS = ("concurrency", "rate", "poisson")
+
+
+@dataclass
+class Phase:
+    """One provider at one load level."""
+
+    provider: str
+    requests: list[RequestSpec]
+    pattern: str = "concurrency"
+    level: float | None = None  # workers, or requests per second
+    duration_s: float | None = None
+    seed: int = 0
+    first_index: int = 0  # request_index of requests[0]
 
 
 @dataclass
@@ -27,7 +61,9 @@ class RunOutcome:
     finished: int = 0
     errors: int = 0
     cancelled: int = 0
+    untrustworthy: int = 0
     warmup_errors: dict[str, str] = field(default_factory=dict)
+    clock: dict[str, float] = field(default_factory=dict)
 
 
 def cancelled_row(request: RequestSpec, index: int) -> Row:
@@ -38,6 +74,8 @@ def cancelled_row(request: RequestSpec, index: int) -> Row:
         "suite_kind": request.suite_kind,
         "case_id": request.case_id,
         "repeat": request.repeat,
+        "load_level": request.load_level,
+        "warmup": request.warmup,
         "provider": request.provider,
         "max_tokens": request.max_tokens,
         "status": "cancelled",
@@ -45,8 +83,23 @@ def cancelled_row(request: RequestSpec, index: int) -> Row:
     }
 
 
-async def run_plan(
-    plan: Sequence[RequestSpec],
+def arrivals(pattern: str, rate: float, seed: int) -> Iterator[float]:
+    """Offsets (s) from the phase start at which an open-loop pattern sends."""
+    if pattern == "rate":
+        return (i / rate for i in itertools.count())
+    rng = random.Random(seed)
+
+    def poisson() -> Iterator[float]:
+        t = 0.0
+        while True:
+            yield t
+            t += rng.expovariate(rate)
+
+    return poisson()
+
+
+async def run_phases(
+    phases: Sequence[Phase],
     send: Send,
     sink: Callable[[Row], None],
     *,
@@ -54,20 +107,80 @@ async def run_plan(
     provider_concurrency: dict[str, int],
     warmup_requests: int = 1,
 ) -> RunOutcome:
-    """Send every request of ``plan``; each provider has its own worker pool.
+    """Run every phase; each provider's phases in order, providers side by side.
 
-    ``concurrency`` caps requests in flight across all providers;
-    ``provider_concurrency[name]`` caps one provider (default: ``concurrency``).
     Before measuring, each provider gets ``warmup_requests`` unrecorded
     requests, so one-off connection and client setup is not counted as latency.
     """
-    outcome = RunOutcome(planned=len(plan))
-    queues: dict[str, list[tuple[int, RequestSpec]]] = defaultdict(list)
-    for index, request in enumerate(plan):
-        queues[request.provider].append((index, request))
-    for q in queues.values():
-        q.reverse()  # pop() from the end keeps plan order
+    outcome = RunOutcome(planned=sum(len(p.requests) for p in phases if p.duration_s is None))
+    by_provider: dict[str, list[Phase]] = defaultdict(list)
+    for phase in phases:
+        by_provider[phase.provider].append(phase)
     global_slots = asyncio.Semaphore(concurrency)
+    monitor = LoopMonitor()
+    monitor.start()
+    counter = itertools.count(sum(len(p.requests) for p in phases))  # indices past the plan
+
+    async def one(request: RequestSpec, index: int, scheduled: float | None = None) -> None:
+        async with global_slots:
+            start = time.perf_counter()
+            try:
+                row = await send(request)
+            except asyncio.CancelledError:
+                sink(cancelled_row(request, index))
+                outcome.cancelled += 1
+                raise
+        window = monitor.window(start, time.perf_counter())
+        row["request_index"] = index
+        row["loop_lag_ms"] = window.loop_lag_ms
+        row["client_cpu"] = window.client_cpu
+        row["clock_ok"] = window.trustworthy
+        row["schedule_lag_s"] = None if scheduled is None else max(0.0, start - scheduled)
+        outcome.finished += 1
+        outcome.errors += row.get("status") != "ok"
+        outcome.untrustworthy += not window.trustworthy
+        sink(row)
+
+    def numbered(phase: Phase) -> Iterator[tuple[int, RequestSpec]]:
+        """The phase's requests with their plan index; cycles when bounded by time."""
+        yield from ((phase.first_index + i, r) for i, r in enumerate(phase.requests))
+        if phase.duration_s is not None:
+            for r in itertools.cycle(phase.requests):
+                yield next(counter), replace(r, repeat=r.repeat + 1_000_000)
+
+    async def closed_loop(phase: Phase, cap: int) -> None:
+        source = numbered(phase)
+        deadline = None if phase.duration_s is None else time.perf_counter() + phase.duration_s
+
+        async def worker() -> None:
+            for index, request in source:
+                if deadline is not None and time.perf_counter() >= deadline:
+                    return
+                await one(request, index)
+
+        workers = int(phase.level or cap)
+        await asyncio.gather(*(worker() for _ in range(max(1, workers))))
+
+    async def open_loop(phase: Phase) -> None:
+        assert phase.level is not None
+        start = time.perf_counter()
+        tasks: list[asyncio.Task[None]] = []
+        try:
+            for (index, request), offset in zip(
+                numbered(phase), arrivals(phase.pattern, phase.level, phase.seed), strict=False
+            ):
+                if phase.duration_s is not None and offset >= phase.duration_s:
+                    break
+                due = start + offset
+                delay = due - time.perf_counter()
+                if delay > 0:
+                    await asyncio.sleep(delay)
+                tasks.append(asyncio.create_task(one(request, index, scheduled=due)))
+            await asyncio.gather(*tasks)
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
 
     async def warm(provider: str, request: RequestSpec) -> None:
         for _ in range(warmup_requests):
@@ -75,31 +188,29 @@ async def run_plan(
             if row.get("status") != "ok":
                 outcome.warmup_errors[provider] = str(row.get("error_type"))
 
-    async def worker(queue: list[tuple[int, RequestSpec]]) -> None:
-        while queue:
-            index, request = queue.pop()
-            async with global_slots:
-                try:
-                    row = await send(request)
-                except asyncio.CancelledError:
-                    sink(cancelled_row(request, index))
-                    outcome.cancelled += 1
-                    raise
-            row["request_index"] = index
-            outcome.finished += 1
-            outcome.errors += row.get("status") != "ok"
-            sink(row)
+    async def provider_run(provider: str, its_phases: list[Phase]) -> None:
+        cap = provider_concurrency.get(provider, concurrency)
+        for phase in its_phases:
+            if phase.pattern == "concurrency":
+                await closed_loop(phase, cap)
+            else:
+                await open_loop(phase)
 
-    await asyncio.gather(*(warm(p, q[-1][1]) for p, q in queues.items() if warmup_requests))
-    tasks = [
-        asyncio.create_task(worker(queue))
-        for provider, queue in queues.items()
-        for _ in range(min(provider_concurrency.get(provider, concurrency), len(queue)))
-    ]
+    # Every provider is warmed up before any is measured: a first call's setup
+    # blocks the event loop and would delay other providers' timestamps.
+    await asyncio.gather(
+        *(warm(p, ps[0].requests[0]) for p, ps in by_provider.items() if ps[0].requests)
+    )
+    tasks = [asyncio.create_task(provider_run(p, ps)) for p, ps in by_provider.items()]
     try:
         await asyncio.gather(*tasks)
     finally:
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+        await monitor.stop()
+        outcome.clock = {
+            "max_loop_lag_ms": round(monitor.max_lag_ms, 3),
+            "max_client_cpu": round(monitor.max_cpu, 3),
+        }
     return outcome

@@ -70,6 +70,10 @@ SCHEMA = pa.schema(
         ("cached_input_tokens", pa.int64()),
         ("reasoning_tokens", pa.int64()),
         ("cost_usd", pa.float64()),
+        ("schedule_lag_s", pa.float64()),
+        ("loop_lag_ms", pa.float64()),
+        ("client_cpu", pa.float64()),
+        ("clock_ok", pa.bool_()),
         ("finish_reason", pa.string()),
         ("response_text", pa.string()),
     ]

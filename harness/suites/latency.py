@@ -1,36 +1,80 @@
-"""``kind: latency``: the same prompts sent many times, to measure speed."""
+"""``kind: latency``: prompts sent many times, at one or several load levels, to measure speed."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
-from harness.suites.base import RequestSpec, SuiteConfig
+from harness.suites.base import RequestSpec, StrictModel, SuiteConfig
+
+
+class SyntheticPrompts(StrictModel):
+    """Generated prompts of an exact token length (``o200k_base``), seeded."""
+
+    input_tokens: int = Field(ge=1, le=200_000)
+    count: int = Field(default=8, ge=1, description="distinct prompts")
+    seed: int = 0
+
+
+class Slo(StrictModel):
+    """Service-level objectives; a request meeting all of them counts toward goodput."""
+
+    ttft_ms: float | None = Field(default=None, gt=0)
+    itl_ms: float | None = Field(default=None, gt=0)
+    e2e_ms: float | None = Field(default=None, gt=0)
 
 
 class LatencySuite(SuiteConfig):
-    """A list of prompts cycled through until ``requests`` requests per provider."""
+    """Prompts cycled through until ``requests`` requests per provider and load level."""
 
     kind: Literal["latency"] = "latency"
-    prompts: list[str] = Field(min_length=1)
-    requests: int = Field(default=10, ge=1, description="requests per provider")
+    prompts: list[str] | None = Field(default=None, min_length=1)
+    synthetic: SyntheticPrompts | None = None
+    requests: int = Field(default=10, ge=1, description="requests per provider and load level")
+    ignore_eos: bool = Field(default=False, description="ask servers that support it (vLLM)")
+    slo: Slo | None = None
+
+    @model_validator(mode="after")
+    def _one_prompt_source(self) -> LatencySuite:
+        if (self.prompts is None) == (self.synthetic is None):
+            raise ValueError("give exactly one of 'prompts' or 'synthetic'")
+        return self
+
+    def prompt_texts(self) -> list[str]:
+        if self.prompts is not None:
+            return self.prompts
+        assert self.synthetic is not None
+        from harness.tokens import synthetic_prompt
+
+        s = self.synthetic
+        return [synthetic_prompt(s.input_tokens, s.seed + i) for i in range(s.count)]
 
 
 def plan(suite: LatencySuite, provider: str) -> Iterator[RequestSpec]:
-    """Request ``i`` sends prompt ``i mod len(prompts)``; ``repeat`` counts the cycles."""
-    n = len(suite.prompts)
-    for i in range(suite.requests):
-        messages = [{"role": "user", "content": suite.prompts[i % n]}]
-        if suite.system:
-            messages.insert(0, {"role": "system", "content": suite.system})
-        yield RequestSpec(
-            suite=suite.name,
-            suite_kind=suite.kind,
-            case_id=f"prompt-{i % n}",
-            repeat=i // n,
-            provider=provider,
-            messages=messages,
-            max_tokens=suite.max_tokens,
-        )
+    """For each load level: warm-up requests, then ``requests`` measured ones.
+
+    Request ``i`` sends prompt ``i mod len(prompts)``; ``repeat`` counts the cycles.
+    """
+    prompts = suite.prompt_texts()
+    n = len(prompts)
+    extra: dict[str, Any] = {"extra_body": {"ignore_eos": True}} if suite.ignore_eos else {}
+    for phase in suite.phases():
+        total = phase.warmup + suite.requests
+        for i in range(total):
+            messages = [{"role": "user", "content": prompts[i % n]}]
+            if suite.system:
+                messages.insert(0, {"role": "system", "content": suite.system})
+            yield RequestSpec(
+                suite=suite.name,
+                suite_kind=suite.kind,
+                case_id=f"prompt-{i % n}",
+                repeat=i // n,
+                provider=provider,
+                messages=messages,
+                max_tokens=suite.max_tokens,
+                extra=extra,
+                load_level=phase.label,
+                warmup=i < phase.warmup,
+            )

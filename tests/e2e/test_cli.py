@@ -73,7 +73,7 @@ def test_summarize_formats_and_errors(tmp_path: Path) -> None:
     )
     assert latest[0]["ttft_p50_ms"] == pytest.approx(315.0)
     first = runner.invoke(main, ["summarize", str(tmp_path), "--run", "a-run", "--format", "csv"])
-    assert first.stdout.splitlines()[0].startswith("suite,provider,model,requests")
+    assert first.stdout.splitlines()[0].startswith("suite,load_level,provider,model,requests")
     md = runner.invoke(main, ["summarize", str(tmp_path), "--format", "markdown"]).stdout
     assert "| suite" in md and "### run b-run" in md
     missing = runner.invoke(main, ["summarize", str(tmp_path), "--run", "nope"])

@@ -1,0 +1,563 @@
+"""Charts of a comparison table as inline SVG, drawn here: no plotting library, no script.
+
+Two charts, chosen by the columns a table has (:func:`report_charts`):
+
+* a scatter of one point per row (provider, or provider and suite when the table spans
+  several suites) that trades quality against cost (``data-chart="quality-cost"``), or, when
+  no row has both, quality against TTFT p50 (``"quality-ttft"``), or, without a quality
+  column, TTFT p50 against output speed (``"ttft-speed"``). Confidence intervals
+  (``<metric>_ci_low``/``_ci_high``) are drawn as error bars;
+* grouped bars of the latency percentiles, TTFT p50/p95 and E2E p50/p95
+  (``data-chart="latency"``).
+
+Every chart is one ``<svg role="img" aria-label="..." data-chart="...">`` element with a
+``<title>``; every piece of text in it is escaped. Simulated providers (labelled
+``"... (simulated)"`` by :func:`harness.report.summary.provider_label`) are drawn hollow
+(scatter) or hatched (bars), and the legend says so.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from html import escape
+
+import pandas as pd
+
+SIMULATED_SUFFIX = " (simulated)"
+# Okabe-Ito: distinguishable with the common colour-vision deficiencies.
+PALETTE = ("#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#F0E442", "#000")
+LATENCY_SERIES = (
+    ("ttft_p50_ms", "TTFT p50", "#56B4E9"),
+    ("ttft_p95_ms", "TTFT p95", "#0072B2"),
+    ("e2e_p50_ms", "E2E p50", "#E69F00"),
+    ("e2e_p95_ms", "E2E p95", "#D55E00"),
+)
+QUALITY_NAMES = (
+    "exact_match",
+    "f1",
+    "exact_match_with_abstention",
+    "f1_with_abstention",
+    "accuracy",
+    "score",
+)
+COST_NAMES = ("usd_per_1k_requests", "cost_usd")
+
+_FONT = "system-ui, -apple-system, 'Segoe UI', Roboto, 'DejaVu Sans', sans-serif"
+_AXIS = "#555"
+_GRID = "#e4e4e4"
+Formatter = Callable[[float], str]
+
+
+@dataclass(frozen=True)
+class Point:
+    """One labelled point of a scatter, with an optional interval on the y axis."""
+
+    label: str
+    x: float
+    y: float
+    y_low: float | None = None
+    y_high: float | None = None
+    simulated: bool = False
+
+
+@dataclass(frozen=True)
+class Series:
+    """One bar per group: a name for the legend, a value (or None) per group, a colour."""
+
+    name: str
+    values: Sequence[float | None]
+    color: str
+
+
+def is_simulated(label: str) -> bool:
+    """Whether a provider label carries the ``(simulated)`` mark."""
+    return label.endswith(SIMULATED_SUFFIX)
+
+
+def quality_column(table: pd.DataFrame) -> str | None:
+    """The quality metric of a table: a known name, else any ``X`` with ``X_ci_low``."""
+    for name in QUALITY_NAMES:
+        if name in table.columns:
+            return name
+    for name in table.columns:
+        if f"{name}_ci_low" in table.columns and f"{name}_ci_high" in table.columns:
+            return str(name)
+    return None
+
+
+def nice_ticks(low: float, high: float, count: int = 5) -> list[float]:
+    """About ``count`` round tick values (1, 2, 2.5 or 5 times a power of ten) covering
+    ``[low, high]``; the first tick is <= ``low`` and the last >= ``high``."""
+    if not (math.isfinite(low) and math.isfinite(high)):
+        return [0.0, 1.0]
+    if high < low:
+        low, high = high, low
+    if high == low:
+        pad = abs(high) * 0.1 or 1.0
+        low, high = low - pad, high + pad
+    raw = (high - low) / max(count - 1, 1)
+    power = 10.0 ** math.floor(math.log10(raw))
+    step = next(m * power for m in (1, 2, 2.5, 5, 10) if m * power >= raw * 0.999)
+    start = math.floor(low / step + 1e-9) * step
+    ticks = []
+    value = start
+    while value < high + step * 0.999 and len(ticks) < 50:
+        ticks.append(round(value, 12))
+        if value >= high - 1e-12 * max(1.0, abs(high)):
+            break
+        value = start + step * len(ticks)
+    return ticks
+
+
+def _number(value: float) -> str:
+    """A short axis number: 1.2k, 350, 12.5, 0.25, 0.0012."""
+    magnitude = abs(value)
+    if magnitude == 0:
+        return "0"
+    if magnitude >= 10_000:
+        return f"{value / 1000:,.0f}k"
+    if magnitude >= 1000:
+        return f"{value / 1000:.3g}k"
+    if magnitude >= 100:
+        return f"{value:.0f}"
+    return f"{value:.3g}"
+
+
+def _usd(value: float) -> str:
+    return "$" + _number(value)
+
+
+def _text(
+    x: float,
+    y: float,
+    content: str,
+    *,
+    size: int = 12,
+    anchor: str = "start",
+    fill: str = "#222",
+    weight: str = "normal",
+    extra: str = "",
+) -> str:
+    return (
+        f'<text x="{x:.1f}" y="{y:.1f}" font-size="{size}" text-anchor="{anchor}" '
+        f'fill="{fill}" font-weight="{weight}"{extra}>{escape(content)}</text>'
+    )
+
+
+def _text_width(content: str, size: int) -> float:
+    """A rough width in pixels of ``content`` in a sans-serif font."""
+    return len(content) * size * 0.58
+
+
+def _open_svg(chart_id: str, title: str, width: int, height: int, description: str) -> str:
+    label = f"{title}. {description}" if description else title
+    return (
+        f'<svg xmlns="http://www.w3.org/2000/svg" class="chart" data-chart="{escape(chart_id)}" '
+        f'role="img" aria-label="{escape(label)}" width="{width}" height="{height}" '
+        f'viewBox="0 0 {width} {height}" font-family="{escape(_FONT)}">'
+        f"<title>{escape(title)}</title>"
+        f'<rect width="{width}" height="{height}" fill="#fff"/>'
+        + _text(16, 24, title, size=15, weight="600")
+    )
+
+
+def _wrap(label: str, width_px: float, size: int, max_lines: int = 3) -> list[str]:
+    """Split a label into lines that fit ``width_px``; the last line is cut with an ellipsis."""
+    limit = max(4, int(width_px / (size * 0.58)))
+    lines: list[str] = []
+    current = ""
+    for word in label.split():
+        while len(word) > limit:  # a long word without spaces: cut it
+            if current:
+                lines.append(current)
+                current = ""
+            lines.append(word[:limit])
+            word = word[limit:]
+        candidate = f"{current} {word}".strip()
+        if len(candidate) <= limit:
+            current = candidate
+        else:
+            lines.append(current)
+            current = word
+    if current:
+        lines.append(current)
+    if len(lines) > max_lines:
+        lines = lines[:max_lines]
+        lines[-1] = lines[-1][: limit - 1] + "…"
+    return lines or [""]
+
+
+def scatter_svg(
+    points: Sequence[Point],
+    *,
+    chart_id: str,
+    title: str,
+    x_label: str,
+    y_label: str,
+    x_format: Formatter = _number,
+    y_format: Formatter = _number,
+    footnote: str | None = None,
+    width: int = 760,
+    height: int = 440,
+) -> str:
+    """A labelled scatter plot; lower x and higher y are taken as better (a hint says so)."""
+    left, right, top, bottom = 70, 30, 64, 62 + (18 if footnote else 0)
+    plot_w, plot_h = width - left - right, height - top - bottom
+    xs = [p.x for p in points]
+    ys = [v for p in points for v in (p.y, p.y_low, p.y_high) if v is not None]
+    description = f"{len(points)} points: " + "; ".join(
+        f"{p.label}: {x_label} {x_format(p.x)}, {y_label} {y_format(p.y)}" for p in points
+    )
+    parts = [_open_svg(chart_id, title, width, height, description)]
+    if not points:
+        parts.append(_text(width / 2, height / 2, "no data", anchor="middle", fill=_AXIS))
+        return "".join(parts) + "</svg>"
+    x_span = (max(xs) - min(xs)) or abs(xs[0]) or 1.0
+    y_span = (max(ys) - min(ys)) or abs(ys[0]) or 1.0
+    x_ticks = nice_ticks(min(xs) - 0.08 * x_span, max(xs) + 0.08 * x_span)
+    y_ticks = nice_ticks(min(ys) - 0.08 * y_span, max(ys) + 0.08 * y_span)
+    if min(xs) >= 0 and x_ticks[0] < 0:
+        x_ticks = nice_ticks(0.0, x_ticks[-1])
+    if min(ys) >= 0 and y_ticks[0] < 0:
+        y_ticks = nice_ticks(0.0, y_ticks[-1])
+    x0, x1, y0, y1 = x_ticks[0], x_ticks[-1], y_ticks[0], y_ticks[-1]
+
+    def px(value: float) -> float:
+        return left + (value - x0) / ((x1 - x0) or 1.0) * plot_w
+
+    def py(value: float) -> float:
+        return top + plot_h - (value - y0) / ((y1 - y0) or 1.0) * plot_h
+
+    parts.extend(_legend_scatter(points, width))
+    for tick in x_ticks:
+        x = px(tick)
+        parts.append(f'<line x1="{x:.1f}" y1="{top}" x2="{x:.1f}" y2="{top + plot_h}" ')
+        parts.append(f'stroke="{_GRID}"/>')
+        parts.append(_text(x, top + plot_h + 18, x_format(tick), size=11, anchor="middle"))
+    for tick in y_ticks:
+        y = py(tick)
+        parts.append(f'<line x1="{left}" y1="{y:.1f}" x2="{left + plot_w}" y2="{y:.1f}" ')
+        parts.append(f'stroke="{_GRID}"/>')
+        parts.append(_text(left - 8, y + 4, y_format(tick), size=11, anchor="end"))
+    parts.append(
+        f'<rect x="{left}" y="{top}" width="{plot_w}" height="{plot_h}" fill="none" '
+        f'stroke="{_AXIS}"/>'
+    )
+    parts.append(_text(left + plot_w / 2, top + plot_h + 40, x_label, anchor="middle"))
+    parts.append(
+        _text(
+            18,
+            top + plot_h / 2,
+            y_label,
+            anchor="middle",
+            extra=f' transform="rotate(-90 18 {top + plot_h / 2:.1f})"',
+        )
+    )
+    parts.append(_text(left + 8, top + 16, "better ↖", size=11, fill="#2a7a2a"))
+    placed: list[tuple[float, float, float, float]] = []
+    colors = _colors([p.label for p in points])
+    for point in points:
+        x, y = px(point.x), py(point.y)
+        color = colors[point.label]
+        if point.y_low is not None and point.y_high is not None:
+            lo, hi = py(point.y_low), py(point.y_high)
+            parts.append(
+                f'<path d="M{x:.1f},{lo:.1f}V{hi:.1f}M{x - 5:.1f},{lo:.1f}h10M{x - 5:.1f},'
+                f'{hi:.1f}h10" stroke="{color}" stroke-width="1.5" fill="none"/>'
+            )
+        fill = "#fff" if point.simulated else color
+        dash = ' stroke-dasharray="3 2"' if point.simulated else ""
+        parts.append(
+            f'<circle cx="{x:.1f}" cy="{y:.1f}" r="6.5" fill="{fill}" stroke="{color}" '
+            f'stroke-width="2.5"{dash}><title>{escape(point.label)}: {escape(x_label)} '
+            f"{escape(x_format(point.x))}, {escape(y_label)} {escape(y_format(point.y))}"
+            "</title></circle>"
+        )
+        parts.append(_place_label(point.label, x, y, placed, left, left + plot_w, top, plot_h))
+    if footnote:
+        parts.append(_text(left, height - 12, footnote, size=11, fill=_AXIS))
+    return "".join(parts) + "</svg>"
+
+
+def _legend_scatter(points: Sequence[Point], width: int) -> list[str]:
+    if not any(p.simulated for p in points):
+        return []
+    x = width - 250
+    return [
+        f'<circle cx="{x}" cy="44" r="5.5" fill="#fff" stroke="#666" stroke-width="2" '
+        'stroke-dasharray="3 2"/>',
+        _text(x + 12, 48, "hollow = simulated provider", size=11, fill=_AXIS),
+        f'<circle cx="{x - 120}" cy="44" r="5.5" fill="#666"/>',
+        _text(x - 108, 48, "measured", size=11, fill=_AXIS),
+    ]
+
+
+def _place_label(
+    label: str,
+    x: float,
+    y: float,
+    placed: list[tuple[float, float, float, float]],
+    x_min: float,
+    x_max: float,
+    top: float,
+    plot_h: float,
+) -> str:
+    """Put a point's label beside it where it overlaps no label placed before."""
+    size = 12
+    w, h = _text_width(label, size), size + 2
+    candidates = []
+    for dy in (0, -14, 14, -28, 28, -42, 42):
+        candidates.append((x + 10, y + 4 + dy, "start"))
+        candidates.append((x - 10, y + 4 + dy, "end"))
+    chosen = candidates[0]
+    for cx, cy, anchor in candidates:
+        bx = cx if anchor == "start" else cx - w
+        box = (bx, cy - size, bx + w, cy - size + h)
+        inside = bx >= x_min + 2 and box[2] <= x_max - 2 and top < box[1] and box[3] < top + plot_h
+        clash = any(
+            box[0] < o[2] and o[0] < box[2] and box[1] < o[3] and o[1] < box[3] for o in placed
+        )
+        if inside and not clash:
+            chosen = (cx, cy, anchor)
+            placed.append(box)
+            break
+    else:
+        cx, cy, anchor = chosen
+        bx = cx if anchor == "start" else cx - w
+        placed.append((bx, cy - size, bx + w, cy - size + h))
+    cx, cy, anchor = chosen
+    return _text(cx, cy, label, size=size, anchor=anchor, extra=' class="point-label"')
+
+
+def _colors(labels: Sequence[str]) -> dict[str, str]:
+    unique = list(dict.fromkeys(labels))
+    return {label: PALETTE[i % len(PALETTE)] for i, label in enumerate(unique)}
+
+
+def grouped_bars_svg(
+    groups: Sequence[str],
+    series: Sequence[Series],
+    *,
+    chart_id: str,
+    title: str,
+    y_label: str,
+    simulated: Sequence[bool] | None = None,
+    y_format: Formatter = _number,
+    footnote: str | None = None,
+    max_width: int = 1180,
+    height: int = 420,
+) -> str:
+    """Bars of several series side by side for each group, on a zero-based y axis."""
+    simulated = list(simulated) if simulated is not None else [is_simulated(g) for g in groups]
+    left, right, top = 70, 24, 70
+    n_groups, n_series = max(len(groups), 1), max(len(series), 1)
+    group_w = max(60.0, min(190.0, (max_width - left - right) / n_groups))
+    width = int(max(640, left + right + group_w * n_groups))
+    group_w = (width - left - right) / n_groups
+    label_lines = [_wrap(g, group_w - 8, 11) for g in groups]
+    bottom = (
+        30 + 14 * max((len(lines) for lines in label_lines), default=1) + (18 if footnote else 0)
+    )
+    plot_w, plot_h = width - left - right, height - top - bottom
+    values = [v for s in series for v in s.values if v is not None and math.isfinite(v)]
+    description = "; ".join(
+        f"{group}: "
+        + ", ".join(
+            f"{s.name} {'n/a' if s.values[i] is None else y_format(float(s.values[i] or 0))}"
+            for s in series
+        )
+        for i, group in enumerate(groups)
+    )
+    parts = [_open_svg(chart_id, title, width, height, description)]
+    ticks = nice_ticks(0.0, max(values) if values else 1.0)
+    y1 = ticks[-1] or 1.0
+
+    def py(value: float) -> float:
+        return top + plot_h - value / y1 * plot_h
+
+    hatch = f"{chart_id}-hatch"
+    parts.append(
+        f'<defs><pattern id="{escape(hatch)}" width="6" height="6" '
+        'patternUnits="userSpaceOnUse" patternTransform="rotate(45)">'
+        '<rect width="3" height="6" fill="#fff" fill-opacity="0.55"/></pattern></defs>'
+    )
+    # Legend: one swatch per series, then the simulated mark.
+    lx = left
+    for s in series:
+        parts.append(f'<rect x="{lx}" y="38" width="12" height="12" fill="{s.color}"/>')
+        parts.append(_text(lx + 17, 48, s.name, size=11))
+        lx += 30 + int(_text_width(s.name, 11))
+    if any(simulated):
+        parts.append(f'<rect x="{lx}" y="38" width="12" height="12" fill="#777"/>')
+        parts.append(f'<rect x="{lx}" y="38" width="12" height="12" fill="url(#{hatch})"/>')
+        parts.append(_text(lx + 17, 48, "hatched = simulated provider", size=11))
+    for tick in ticks:
+        y = py(tick)
+        parts.append(
+            f'<line x1="{left}" y1="{y:.1f}" x2="{left + plot_w}" y2="{y:.1f}" stroke="{_GRID}"/>'
+        )
+        parts.append(_text(left - 8, y + 4, y_format(tick), size=11, anchor="end"))
+    parts.append(
+        _text(
+            18,
+            top + plot_h / 2,
+            y_label,
+            anchor="middle",
+            extra=f' transform="rotate(-90 18 {top + plot_h / 2:.1f})"',
+        )
+    )
+    inner = group_w * 0.8
+    bar_w = inner / n_series
+    for g, group in enumerate(groups):
+        gx = left + g * group_w + (group_w - inner) / 2
+        for k, s in enumerate(series):
+            value = s.values[g] if g < len(s.values) else None
+            bx = gx + k * bar_w
+            if value is None or not math.isfinite(value):
+                parts.append(
+                    _text(bx + bar_w / 2, top + plot_h - 4, "n/a", size=9, anchor="middle")
+                )
+                continue
+            y = py(value)
+            h = top + plot_h - y
+            tip = f"<title>{escape(group)} · {escape(s.name)}: {escape(y_format(value))}</title>"
+            parts.append(
+                f'<rect class="bar" x="{bx + 1:.1f}" y="{y:.1f}" width="{bar_w - 2:.1f}" '
+                f'height="{h:.1f}" fill="{s.color}">{tip}</rect>'
+            )
+            if simulated[g]:
+                parts.append(
+                    f'<rect x="{bx + 1:.1f}" y="{y:.1f}" width="{bar_w - 2:.1f}" '
+                    f'height="{h:.1f}" fill="url(#{escape(hatch)})"/>'
+                )
+            if bar_w >= 24:
+                parts.append(_text(bx + bar_w / 2, y - 4, _number(value), size=10, anchor="middle"))
+        for i, line in enumerate(label_lines[g]):
+            parts.append(
+                _text(
+                    left + (g + 0.5) * group_w,
+                    top + plot_h + 18 + 14 * i,
+                    line,
+                    size=11,
+                    anchor="middle",
+                    fill="#8a5a00" if simulated[g] else "#222",
+                    extra=' font-style="italic"' if simulated[g] else "",
+                )
+            )
+    parts.append(
+        f'<line x1="{left}" y1="{top + plot_h}" x2="{left + plot_w}" y2="{top + plot_h}" '
+        f'stroke="{_AXIS}"/>'
+    )
+    if footnote:
+        parts.append(_text(left, height - 10, footnote, size=11, fill=_AXIS))
+    return "".join(parts) + "</svg>"
+
+
+def _float(value: object) -> float | None:
+    """A finite float, or None for None/NaN/NA/text."""
+    if value is None or isinstance(value, bool):
+        return None
+    try:
+        number = float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return None
+    return number if math.isfinite(number) else None
+
+
+def _labels(table: pd.DataFrame) -> list[str]:
+    """Row labels: the provider, with the suite when the table spans several suites."""
+    providers = [str(p) for p in table["provider"]] if "provider" in table else []
+    if not providers:
+        providers = [f"row {i + 1}" for i in range(len(table))]
+    if "suite" in table and table["suite"].nunique(dropna=True) > 1:
+        return [f"{p} · {s}" for p, s in zip(providers, table["suite"], strict=True)]
+    return providers
+
+
+def _simulated_rows(table: pd.DataFrame, labels: Sequence[str]) -> list[bool]:
+    flags = [is_simulated(str(p)) for p in table["provider"]] if "provider" in table else []
+    flags = flags or [is_simulated(label) for label in labels]
+    if "simulated" in table:
+        flags = [f or _float(v) == 1.0 for f, v in zip(flags, table["simulated"], strict=True)]
+    return flags
+
+
+def _scatter_for(table: pd.DataFrame) -> str | None:
+    labels = _labels(table)
+    simulated = _simulated_rows(table, labels)
+    quality = quality_column(table)
+    cost = next((c for c in COST_NAMES if c in table), None)
+    candidates: list[tuple[str, str, str, str, str, Formatter]] = []
+    if quality and cost:
+        x_name = "$ per 1k requests" if cost == "usd_per_1k_requests" else "cost (USD)"
+        candidates.append(("quality-cost", cost, quality, x_name, "cost", _usd))
+    if quality and "ttft_p50_ms" in table:
+        candidates.append(("quality-ttft", "ttft_p50_ms", quality, "TTFT p50 (ms)", "", _number))
+    if "ttft_p50_ms" in table and "output_tps_p50" in table:
+        candidates.append(
+            ("ttft-speed", "ttft_p50_ms", "output_tps_p50", "TTFT p50 (ms)", "", _number)
+        )
+    for chart_id, x_col, y_col, x_label, kind, x_format in candidates:
+        points: list[Point] = []
+        skipped: list[str] = []
+        for i, label in enumerate(labels):
+            x, y = _float(table[x_col].iloc[i]), _float(table[y_col].iloc[i])
+            if y is None:
+                continue
+            if x is None:
+                skipped.append(label)
+                continue
+            low = _float(table[f"{y_col}_ci_low"].iloc[i]) if f"{y_col}_ci_low" in table else None
+            high = (
+                _float(table[f"{y_col}_ci_high"].iloc[i]) if f"{y_col}_ci_high" in table else None
+            )
+            points.append(Point(label, x, y, low, high, simulated[i]))
+        if not points:
+            continue
+        footnote = None
+        if skipped:
+            reason = "no price" if kind == "cost" else "no value"
+            footnote = f"Not plotted ({reason}): {', '.join(skipped)}"
+        y_label = "output tokens/s (p50)" if y_col == "output_tps_p50" else y_col
+        title = {
+            "quality-cost": f"Quality ({y_col}) vs cost",
+            "quality-ttft": f"Quality ({y_col}) vs time to first token",
+            "ttft-speed": "Time to first token vs output speed",
+        }[chart_id]
+        return scatter_svg(
+            points,
+            chart_id=chart_id,
+            title=title,
+            x_label=x_label,
+            y_label=y_label,
+            x_format=x_format,
+            footnote=footnote,
+        )
+    return None
+
+
+def _latency_for(table: pd.DataFrame) -> str | None:
+    present = [(c, name, color) for c, name, color in LATENCY_SERIES if c in table]
+    if not present or len(table) == 0:
+        return None
+    labels = _labels(table)
+    series = [
+        Series(name, [_float(v) for v in table[column]], color) for column, name, color in present
+    ]
+    return grouped_bars_svg(
+        labels,
+        series,
+        chart_id="latency",
+        title="Latency percentiles per provider",
+        y_label="milliseconds",
+        simulated=_simulated_rows(table, labels),
+        footnote="Successful requests only; TTFT = first output text, E2E = end of stream.",
+    )
+
+
+def report_charts(table: pd.DataFrame) -> list[str]:
+    """The SVG charts that the columns of a comparison table allow (zero, one or two)."""
+    charts = [_scatter_for(table), _latency_for(table)]
+    return [chart for chart in charts if chart is not None]

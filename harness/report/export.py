@@ -1,0 +1,732 @@
+"""Write a :class:`Report` to a file whose extension picks the format.
+
+:func:`export` dispatches on the extension through a registry filled by
+:func:`register`:
+
+========  ==================================================================================
+``.csv``  the first table to ``path``; every other table beside it as ``<stem>-<table>.csv``
+          (table names reduced to letters, digits, ``-``, ``_`` and ``.``). Lists and dicts
+          as JSON text, timestamps in ISO 8601 with their offset, missing values empty.
+``.json`` one object: ``title``, ``run_ids``, ``generated_at``, ``notes`` and ``tables``
+          (name → list of records). ISO 8601 timestamps, NaN/NA/None as ``null``.
+``.md``   GitHub markdown: title, notes, each table as a pipe table; numbers formatted for
+          reading, missing values ``-``, unpriced cost ``no price``. Markdown and HTML
+          characters in cells are escaped.
+``.xlsx`` one sheet per table (names made valid and unique) plus a ``notes`` sheet with
+          title, run ids and notes; bold, frozen, filterable header row; number formats;
+          timestamps as naive UTC; lists as JSON text. Needs ``openpyxl``.
+``.html`` one self-contained page (inline CSS and SVG, no script, a Content-Security-Policy
+          that forbids any fetch): title, notes, charts (:mod:`harness.report.charts`) and
+          the tables, simulated providers marked.
+========  ==================================================================================
+
+Markdown and HTML show at most :data:`MAX_DOCUMENT_ROWS` rows per table and cut long cells
+(they say so); CSV, JSON and XLSX hold everything.
+
+Columns are typed by name and dtype (:func:`column_kind`): ``*_ms`` milliseconds,
+``*_rate`` fractions shown as percentages, ``cost_usd``/``*_usd``/``usd_*`` dollars,
+``*_s`` seconds, quality metrics (``exact_match``, ``f1``, ``*_ci_low``/``*_ci_high``)
+as scores in [0, 1], counts (``requests``, ``*_tokens``, ...) as integers.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+import re
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from html import escape
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+
+from harness.errors import HarnessError
+from harness.report.charts import SIMULATED_SUFFIX, quality_column, report_charts
+from harness.store import atomic_write
+
+MAX_DOCUMENT_ROWS = 500
+"""Rows per table shown in Markdown and HTML; the data formats hold every row."""
+MAX_DOCUMENT_CELL = 200
+"""Characters per cell shown in Markdown and HTML tables."""
+EXCEL_MAX_CELL = 32_767
+
+Kind = Literal[
+    "int", "ms", "seconds", "rate", "usd", "score", "float", "bool", "timestamp", "list", "text"
+]
+NUMERIC_KINDS = frozenset({"int", "ms", "seconds", "rate", "usd", "score", "float"})
+INTEGER_NAMES = frozenset(
+    {
+        "requests",
+        "errors",
+        "request_index",
+        "repeat",
+        "http_status",
+        "text_chunks",
+        "max_tokens",
+        "n",
+        "count",
+    }
+)
+EXCEL_FORMATS: dict[str, str] = {
+    "int": "0",
+    "ms": "0.0",
+    "seconds": "0.000",
+    "rate": "0.0%",
+    "usd": "$0.0000",
+    "score": "0.000",
+    "float": "0.00",
+    "timestamp": "yyyy-mm-dd hh:mm:ss.000",
+}
+
+
+class ExportError(HarnessError):
+    """A report cannot be exported: unknown format, nothing to write, or a missing writer."""
+
+
+@dataclass
+class Report:
+    """What every exporter writes: named tables (the first is the main one) and context.
+
+    ``tables`` keeps its order: typically ``leaderboard``, ``summary``, one per suite, and
+    ``requests`` (the per-request rows as read from Parquet: list columns, tz-aware
+    timestamps, nullable integers and None/NaN are all expected).
+    """
+
+    title: str
+    run_ids: list[str]
+    tables: dict[str, pd.DataFrame]
+    notes: list[str] = field(default_factory=list)
+    generated_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+
+
+Exporter = Callable[[Report, Path], Path]
+_EXPORTERS: dict[str, Exporter] = {}
+
+
+def register(*extensions: str) -> Callable[[Exporter], Exporter]:
+    """Register an exporter for one or more extensions (``".csv"``), case-insensitive."""
+
+    def decorate(function: Exporter) -> Exporter:
+        for extension in extensions:
+            if not extension.startswith("."):
+                raise ValueError(f"extension must start with '.': {extension!r}")
+            _EXPORTERS[extension.lower()] = function
+        return function
+
+    return decorate
+
+
+def formats() -> list[str]:
+    """The registered extensions, sorted."""
+    return sorted(_EXPORTERS)
+
+
+def export(report: Report, path: Path) -> Path:
+    """Write ``report`` to ``path`` in the format its extension names; return the path.
+
+    Missing parent directories are created. Files are replaced atomically.
+    """
+    path = Path(path)
+    extension = path.suffix.lower()
+    exporter = _EXPORTERS.get(extension)
+    if exporter is None:
+        raise ExportError(
+            f"{path}: unknown export format {extension or '(no extension)'!r}; "
+            f"known: {', '.join(formats())}"
+        )
+    if not report.tables:
+        raise ExportError(f"{path}: the report has no tables to export")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return exporter(report, path)
+
+
+# --------------------------------------------------------------------------- values
+
+
+def is_missing(value: object) -> bool:
+    """None, NaN, NA and NaT are missing; lists and arrays never are."""
+    if value is None or value is pd.NA or value is pd.NaT:
+        return True
+    if isinstance(value, float | np.floating):
+        return bool(np.isnan(value))
+    return isinstance(value, np.datetime64) and bool(np.isnat(value))
+
+
+def _is_listlike(value: object) -> bool:
+    return isinstance(value, list | tuple | dict | np.ndarray)
+
+
+def column_kind(name: str, values: pd.Series) -> Kind:
+    """How a column is formatted, from its name and dtype (see the module docstring)."""
+    dtype = values.dtype
+    if pd.api.types.is_datetime64_any_dtype(dtype):
+        return "timestamp"
+    if pd.api.types.is_bool_dtype(dtype):
+        return "bool"
+    if pd.api.types.is_numeric_dtype(dtype):
+        lowered = name.lower()
+        if lowered == "cost_usd" or lowered.endswith("_usd") or lowered.startswith("usd_"):
+            return "usd"
+        if lowered.endswith("_rate"):
+            return "rate"
+        if lowered.endswith("_ms"):
+            return "ms"
+        if lowered.endswith("_s"):
+            return "seconds"
+        if _is_score(lowered, values):
+            return "score"
+        if (
+            lowered in INTEGER_NAMES
+            or lowered.endswith(("_tokens", "_count"))
+            or pd.api.types.is_integer_dtype(dtype)
+        ):
+            return "int"
+        return "float"
+    present = [v for v in values if not is_missing(v)]
+    if present and any(_is_listlike(v) for v in present):
+        return "list"
+    if present and all(isinstance(v, bool | np.bool_) for v in present):
+        return "bool"
+    if present and all(isinstance(v, datetime) for v in present):
+        return "timestamp"
+    return "text"
+
+
+def _is_score(name: str, values: pd.Series) -> bool:
+    from harness.report.charts import QUALITY_NAMES
+
+    base = re.sub(r"_ci_(low|high)$", "", name)
+    return base in QUALITY_NAMES or base != name
+
+
+def _kinds(table: pd.DataFrame) -> list[Kind]:
+    return [column_kind(str(name), table[name]) for name in table.columns]
+
+
+def _plain(value: Any) -> Any:
+    """A JSON-ready Python value: lists for arrays, None for missing, ISO for timestamps."""
+    if isinstance(value, np.ndarray):
+        return [_plain(v) for v in value.tolist()]
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if is_missing(value):
+        return None
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, pd.Timedelta):
+        return value.isoformat()
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "replace")
+    return value
+
+
+def _json_text(value: Any) -> str:
+    return json.dumps(_plain(value), ensure_ascii=False, separators=(",", ":"))
+
+
+def _typed(value: Any, kind: Kind) -> Any:
+    """The Python value of a cell for the data formats: int for counts, None if missing."""
+    if kind == "list":
+        return None if is_missing(value) else _plain(value)
+    value = _plain(value)
+    if value is None:
+        return None
+    if kind == "int" and isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+def _usd_text(value: float) -> str:
+    magnitude = abs(value)
+    if magnitude >= 1 or magnitude == 0:
+        return f"${value:,.2f}"
+    decimals = min(10, max(4, 3 - math.floor(math.log10(magnitude))))
+    return f"${value:.{decimals}f}"
+
+
+def format_value(value: Any, kind: Kind) -> str | None:
+    """A cell as people read it (Markdown, HTML); None when the value is missing."""
+    if kind == "list":
+        return None if is_missing(value) else _json_text(value)
+    if is_missing(value):
+        return None
+    try:
+        if kind == "int":
+            return f"{int(value):,}"
+        if kind == "ms":
+            return f"{float(value):,.1f}"
+        if kind == "seconds":
+            return f"{float(value):.3f}"
+        if kind == "rate":
+            return f"{float(value):.1%}"
+        if kind == "usd":
+            return _usd_text(float(value))
+        if kind == "score":
+            return f"{float(value):.3f}"
+        if kind == "float":
+            number = float(value)
+            return f"{number:,.1f}" if abs(number) >= 10 else f"{number:.3g}"
+        if kind == "bool":
+            return "yes" if bool(value) else "no"
+        if kind == "timestamp":
+            stamp = pd.Timestamp(value)
+            return str(stamp.isoformat(sep=" ", timespec="milliseconds"))
+    except (TypeError, ValueError, OverflowError):
+        pass
+    if _is_listlike(value):
+        return _json_text(value)
+    return str(value)
+
+
+def _missing_text(kind: Kind, row: pd.Series) -> str:
+    """``no price`` for an unpriced cost (of a successful row, when rows have a status)."""
+    if kind == "usd" and ("status" not in row.index or row["status"] == "ok"):
+        return "no price"
+    return "-"
+
+
+def _cut(text: str, limit: int = MAX_DOCUMENT_CELL) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _is_simulated_row(row: pd.Series) -> bool:
+    provider = row.get("provider")
+    if isinstance(provider, str) and provider.endswith(SIMULATED_SUFFIX):
+        return True
+    flag = row.get("simulated")
+    return isinstance(flag, bool | np.bool_) and bool(flag)
+
+
+def _slug(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.\-]+", "_", name).strip("._") or "table"
+
+
+def _unique(names: Iterable[str], limit: int | None = None) -> list[str]:
+    """Make names unique (case-insensitively) with ``~2``, ``~3``, ... within ``limit``."""
+    seen: set[str] = set()
+    out = []
+    for name in names:
+        candidate = name[:limit] if limit else name
+        n = 2
+        while candidate.lower() in seen:
+            suffix = f"~{n}"
+            candidate = (name[: limit - len(suffix)] if limit else name) + suffix
+            n += 1
+        seen.add(candidate.lower())
+        out.append(candidate)
+    return out
+
+
+def _generated(report: Report) -> str:
+    stamp = report.generated_at
+    if stamp.tzinfo is not None:
+        stamp = stamp.astimezone(UTC)
+        return stamp.strftime("%Y-%m-%d %H:%M:%S UTC")
+    return stamp.strftime("%Y-%m-%d %H:%M:%S")
+
+
+# --------------------------------------------------------------------------- CSV / JSON
+
+
+def _csv_bytes(table: pd.DataFrame) -> bytes:
+    kinds = _kinds(table)
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow([str(c) for c in table.columns])
+    for row in table.itertuples(index=False, name=None):
+        cells = []
+        for value, kind in zip(row, kinds, strict=True):
+            if kind == "list" or _is_listlike(value):
+                cells.append("" if is_missing(value) else _json_text(value))
+                continue
+            plain = _typed(value, kind)
+            if plain is None:
+                cells.append("")
+            elif isinstance(plain, float):
+                cells.append(repr(plain))
+            else:
+                cells.append(str(plain))
+        writer.writerow(cells)
+    return buffer.getvalue().encode("utf-8")
+
+
+@register(".csv")
+def export_csv(report: Report, path: Path) -> Path:
+    """The first table to ``path``; each other table to ``<stem>-<table>.csv`` beside it.
+
+    Returns ``path``. Lists are JSON text, timestamps ISO 8601 with their UTC offset.
+    """
+    names = list(report.tables)
+    slugs = _unique([_slug(name) for name in names[1:]])
+    for name, slug in zip(names[1:], slugs, strict=True):
+        data = _csv_bytes(report.tables[name])
+        atomic_write(path.with_name(f"{path.stem}-{slug}.csv"), lambda f, d=data: f.write(d))
+    main = _csv_bytes(report.tables[names[0]])
+    atomic_write(path, lambda f: f.write(main))
+    return path
+
+
+def report_dict(report: Report) -> dict[str, Any]:
+    """The report as JSON-ready Python: tables as lists of records."""
+    tables: dict[str, list[dict[str, Any]]] = {}
+    for name, table in report.tables.items():
+        kinds = _kinds(table)
+        columns = [str(c) for c in table.columns]
+        tables[name] = [
+            {c: _typed(v, k) for c, v, k in zip(columns, row, kinds, strict=True)}
+            for row in table.itertuples(index=False, name=None)
+        ]
+    return {
+        "title": report.title,
+        "run_ids": list(report.run_ids),
+        "generated_at": report.generated_at.isoformat(),
+        "notes": list(report.notes),
+        "tables": tables,
+    }
+
+
+@register(".json")
+def export_json(report: Report, path: Path) -> Path:
+    """All tables as records under ``tables``, with title, run ids, time and notes."""
+    data = json.dumps(report_dict(report), indent=1, ensure_ascii=False, allow_nan=False)
+    atomic_write(path, lambda f: f.write(data.encode("utf-8") + b"\n"))
+    return path
+
+
+# --------------------------------------------------------------------------- Markdown
+
+_MD_SPECIAL = re.compile(r"([\\`*_\[\]<>|#])")
+
+
+def md_escape(text: str) -> str:
+    """Escape Markdown and HTML in one line of text: no tag, link or table break survives."""
+    text = _MD_SPECIAL.sub(r"\\\1", text)
+    return re.sub(r"\r\n|\r|\n", "<br>", text)
+
+
+def _md_cell(text: str) -> str:
+    # Inside a table cell intraword underscores are harmless and escaping them is noisy.
+    return md_escape(_cut(text)).replace("\\_", "_")
+
+
+def markdown_table(table: pd.DataFrame, max_rows: int = MAX_DOCUMENT_ROWS) -> str:
+    """One table as a GitHub pipe table (numbers right-aligned), with a cut-off note."""
+    from tabulate import tabulate
+
+    kinds = _kinds(table)
+    rows = []
+    for _, row in table.head(max_rows).iterrows():
+        cells = []
+        for column, kind in zip(table.columns, kinds, strict=True):
+            text = format_value(row[column], kind)
+            cells.append(_md_cell(text) if text is not None else _missing_text(kind, row))
+        rows.append(cells)
+    headers = [_md_cell(str(c)) for c in table.columns]
+    align = ["right" if k in NUMERIC_KINDS else "left" for k in kinds]
+    if not headers:
+        return "_(no columns)_"
+    text = str(
+        tabulate(
+            rows,
+            headers=headers,
+            tablefmt="pipe",
+            colalign=align,
+            disable_numparse=True,
+        )
+    )
+    if len(table) > max_rows:
+        text += f"\n\n_Showing {max_rows:,} of {len(table):,} rows; CSV, JSON and XLSX have all._"
+    elif len(table) == 0:
+        text += "\n\n_(no rows)_"
+    return text
+
+
+@register(".md", ".markdown")
+def export_markdown(report: Report, path: Path) -> Path:
+    """Title, run ids, notes, then every table under its own heading."""
+    lines = [f"# {md_escape(report.title)}", ""]
+    runs = ", ".join(md_escape(r) for r in report.run_ids) or "-"
+    lines += [f"Generated {_generated(report)} · runs: {runs}", ""]
+    if report.notes:
+        lines += [f"- {md_escape(note)}" for note in report.notes] + [""]
+    for name, table in report.tables.items():
+        lines += [f"## {md_escape(name)}", "", markdown_table(table), ""]
+    text = "\n".join(lines)
+    atomic_write(path, lambda f: f.write(text.encode("utf-8")))
+    return path
+
+
+# --------------------------------------------------------------------------- XLSX
+
+_SHEET_BAD = re.compile(r"[\[\]:*?/\\]")
+
+
+def sheet_names(names: Sequence[str]) -> list[str]:
+    """Valid, unique Excel sheet names: no ``[]:*?/\\``, at most 31 characters."""
+    cleaned = []
+    for name in names:
+        clean = _SHEET_BAD.sub("_", name).strip("'").strip() or "table"
+        if clean.lower() == "history":  # reserved by Excel
+            clean = "history_"
+        cleaned.append(clean)
+    return _unique(cleaned, limit=31)
+
+
+def _excel_value(value: Any, kind: Kind) -> Any:
+    """A value openpyxl can store and Excel can show."""
+    if kind == "list" or _is_listlike(value):
+        text = None if is_missing(value) else _json_text(value)
+        return None if text is None else _excel_text(text)
+    if is_missing(value):
+        return None
+    if kind == "timestamp" or isinstance(value, datetime | np.datetime64):
+        stamp = pd.Timestamp(value)
+        if stamp.tzinfo is not None:
+            stamp = stamp.tz_convert("UTC").tz_localize(None)
+        return stamp.to_pydatetime()
+    value = _plain(value)
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return _excel_text(value)
+    if kind == "int" and isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+def _excel_text(text: str) -> str:
+    from openpyxl.cell.cell import (  # type: ignore[import-untyped, import-not-found, unused-ignore]
+        ILLEGAL_CHARACTERS_RE,
+    )
+
+    text = ILLEGAL_CHARACTERS_RE.sub("\N{REPLACEMENT CHARACTER}", text)
+    if len(text) > EXCEL_MAX_CELL:
+        text = text[: EXCEL_MAX_CELL - 1] + "…"
+    return str(text)
+
+
+def _write_sheet(sheet: Any, table: pd.DataFrame) -> None:
+    from openpyxl.styles import Font  # type: ignore[import-untyped, import-not-found, unused-ignore]
+    from openpyxl.utils import (  # type: ignore[import-untyped, import-not-found, unused-ignore]
+        get_column_letter,
+    )
+
+    kinds = _kinds(table)
+    bold = Font(bold=True)
+    widths = []
+    for c, name in enumerate(table.columns, start=1):
+        cell = sheet.cell(row=1, column=c, value=_excel_text(str(name)))
+        cell.font = bold
+        cell.data_type = "s"
+        widths.append(len(str(name)) + 4)  # room for the filter button
+    for r, row in enumerate(table.itertuples(index=False, name=None), start=2):
+        for c, (value, kind) in enumerate(zip(row, kinds, strict=True), start=1):
+            stored = _excel_value(value, kind)
+            if stored is None:
+                continue
+            cell = sheet.cell(row=r, column=c, value=stored)
+            if isinstance(stored, str):
+                cell.data_type = "s"  # "=..." is text here, never a formula
+            elif kind in EXCEL_FORMATS:
+                cell.number_format = EXCEL_FORMATS[kind]
+            shown = format_value(value, kind) or ""
+            if kind == "usd":
+                shown = f"${float(stored):.4f}"
+            widths[c - 1] = max(widths[c - 1], len(shown) + 2)
+    for c, width in enumerate(widths, start=1):
+        sheet.column_dimensions[get_column_letter(c)].width = min(max(width, 8), 60)
+    sheet.freeze_panes = "A2"
+    last = get_column_letter(max(len(table.columns), 1))
+    sheet.auto_filter.ref = f"A1:{last}{len(table) + 1}"
+
+
+def _write_notes(sheet: Any, report: Report, sheets: Sequence[tuple[str, str, int]]) -> None:
+    from openpyxl.styles import Font  # type: ignore[import-untyped, import-not-found, unused-ignore]
+
+    sheet.cell(row=1, column=1, value=_excel_text(report.title)).font = Font(bold=True, size=14)
+    generated = _excel_value(report.generated_at, "timestamp")
+    rows: list[tuple[str, Any]] = [
+        ("generated at (UTC)", generated),
+        ("run ids", ", ".join(report.run_ids)),
+    ]
+    rows += [("note", note) for note in report.notes]
+    rows += [
+        ("formats", "times in ms or s as the column says; rates as %; costs in USD"),
+        ("formats", "timestamps in UTC; lists as JSON text; an empty cost cell = no price"),
+    ]
+    rows += [("sheet", f"{sheet_name}: table {name!r}, {n:,} rows") for name, sheet_name, n in sheets]
+    for r, (key, value) in enumerate(rows, start=3):
+        sheet.cell(row=r, column=1, value=key).font = Font(bold=True)
+        cell = sheet.cell(row=r, column=2, value=_excel_text(value) if isinstance(value, str) else value)
+        if isinstance(value, datetime):
+            cell.number_format = "yyyy-mm-dd hh:mm:ss"
+        if isinstance(value, str):
+            cell.data_type = "s"
+    sheet.column_dimensions["A"].width = 20
+    sheet.column_dimensions["B"].width = 100
+
+
+@register(".xlsx")
+def export_xlsx(report: Report, path: Path) -> Path:
+    """One sheet per table, then a ``notes`` sheet (title, run ids, notes, sheet list)."""
+    try:
+        from openpyxl import Workbook  # type: ignore[import-untyped, import-not-found, unused-ignore]
+    except ImportError:
+        raise ExportError(f"{path}: writing .xlsx needs openpyxl (pip install openpyxl)") from None
+    names = list(report.tables)
+    titles = sheet_names([*names, "notes"])
+    book = Workbook()
+    book.remove(book.active)
+    listing = []
+    for name, title in zip(names, titles, strict=False):
+        table = report.tables[name]
+        _write_sheet(book.create_sheet(title=title), table)
+        listing.append((name, title, len(table)))
+    _write_notes(book.create_sheet(title=titles[-1]), report, listing)
+    buffer = io.BytesIO()
+    book.save(buffer)
+    atomic_write(path, lambda f: f.write(buffer.getvalue()))
+    return path
+
+
+# --------------------------------------------------------------------------- HTML
+
+_CSS = """
+:root { color-scheme: light; }
+body { font-family: system-ui, -apple-system, 'Segoe UI', Roboto, 'DejaVu Sans', sans-serif;
+  margin: 24px auto; max-width: 1220px; padding: 0 16px; color: #1d1d1f; background: #fff; }
+h1 { font-size: 26px; margin: 0 0 4px; }
+h2 { font-size: 19px; margin: 28px 0 8px; border-bottom: 1px solid #ddd; padding-bottom: 4px; }
+.meta { color: #555; margin: 0 0 12px; }
+.meta code { background: #f3f3f3; padding: 1px 4px; border-radius: 3px; }
+.notes li { margin: 2px 0; }
+figure { margin: 12px 0 20px; }
+svg.chart { max-width: 100%; height: auto; border: 1px solid #e5e5e5; border-radius: 6px; }
+.scroll { overflow-x: auto; border: 1px solid #ddd; border-radius: 6px; }
+table { border-collapse: collapse; font-size: 13px; width: max-content; min-width: 100%; }
+th, td { padding: 5px 9px; border-bottom: 1px solid #eee; vertical-align: top;
+  white-space: nowrap; }
+th { background: #f6f6f6; text-align: left; position: sticky; top: 0; }
+td.num, th.num { text-align: right; font-variant-numeric: tabular-nums; }
+td.text { white-space: normal; max-width: 420px; overflow-wrap: anywhere; }
+td.missing { color: #999; }
+tbody tr:nth-child(even) { background: #fbfbfb; }
+tr.simulated td { background: #fff6e0; }
+tr.simulated td:first-child { box-shadow: inset 4px 0 0 #e69f00; }
+.badge { display: inline-block; font-size: 11px; padding: 0 6px; margin-left: 6px;
+  border-radius: 8px; background: #e69f00; color: #fff; font-weight: 600; }
+.count { color: #666; font-size: 13px; margin: 0 0 6px; }
+.legend { color: #555; font-size: 13px; }
+"""
+
+
+def _html_cell(row: pd.Series, column: str, kind: Kind) -> str:
+    text = format_value(row[column], kind)
+    numeric = kind in NUMERIC_KINDS
+    classes = ["num"] if numeric else (["text"] if kind in ("text", "list") else [])
+    if text is None:
+        classes.append("missing")
+        content = escape(_missing_text(kind, row))
+        return f'<td class="{" ".join(classes)}">{content}</td>'
+    title = ""
+    if len(text) > MAX_DOCUMENT_CELL:
+        title = f' title="{escape(_cut(text, 2000))}"'
+        text = _cut(text)
+    attr = f' class="{" ".join(classes)}"' if classes else ""
+    if column == "provider" and text.endswith(SIMULATED_SUFFIX):
+        name = text.removesuffix(SIMULATED_SUFFIX)
+        return f'<td{attr}>{escape(name)}<span class="badge">simulated</span></td>'
+    return f"<td{attr}{title}>{escape(text)}</td>"
+
+
+def html_table(name: str, table: pd.DataFrame, max_rows: int = MAX_DOCUMENT_ROWS) -> str:
+    """One table as ``<table data-table=name>``; simulated rows get ``class="simulated"``."""
+    kinds = _kinds(table)
+    head = "".join(
+        f'<th{" class=num" if k in NUMERIC_KINDS else ""} scope="col">{escape(str(c))}</th>'
+        for c, k in zip(table.columns, kinds, strict=True)
+    )
+    body = []
+    for _, row in table.head(max_rows).iterrows():
+        marked = ' class="simulated"' if _is_simulated_row(row) else ""
+        cells = "".join(
+            _html_cell(row, str(c), k) for c, k in zip(table.columns, kinds, strict=True)
+        )
+        body.append(f"<tr{marked}>{cells}</tr>")
+    shown = min(len(table), max_rows)
+    count = f"{len(table):,} rows" if shown == len(table) else f"showing {shown:,} of "
+    if shown != len(table):
+        count += f"{len(table):,} rows; CSV, JSON and XLSX have all"
+    return (
+        f'<p class="count">{count}</p><div class="scroll"><table data-table="{escape(name)}">'
+        f"<thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table></div>"
+    )
+
+
+def _chart_table(report: Report) -> pd.DataFrame | None:
+    """The first table that compares providers: has ``provider`` and a latency column."""
+    for name, table in report.tables.items():
+        if name == "requests" or "provider" not in table:
+            continue
+        if {"ttft_p50_ms", "e2e_p50_ms"} & set(table.columns) or quality_column(table):
+            return table
+    return None
+
+
+def html_page(report: Report) -> str:
+    """The whole page as text: self-contained, no script, no external resource."""
+    from harness import __version__
+
+    runs = ", ".join(f"<code>{escape(r)}</code>" for r in report.run_ids) or "-"
+    parts = [
+        "<!DOCTYPE html>",
+        '<html lang="en"><head><meta charset="utf-8">',
+        '<meta http-equiv="Content-Security-Policy" content="default-src \'none\'; '
+        "style-src 'unsafe-inline'; img-src data:\">",
+        '<meta name="viewport" content="width=device-width, initial-scale=1">',
+        f'<meta name="generator" content="harness {escape(__version__)}">',
+        f"<title>{escape(report.title)}</title>",
+        f"<style>{_CSS}</style></head><body>",
+        f"<header><h1>{escape(report.title)}</h1>",
+        f'<p class="meta">Generated {escape(_generated(report))} · runs: {runs}</p></header>',
+    ]
+    if report.notes:
+        items = "".join(f"<li>{escape(note)}</li>" for note in report.notes)
+        parts.append(f'<section class="notes"><h2>Notes</h2><ul>{items}</ul></section>')
+    table = _chart_table(report)
+    charts = report_charts(table) if table is not None else []
+    if charts:
+        figures = "".join(f"<figure>{svg}</figure>" for svg in charts)
+        parts.append(f'<section class="charts"><h2>Charts</h2>{figures}</section>')
+    if any(_is_simulated_row(row) for t in report.tables.values() for _, row in t.head(50).iterrows()):
+        parts.append(
+            '<p class="legend"><span class="badge">simulated</span> rows come from the built-in '
+            "simulator: they test the harness and measure no real provider.</p>"
+        )
+    for i, (name, frame) in enumerate(report.tables.items()):
+        parts.append(
+            f'<section class="table" id="table-{i}"><h2>{escape(name)}</h2>'
+            f"{html_table(name, frame)}</section>"
+        )
+    parts.append("</body></html>\n")
+    return "\n".join(parts)
+
+
+@register(".html", ".htm")
+def export_html(report: Report, path: Path) -> Path:
+    """One self-contained page: title, notes, SVG charts, tables."""
+    text = html_page(report)
+    atomic_write(path, lambda f: f.write(text.encode("utf-8")))
+    return path
