@@ -1,0 +1,139 @@
+"""Load patterns end to end against the simulator: counts, rates, sweeps, warm-up, SLOs."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from click.testing import CliRunner
+
+from harness.cli import main
+from harness.runner import arrivals
+from harness.sim import SimProcess
+
+
+def run(config: Path, root: Path) -> pd.DataFrame:
+    result = CliRunner().invoke(main, ["run", str(config), "--out", str(root), "--no-progress"])
+    assert result.exit_code == 0, result.output
+    return pd.read_parquet(root)
+
+
+def test_concurrency_sweep_with_warmup_and_slo(
+    sim: SimProcess, write_config: Callable[..., Path], tmp_path: Path
+) -> None:
+    config = write_config(
+        f"""
+        run: {{name: sweep}}
+        providers:
+          - {{name: steady, model: openai/steady, api_base: "{sim.api_base}"}}
+        suites:
+          - name: sweep
+            kind: latency
+            prompts: ["one two three", "four five six"]
+            max_tokens: 12
+            requests: 8
+            load: {{pattern: concurrency, levels: [1, 4], warmup: 2}}
+            slo: {{ttft_ms: 150, itl_ms: 20}}
+        """
+    )
+    rows = run(config, tmp_path / "out")
+    assert len(rows) == 2 * (2 + 8)
+    assert rows.groupby("load_level").size().to_dict() == {"c=1": 10, "c=4": 10}
+    assert rows.groupby("load_level")["warmup"].sum().to_dict() == {"c=1": 2, "c=4": 2}
+    # At concurrency 1 requests never overlap; at 4 they do.
+    one = rows[rows["load_level"] == "c=1"].sort_values("started_at")
+    ends = one["started_at"] + pd.to_timedelta(one["e2e_s"], unit="s")
+    assert (one["started_at"].iloc[1:].to_numpy() >= ends.iloc[:-1].to_numpy()).all()
+    four = rows[rows["load_level"] == "c=4"].sort_values("started_at")
+    assert (four["started_at"].diff().dt.total_seconds().iloc[1:4] < 0.05).all()
+
+    out = CliRunner().invoke(main, ["summarize", str(tmp_path / "out"), "--format", "json"])
+    summary = {r["load_level"]: r for r in json.loads(out.stdout)}
+    assert set(summary) == {"c=1", "c=4"}
+    for line in summary.values():
+        assert line["requests"] == 8  # warm-up excluded
+        assert line["ttft_p50_ms_ci_low"] <= line["ttft_p50_ms"] <= line["ttft_p50_ms_ci_high"]
+        assert 80 <= line["ttft_p50_ms"] <= 140
+        assert line["itl_p50_ms"] == pytest.approx(10, abs=3)
+        assert line["goodput"] == pytest.approx(1.0)  # the profile meets the SLO
+        assert line["throughput_rps"] > 0
+    # Closed loop: four workers give more than twice the throughput of one (not
+    # four times: warm-up requests share the first round with measured ones).
+    assert summary["c=4"]["throughput_rps"] > 1.8 * summary["c=1"]["throughput_rps"]
+
+
+@pytest.mark.parametrize("pattern", ["rate", "poisson"])
+def test_open_loop_arrivals_follow_the_rate(
+    pattern: str, sim: SimProcess, write_config: Callable[..., Path], tmp_path: Path
+) -> None:
+    rate = 40.0
+    config = write_config(
+        f"""
+        run: {{name: {pattern}, concurrency: 64}}
+        providers:
+          - {{name: fast, model: openai/fast, api_base: "{sim.api_base}"}}
+        suites:
+          - name: arrivals
+            kind: latency
+            prompts: ["a b c d"]
+            max_tokens: 8
+            requests: 120
+            load: {{pattern: {pattern}, levels: [{rate}], seed: 3}}
+        """
+    )
+    rows = run(config, tmp_path / "out")
+    assert len(rows) == 120
+    assert (rows["status"] == "ok").all()
+    starts = np.sort((rows["started_at"] - rows["started_at"].min()).dt.total_seconds())
+    gaps = np.diff(starts)
+    # Mean inter-arrival 1/rate = 25 ms; 119 gaps of an exponential have a
+    # relative standard error of ~9 %, so ±25 % is > 2.5 sigma.
+    assert gaps.mean() == pytest.approx(1 / rate, rel=0.25)
+    if pattern == "rate":
+        assert np.median(gaps) == pytest.approx(1 / rate, abs=0.005)
+    else:
+        # Exponential gaps: coefficient of variation ~1, unlike a constant rate.
+        assert gaps.std() / gaps.mean() > 0.6
+    assert rows["schedule_lag_s"].median() < 0.01
+
+
+def test_duration_bounded_phase(
+    sim: SimProcess, write_config: Callable[..., Path], tmp_path: Path
+) -> None:
+    config = write_config(
+        f"""
+        run: {{name: timed}}
+        providers:
+          - {{name: fast, model: openai/fast, api_base: "{sim.api_base}"}}
+        suites:
+          - name: timed
+            kind: latency
+            prompts: ["a b"]
+            max_tokens: 8
+            requests: 1
+            load: {{pattern: rate, levels: [20], duration_s: 1.0}}
+        """
+    )
+    rows = run(config, tmp_path / "out")
+    assert 17 <= len(rows) <= 21  # 20 req/s for 1 s
+    assert rows["request_index"].is_unique
+
+
+def test_arrival_generators_are_seeded() -> None:
+    first = [t for t, _ in zip(arrivals("poisson", 10, 1), range(5), strict=False)]
+    again = [t for t, _ in zip(arrivals("poisson", 10, 1), range(5), strict=False)]
+    assert first == again
+    assert [t for t, _ in zip(arrivals("rate", 4, 0), range(3), strict=False)] == [0, 0.25, 0.5]
+
+
+def test_synthetic_prompts_have_the_requested_token_length() -> None:
+    from harness.tokens import count_tokens, synthetic_prompt
+
+    for n in (1, 17, 256):
+        assert count_tokens(synthetic_prompt(n, seed=5)) == n
+    assert synthetic_prompt(64, seed=1) == synthetic_prompt(64, seed=1)
+    assert synthetic_prompt(64, seed=1) != synthetic_prompt(64, seed=2)
