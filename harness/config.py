@@ -11,11 +11,12 @@ import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import Field, ValidationError, model_validator
 
 from harness.errors import ConfigError
+from harness.pricing import PricingOverride
 from harness.sim.profile import SimProfile
 from harness.suites import SUITE_KINDS, SuiteConfig
 from harness.suites.base import StrictModel
@@ -55,6 +56,14 @@ class ProviderConfig(StrictModel):
     concurrency: int | None = Field(default=None, ge=1, description="per-provider cap")
     timeout_s: float | None = Field(default=None, gt=0)
     tags: dict[str, str | int | float | bool] = Field(default_factory=dict)
+    pricing: PricingOverride | None = Field(
+        default=None, description="overrides litellm's price table (USD)"
+    )
+    transport: Literal["auto", "litellm", "direct"] = Field(
+        default="auto",
+        description="auto: the direct OpenAI-compatible client for openai/ and hosted_vllm/"
+        " models with an api_base, litellm for everything else",
+    )
     simulate: SimProfile | None = Field(
         default=None, description="serve this provider from the built-in simulator"
     )
@@ -151,9 +160,9 @@ def load_config(path: str | Path) -> RunSpec:
                 raise ConfigError(f"{source.where(('suites', i))}: suite file not found: {entry}")
             suite_source = load_yaml(suite_path)
             _refuse_literal_secrets(suite_source, suite_source.data, ())
-            suite = _validate_suite(suite_source, suite_source.data, ())
+            suite = _validate_suite(suite_source, suite_source.data, (), suite_path.parent)
         else:
-            suite = _validate_suite(source, entry, ("suites", i))
+            suite = _validate_suite(source, entry, ("suites", i), path.parent)
         if any(s.name == suite.name for s in suites):
             raise ConfigError(f"{source.where(('suites', i))}: duplicate suite name {suite.name!r}")
         suites.append(suite)
@@ -167,7 +176,7 @@ def load_config(path: str | Path) -> RunSpec:
     return RunSpec(path, parsed.run, parsed.providers, suites, resolved)
 
 
-def _validate_suite(source: YamlSource, data: Any, at: KeyPath) -> SuiteConfig:
+def _validate_suite(source: YamlSource, data: Any, at: KeyPath, base_dir: Path) -> SuiteConfig:
     if not isinstance(data, dict):
         raise ConfigError(f"{source.where(at)}: a suite is a mapping (or a path to a suite file)")
     kind = data.get("kind")
@@ -176,7 +185,8 @@ def _validate_suite(source: YamlSource, data: Any, at: KeyPath) -> SuiteConfig:
         got = "missing" if kind is None else repr(kind)
         raise ConfigError(f"{source.where((*at, 'kind'))}: suite kind is {got}; known: {known}")
     try:
-        return SUITE_KINDS[kind].config.model_validate(data)
+        # Paths inside a suite (datasets) resolve relative to the file that names them.
+        return SUITE_KINDS[kind].config.model_validate(data, context={"base_dir": base_dir})
     except ValidationError as exc:
         raise ConfigError(_describe(exc, source, at)) from None
 

@@ -13,20 +13,27 @@ import os
 import platform
 import socket
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from harness import __version__
+from harness import __version__, price_table
 from harness.config import ProviderConfig, RunSpec
 from harness.errors import ConfigError, StoreError
+from harness.pricing import resolve_price
 from harness.providers.trace import Endpoint
-from harness.providers.transport import import_litellm, send
 from harness.runner import Phase, RunOutcome, run_phases
-from harness.sim import SimProcess
+from harness.sim import SimProcess, SimProfile
 from harness.store import PartWriter, validate_run_id, write_manifest
 from harness.suites import SUITE_KINDS, RequestSpec
+from harness.suites.rag_qa import JudgeConfig, RagQaSuite
+
+# litellm model prefixes that speak the OpenAI chat-completions protocol at an
+# api_base; ``transport: auto`` sends these through the direct client.
+DIRECT_PREFIXES = ("openai", "hosted_vllm", "openai_like", "llamafile", "lm_studio")
 
 
 @dataclass
@@ -65,17 +72,29 @@ def build_plan(spec: RunSpec) -> list[Phase]:
     return phases
 
 
+def judges(spec: RunSpec) -> dict[str, JudgeConfig]:
+    """Suite name → its judge, for suites that have one."""
+    return {
+        s.name: s.judge for s in spec.suites if isinstance(s, RagQaSuite) and s.judge is not None
+    }
+
+
 def resolve_keys(spec: RunSpec) -> dict[str, str | None]:
-    """Read each provider's API key from its environment variable, or fail before sending."""
+    """Read each provider's (and judge's) API key from its environment variable.
+
+    Fails before anything is sent when a named variable is not set.
+    """
     keys: dict[str, str | None] = {}
     missing = []
-    for i, provider in enumerate(spec.providers):
-        if provider.api_key_env is None:
-            keys[provider.name] = None
-        elif os.environ.get(provider.api_key_env):
-            keys[provider.name] = os.environ[provider.api_key_env]
+    named = [(f"providers[{i}]", p.name, p.api_key_env) for i, p in enumerate(spec.providers)]
+    named += [(f"suite {s}: judge", f"judge:{s}", j.api_key_env) for s, j in judges(spec).items()]
+    for where, name, env in named:
+        if env is None:
+            keys[name] = None
+        elif os.environ.get(env):
+            keys[name] = os.environ[env]
         else:
-            missing.append(f"{spec.path}: providers[{i}].api_key_env: {provider.api_key_env}")
+            missing.append(f"{spec.path}: {where}.api_key_env: {env}")
     if missing:
         raise ConfigError(
             "environment variables not set (export them, or remove the provider):\n"
@@ -106,30 +125,119 @@ def versions() -> dict[str, str]:
         "python": platform.python_version(),
         "pyarrow": version("pyarrow"),
         "pandas": version("pandas"),
+        "aiohttp": version("aiohttp"),
     }
 
 
-def _endpoint(
-    provider: ProviderConfig, spec: RunSpec, key: str | None, sim: SimProcess | None
-) -> Endpoint:
-    api_base = provider.api_base
-    if provider.simulated:
-        assert sim is not None
-        api_base, key = sim.api_base, "sim-no-key"
-    elif key is None and api_base is not None:
-        # OpenAI-compatible servers often need no key, but the OpenAI client
-        # refuses to start without one.
-        key = "no-key"
+def choose_transport(provider: ProviderConfig) -> str:
+    """``auto`` picks the direct client for OpenAI-compatible endpoints, else litellm."""
+    if provider.transport != "auto":
+        return provider.transport
     assert provider.model is not None
-    return Endpoint(
-        provider=provider.name,
-        model=provider.model,
-        simulated=provider.simulated,
-        api_base=api_base,
-        api_key=key,
-        params=provider.params,
-        timeout_s=provider.timeout_s or spec.run.timeout_s,
-    )
+    prefix = provider.model.split("/", 1)[0]
+    speaks_openai = prefix in DIRECT_PREFIXES and "/" in provider.model
+    return "direct" if speaks_openai and (provider.api_base or provider.simulated) else "litellm"
+
+
+@contextmanager
+def simulators(spec: RunSpec) -> Iterator[SimProcess | None]:
+    """Start one simulator process for every simulated provider and judge."""
+    profiles: dict[str, SimProfile] = {
+        p.name: p.simulate for p in spec.providers if p.simulate is not None
+    }
+    profiles |= {f"judge-{s}": j.simulate for s, j in judges(spec).items() if j.simulate}
+    if not profiles:
+        yield None
+        return
+    with SimProcess(profiles) as sim:
+        yield sim
+
+
+def build_endpoints(
+    spec: RunSpec, keys: dict[str, str | None], sim: SimProcess | None
+) -> tuple[dict[str, Endpoint], dict[str, Endpoint]]:
+    """Endpoints of the providers (by name) and of the judges (by suite name)."""
+    table = price_table.model_cost()
+    providers = {}
+    for p in spec.providers:
+        assert p.model is not None
+        key, api_base = keys[p.name], p.api_base
+        if p.simulated:
+            assert sim is not None
+            api_base, key = sim.api_base, "sim-no-key"
+        elif key is None and api_base is not None:
+            # OpenAI-compatible servers often need no key, but clients want one.
+            key = "no-key"
+        providers[p.name] = Endpoint(
+            provider=p.name,
+            model=p.model,
+            simulated=p.simulated,
+            api_base=api_base,
+            api_key=key,
+            params=p.params,
+            timeout_s=p.timeout_s or spec.run.timeout_s,
+            transport=choose_transport(p),
+            price=resolve_price(p.model, p.pricing, table),
+        )
+    judge_endpoints = {}
+    for suite, j in judges(spec).items():
+        model, api_base, key = j.model, j.api_base, keys[f"judge:{suite}"]
+        if j.simulate is not None:
+            assert sim is not None
+            model, api_base, key = f"openai/judge-{suite}", sim.api_base, "sim-no-key"
+        assert model is not None
+        judge_endpoints[suite] = Endpoint(
+            provider=f"judge:{suite}",
+            model=model,
+            simulated=j.simulate is not None,
+            api_base=api_base,
+            api_key=key or ("no-key" if api_base else None),
+            params=j.params,
+            timeout_s=j.timeout_s,
+            price=resolve_price(model, None, table),
+        )
+    return providers, judge_endpoints
+
+
+class Sender:
+    """Sends one request through its provider's transport, then scores and judges it."""
+
+    def __init__(self, endpoints: dict[str, Endpoint], judge_endpoints: dict[str, Endpoint]):
+        self.endpoints = endpoints
+        self.judge_endpoints = judge_endpoints
+        needs_litellm = judge_endpoints or any(e.transport == "litellm" for e in endpoints.values())
+        self.litellm: Any = None
+        if needs_litellm:
+            from harness.providers.transport import import_litellm
+
+            self.litellm = import_litellm()
+        self.direct: Any = None
+
+    async def __call__(self, request: RequestSpec) -> dict[str, Any]:
+        endpoint = self.endpoints[request.provider]
+        if endpoint.transport == "direct":
+            if self.direct is None:
+                from harness.providers.direct import DirectClient
+
+                self.direct = DirectClient()
+            row: dict[str, Any] = await self.direct.send(endpoint, request)
+        else:
+            from harness.providers.transport import send
+
+            row = await send(self.litellm, endpoint, request)
+        kind = SUITE_KINDS[request.suite_kind]
+        if kind.score is not None:
+            row.update(kind.score(row, request))
+        judge_endpoint = self.judge_endpoints.get(request.suite)
+        if judge_endpoint is not None and not request.warmup and row["status"] == "ok":
+            from harness.providers.judge import judge
+
+            row.update(await judge(self.litellm, judge_endpoint, row, request))
+        return row
+
+    async def close(self) -> None:
+        if self.direct is not None:
+            await self.direct.close()
 
 
 def execute(
@@ -149,13 +257,12 @@ def execute(
     else:
         run_id = new_run_id(spec.run.name, root)
     plan = build_plan(spec)
+    planned = sum(len(p.requests) for p in plan)
     run_dir = root / run_id
 
-    simulated = {p.name: p.simulate for p in spec.providers if p.simulate is not None}
-    sim = SimProcess(simulated).start() if simulated else None
-    try:
-        endpoints = {p.name: _endpoint(p, spec, keys[p.name], sim) for p in spec.providers}
-        litellm = import_litellm()
+    with simulators(spec) as sim:
+        endpoints, judge_endpoints = build_endpoints(spec, keys, sim)
+        sender = Sender(endpoints, judge_endpoints)
         writer = PartWriter(run_dir, run_id, flush_s=spec.run.flush_s)
         manifest: dict[str, Any] = {
             "run_id": run_id,
@@ -167,6 +274,7 @@ def execute(
             "config_hash": spec.config_hash,
             "config": spec.resolved,  # holds env var names, never their values
             "versions": versions(),
+            "price_table": price_table.identity(),
             "host": {
                 "hostname": socket.gethostname(),
                 "platform": platform.platform(),
@@ -174,29 +282,34 @@ def execute(
                 "argv0": Path(sys.argv[0]).name,
             },
             "providers": {
-                p.name: {"model": p.model, "simulated": p.simulated, "tags": p.tags}
-                for p in spec.providers
+                e.provider: {
+                    "model": e.model,
+                    "simulated": e.simulated,
+                    "transport": e.transport,
+                    "price_source": e.price.source,
+                    "tags": spec.provider(e.provider).tags,
+                }
+                for e in endpoints.values()
             },
-            "planned_requests": sum(len(p.requests) for p in plan),
+            "judges": {
+                s: {"model": e.model, "price_source": e.price.source}
+                for s, e in judge_endpoints.items()
+            },
+            "planned_requests": planned,
             "time_bounded_phases": sum(p.duration_s is not None for p in plan),
         }
         write_manifest(run_dir, manifest)
-        progress = _progress(sum(len(p.requests) for p in plan), show_progress)
+        progress = _progress(planned, show_progress)
 
         def sink(row: dict[str, Any]) -> None:
             writer.add(row)
             progress.update(1)
 
-        async def send_one(request: RequestSpec) -> dict[str, Any]:
-            return await send(litellm, endpoints[request.provider], request)
-
-        status = "interrupted"
-        outcome = None
-        try:
-            outcome = asyncio.run(
-                run_phases(
+        async def main() -> RunOutcome:
+            try:
+                return await run_phases(
                     plan,
-                    send_one,
+                    sender,
                     sink,
                     concurrency=spec.run.concurrency,
                     provider_concurrency={
@@ -204,7 +317,13 @@ def execute(
                     },
                     warmup_requests=spec.run.warmup_requests,
                 )
-            )
+            finally:
+                await sender.close()
+
+        status = "interrupted"
+        outcome = None
+        try:
+            outcome = asyncio.run(main())
             status = "completed"
         except KeyboardInterrupt:
             # Ctrl-C: in-flight requests were cancelled and recorded as such;
@@ -230,9 +349,6 @@ def execute(
                     },
                 )
             write_manifest(run_dir, manifest)
-    finally:
-        if sim is not None:
-            sim.stop()
     return RunResult(run_id, run_dir, outcome, status)
 
 

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from harness.pricing import UNKNOWN_PRICE, Price, Usage, cost
 from harness.suites.base import RequestSpec
 
 
@@ -26,6 +27,7 @@ class Endpoint:
     params: dict[str, Any]
     timeout_s: float
     transport: str = "litellm"
+    price: Price = UNKNOWN_PRICE
 
 
 @dataclass
@@ -57,6 +59,20 @@ class StreamTrace:
         if self.first_reasoning_s is None:
             self.first_reasoning_s = now
         self.reasoning_chunks += 1
+
+
+def price_row(row: dict[str, Any], price: Price) -> None:
+    """Add ``cost_usd`` (None when the price or the usage is unknown) and ``price_source``."""
+    usage = Usage(
+        input_tokens=row.get("input_tokens"),
+        output_tokens=row.get("output_tokens"),
+        cached_input_tokens=row.get("cached_input_tokens"),
+        cache_write_tokens=row.get("cache_write_tokens"),
+        reasoning_tokens=row.get("reasoning_tokens"),
+        e2e_s=row.get("e2e_s"),
+    )
+    row["cost_usd"] = cost(usage, price) if row.get("status") == "ok" else None
+    row["price_source"] = price.source
 
 
 def build_row(trace: StreamTrace, endpoint: Endpoint, request: RequestSpec) -> dict[str, Any]:
@@ -93,6 +109,7 @@ def build_row(trace: StreamTrace, endpoint: Endpoint, request: RequestSpec) -> d
         **{k: trace.usage.get(k) for k in _USAGE_KEYS},
     }
     row["output_tokens_client"] = len(offsets)
+    price_row(row, endpoint.price)
     # The provider's count is the truth for cost; a different client count is
     # flagged (e.g. several tokens per chunk, or a stream cut short).
     row["tokens_mismatch"] = server_tokens is not None and server_tokens != len(offsets)
@@ -106,4 +123,10 @@ def build_row(trace: StreamTrace, endpoint: Endpoint, request: RequestSpec) -> d
     return row
 
 
-_USAGE_KEYS = ("input_tokens", "output_tokens", "cached_input_tokens", "reasoning_tokens")
+_USAGE_KEYS = (
+    "input_tokens",
+    "output_tokens",
+    "cached_input_tokens",
+    "cache_write_tokens",
+    "reasoning_tokens",
+)

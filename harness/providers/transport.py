@@ -18,7 +18,7 @@ from typing import Any
 from harness.providers.trace import Endpoint, StreamTrace, build_row
 from harness.suites.base import RequestSpec
 
-__all__ = ["Endpoint", "classify_error", "import_litellm", "scrub", "send"]
+__all__ = ["Endpoint", "classify_error", "import_litellm", "record_error", "scrub", "send"]
 
 _BEARER = re.compile(r"(Bearer\s+)[A-Za-z0-9_\-.=]+", re.IGNORECASE)
 _KEYLIKE = re.compile(r"(sk-[A-Za-z0-9_\-]{8,}|AIza[0-9A-Za-z_\-]{20,}|gsk_[A-Za-z0-9]{12,})")
@@ -117,9 +117,7 @@ async def send(litellm: Any, endpoint: Endpoint, request: RequestSpec) -> dict[s
         record_error(trace, exc, endpoint.api_key)
     trace.end_s = time.perf_counter() - t0
     trace.usage = usage_counts(usage)
-    row = build_row(trace, endpoint, request)
-    row["cost_usd"] = cost_usd(litellm, endpoint.model, row)
-    return row
+    return build_row(trace, endpoint, request)
 
 
 def usage_counts(usage: Any) -> dict[str, int | None]:
@@ -141,19 +139,7 @@ def usage_counts(usage: Any) -> dict[str, int | None]:
         "output_tokens": get(usage, "completion_tokens"),
         "cached_input_tokens": get(sub("prompt_tokens_details"), "cached_tokens"),
         "reasoning_tokens": get(sub("completion_tokens_details"), "reasoning_tokens"),
+        # Anthropic-style prompt caching reports writes apart from reads.
+        "cache_write_tokens": get(usage, "cache_creation_input_tokens")
+        or get(sub("prompt_tokens_details"), "cache_creation_tokens"),
     }
-
-
-def cost_usd(litellm: Any, model: str, row: dict[str, Any]) -> float | None:
-    """Cost from litellm's bundled price table; None (not 0) when the model has no price."""
-    if row["input_tokens"] is None and row["output_tokens"] is None:
-        return None
-    try:
-        prompt_cost, completion_cost = litellm.cost_per_token(
-            model=model,
-            prompt_tokens=row["input_tokens"] or 0,
-            completion_tokens=row["output_tokens"] or 0,
-        )
-    except Exception:  # litellm raises several types for unmapped models
-        return None
-    return float(prompt_cost) + float(completion_cost)

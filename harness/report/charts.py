@@ -19,7 +19,8 @@ Every chart is one ``<svg role="img" aria-label="..." data-chart="...">`` elemen
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+import re
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from html import escape
 
@@ -76,15 +77,27 @@ def is_simulated(label: str) -> bool:
     return label.endswith(SIMULATED_SUFFIX)
 
 
+# Metrics that carry a confidence interval but measure speed, time, cost or volume.
+_NOT_QUALITY = re.compile(r"(_ms|_s|_usd|_rps|_per_s|_p\d+|_rate|_mean)$|tps|^usd_|^requests$")
+
+
+def is_quality_metric(name: str, columns: Collection[str]) -> bool:
+    """A known quality name (:data:`QUALITY_NAMES`), or a column with ``_ci_low`` and
+    ``_ci_high`` siblings among ``columns`` that is not a latency, speed or cost metric."""
+    if name in QUALITY_NAMES:
+        return True
+    has_ci = f"{name}_ci_low" in columns and f"{name}_ci_high" in columns
+    return has_ci and not _NOT_QUALITY.search(name)
+
+
 def quality_column(table: pd.DataFrame) -> str | None:
-    """The quality metric of a table: a known name, else any ``X`` with ``X_ci_low``."""
+    """The quality metric of a table (the first known name, else the first metric with a
+    confidence interval that :func:`is_quality_metric` accepts), or None."""
+    columns = [str(c) for c in table.columns]
     for name in QUALITY_NAMES:
-        if name in table.columns:
+        if name in columns:
             return name
-    for name in table.columns:
-        if f"{name}_ci_low" in table.columns and f"{name}_ci_high" in table.columns:
-            return str(name)
-    return None
+    return next((name for name in columns if is_quality_metric(name, columns)), None)
 
 
 def nice_ticks(low: float, high: float, count: int = 5) -> list[float]:
@@ -101,7 +114,7 @@ def nice_ticks(low: float, high: float, count: int = 5) -> list[float]:
     power = 10.0 ** math.floor(math.log10(raw))
     step = next(m * power for m in (1, 2, 2.5, 5, 10) if m * power >= raw * 0.999)
     start = math.floor(low / step + 1e-9) * step
-    ticks = []
+    ticks: list[float] = []
     value = start
     while value < high + step * 0.999 and len(ticks) < 50:
         ticks.append(round(value, 12))

@@ -36,7 +36,7 @@ import io
 import json
 import math
 import re
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from html import escape
@@ -47,7 +47,12 @@ import numpy as np
 import pandas as pd
 
 from harness.errors import HarnessError
-from harness.report.charts import SIMULATED_SUFFIX, quality_column, report_charts
+from harness.report.charts import (
+    SIMULATED_SUFFIX,
+    is_quality_metric,
+    quality_column,
+    report_charts,
+)
 from harness.store import atomic_write
 
 MAX_DOCUMENT_ROWS = 500
@@ -55,6 +60,8 @@ MAX_DOCUMENT_ROWS = 500
 MAX_DOCUMENT_CELL = 200
 """Characters per cell shown in Markdown and HTML tables."""
 EXCEL_MAX_CELL = 32_767
+EXCEL_WIDTH_ROWS = 1000
+"""Column widths of a sheet are sized from its header and first rows."""
 
 Kind = Literal[
     "int", "ms", "seconds", "rate", "usd", "score", "float", "bool", "timestamp", "list", "text"
@@ -78,7 +85,7 @@ EXCEL_FORMATS: dict[str, str] = {
     "ms": "0.0",
     "seconds": "0.000",
     "rate": "0.0%",
-    "usd": "$0.0000",
+    "usd": "$0.0000",  # "$0.000000" for a column of sub-cent values (per-request costs)
     "score": "0.000",
     "float": "0.00",
     "timestamp": "yyyy-mm-dd hh:mm:ss.000",
@@ -162,15 +169,17 @@ def _is_listlike(value: object) -> bool:
     return isinstance(value, list | tuple | dict | np.ndarray)
 
 
-def column_kind(name: str, values: pd.Series) -> Kind:
-    """How a column is formatted, from its name and dtype (see the module docstring)."""
+def column_kind(name: str, values: pd.Series, columns: Collection[str] = ()) -> Kind:
+    """How a column is formatted, from its name and dtype (see the module docstring);
+    ``columns`` (the table's) tell metrics with a confidence interval."""
     dtype = values.dtype
     if pd.api.types.is_datetime64_any_dtype(dtype):
         return "timestamp"
     if pd.api.types.is_bool_dtype(dtype):
         return "bool"
     if pd.api.types.is_numeric_dtype(dtype):
-        lowered = name.lower()
+        # A confidence bound is formatted like its metric: ttft_p50_ms_ci_low is in ms.
+        lowered = re.sub(r"_ci_(low|high)$", "", name.lower())
         if lowered == "cost_usd" or lowered.endswith("_usd") or lowered.startswith("usd_"):
             return "usd"
         if lowered.endswith("_rate"):
@@ -179,7 +188,7 @@ def column_kind(name: str, values: pd.Series) -> Kind:
             return "ms"
         if lowered.endswith("_s"):
             return "seconds"
-        if _is_score(lowered, values):
+        if is_quality_metric(lowered, columns):
             return "score"
         if (
             lowered in INTEGER_NAMES
@@ -198,15 +207,9 @@ def column_kind(name: str, values: pd.Series) -> Kind:
     return "text"
 
 
-def _is_score(name: str, values: pd.Series) -> bool:
-    from harness.report.charts import QUALITY_NAMES
-
-    base = re.sub(r"_ci_(low|high)$", "", name)
-    return base in QUALITY_NAMES or base != name
-
-
 def _kinds(table: pd.DataFrame) -> list[Kind]:
-    return [column_kind(str(name), table[name]) for name in table.columns]
+    columns = [str(c).lower() for c in table.columns]
+    return [column_kind(str(name), table[name], columns) for name in table.columns]
 
 
 def _plain(value: Any) -> Any:
@@ -224,7 +227,8 @@ def _plain(value: Any) -> Any:
     if isinstance(value, float) and not math.isfinite(value):
         return None
     if isinstance(value, datetime):
-        return value.isoformat()
+        # One layout for a whole column (readers infer the format from the first value).
+        return value.isoformat(timespec="microseconds")
     if isinstance(value, pd.Timedelta):
         return value.isoformat()
     if isinstance(value, bytes):
@@ -307,6 +311,19 @@ def _is_simulated_row(row: pd.Series) -> bool:
         return True
     flag = row.get("simulated")
     return isinstance(flag, bool | np.bool_) and bool(flag)
+
+
+def _has_simulated(report: Report) -> bool:
+    for table in report.tables.values():
+        flags = table.get("simulated", ())
+        if any(isinstance(v, bool | np.bool_) and v for v in flags):
+            return True
+        if (
+            "provider" in table
+            and table["provider"].astype(str).str.endswith(SIMULATED_SUFFIX).any()
+        ):
+            return True
+    return False
 
 
 def _slug(name: str) -> str:
@@ -517,6 +534,16 @@ def _excel_text(text: str) -> str:
     return str(text)
 
 
+def _excel_format(values: pd.Series, kind: Kind) -> str:
+    """The number format of a column (empty for text); more decimals for sub-cent costs."""
+    if kind == "usd":
+        numbers = pd.to_numeric(values, errors="coerce").abs()
+        nonzero = numbers[numbers > 0]
+        if len(nonzero) and float(nonzero.min()) < 0.01:
+            return "$0.000000"
+    return EXCEL_FORMATS.get(kind, "")
+
+
 def _write_sheet(sheet: Any, table: pd.DataFrame) -> None:
     from openpyxl.styles import Font  # type: ignore[import-untyped, import-not-found, unused-ignore]
     from openpyxl.utils import (  # type: ignore[import-untyped, import-not-found, unused-ignore]
@@ -524,6 +551,10 @@ def _write_sheet(sheet: Any, table: pd.DataFrame) -> None:
     )
 
     kinds = _kinds(table)
+    formats = [
+        _excel_format(table[column], kind)
+        for column, kind in zip(table.columns, kinds, strict=True)
+    ]
     bold = Font(bold=True)
     widths = []
     for c, name in enumerate(table.columns, start=1):
@@ -539,12 +570,14 @@ def _write_sheet(sheet: Any, table: pd.DataFrame) -> None:
             cell = sheet.cell(row=r, column=c, value=stored)
             if isinstance(stored, str):
                 cell.data_type = "s"  # "=..." is text here, never a formula
-            elif kind in EXCEL_FORMATS:
-                cell.number_format = EXCEL_FORMATS[kind]
-            shown = format_value(value, kind) or ""
-            if kind == "usd":
-                shown = f"${float(stored):.4f}"
-            widths[c - 1] = max(widths[c - 1], len(shown) + 2)
+            elif formats[c - 1]:
+                cell.number_format = formats[c - 1]
+            if r <= EXCEL_WIDTH_ROWS + 1:
+                shown = format_value(value, kind) or ""
+                if kind == "usd":
+                    decimals = formats[c - 1].count("0") - 1
+                    shown = f"${float(stored):,.{decimals}f}"
+                widths[c - 1] = max(widths[c - 1], len(shown) + 2)
     for c, width in enumerate(widths, start=1):
         sheet.column_dimensions[get_column_letter(c)].width = min(max(width, 8), 60)
     sheet.freeze_panes = "A2"
@@ -566,10 +599,14 @@ def _write_notes(sheet: Any, report: Report, sheets: Sequence[tuple[str, str, in
         ("formats", "times in ms or s as the column says; rates as %; costs in USD"),
         ("formats", "timestamps in UTC; lists as JSON text; an empty cost cell = no price"),
     ]
-    rows += [("sheet", f"{sheet_name}: table {name!r}, {n:,} rows") for name, sheet_name, n in sheets]
+    rows += [
+        ("sheet", f"{sheet_name}: table {name!r}, {n:,} rows") for name, sheet_name, n in sheets
+    ]
     for r, (key, value) in enumerate(rows, start=3):
         sheet.cell(row=r, column=1, value=key).font = Font(bold=True)
-        cell = sheet.cell(row=r, column=2, value=_excel_text(value) if isinstance(value, str) else value)
+        cell = sheet.cell(
+            row=r, column=2, value=_excel_text(value) if isinstance(value, str) else value
+        )
         if isinstance(value, datetime):
             cell.number_format = "yyyy-mm-dd hh:mm:ss"
         if isinstance(value, str):
@@ -645,7 +682,7 @@ def _html_cell(row: pd.Series, column: str, kind: Kind) -> str:
         title = f' title="{escape(_cut(text, 2000))}"'
         text = _cut(text)
     attr = f' class="{" ".join(classes)}"' if classes else ""
-    if column == "provider" and text.endswith(SIMULATED_SUFFIX):
+    if column == "provider" and _is_simulated_row(row):
         name = text.removesuffix(SIMULATED_SUFFIX)
         return f'<td{attr}>{escape(name)}<span class="badge">simulated</span></td>'
     return f"<td{attr}{title}>{escape(text)}</td>"
@@ -654,8 +691,9 @@ def _html_cell(row: pd.Series, column: str, kind: Kind) -> str:
 def html_table(name: str, table: pd.DataFrame, max_rows: int = MAX_DOCUMENT_ROWS) -> str:
     """One table as ``<table data-table=name>``; simulated rows get ``class="simulated"``."""
     kinds = _kinds(table)
+    num = ' class="num"'
     head = "".join(
-        f'<th{" class=num" if k in NUMERIC_KINDS else ""} scope="col">{escape(str(c))}</th>'
+        f'<th{num if k in NUMERIC_KINDS else ""} scope="col">{escape(str(c))}</th>'
         for c, k in zip(table.columns, kinds, strict=True)
     )
     body = []
@@ -710,7 +748,7 @@ def html_page(report: Report) -> str:
     if charts:
         figures = "".join(f"<figure>{svg}</figure>" for svg in charts)
         parts.append(f'<section class="charts"><h2>Charts</h2>{figures}</section>')
-    if any(_is_simulated_row(row) for t in report.tables.values() for _, row in t.head(50).iterrows()):
+    if _has_simulated(report):
         parts.append(
             '<p class="legend"><span class="badge">simulated</span> rows come from the built-in '
             "simulator: they test the harness and measure no real provider.</p>"

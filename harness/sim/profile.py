@@ -20,4 +20,7 @@ class SimProfile(BaseModel):
     output_tokens: int = Field(default=64, ge=1, description="answer length before max_tokens")
     jitter: float = Field(default=0.0, ge=0, le=1, description="relative std-dev of delays")
     error_rate: float = Field(default=0.0, ge=0, le=1, description="share of requests → HTTP 500")
+    abstain_rate: float = Field(
+        default=0.0, ge=0, le=1, description="share of answers that are 'I don't know'"
+    )
     seed: int = Field(default=0, description="makes text, jitter and errors reproducible")

@@ -97,6 +97,13 @@ class SimServer:
         max_tokens = body.get("max_tokens") or body.get("max_completion_tokens")
         prompt = _prompt_text(messages)
         words = answer_words(profile, model, prompt, max_tokens)
+        if rng.random() < profile.abstain_rate:
+            words = ["I", "don't", "know"][: max(1, max_tokens or 3)]
+        schema = _json_schema(body.get("response_format"))
+        if schema is not None:
+            # Structured output: a document that fits the schema, split into "tokens".
+            document = json.dumps(fill_schema(schema, random.Random(prompt + str(profile.seed))))
+            words = document.split(" ")
         finish = "length" if max_tokens is not None and len(words) >= max_tokens else "stop"
         delays = _token_schedule(profile, len(words), rng)
         usage = {
@@ -127,6 +134,36 @@ class SimServer:
                 "usage": usage,
             }
         )
+
+
+def _json_schema(response_format: Any) -> dict[str, Any] | None:
+    if not isinstance(response_format, dict):
+        return None
+    if response_format.get("type") == "json_schema":
+        schema = (response_format.get("json_schema") or {}).get("schema")
+        return schema if isinstance(schema, dict) else {"type": "object"}
+    if response_format.get("type") == "json_object":
+        return {"type": "object"}
+    return None
+
+
+def fill_schema(schema: dict[str, Any], rng: random.Random) -> Any:
+    """A deterministic value that satisfies a (simple) JSON schema."""
+    if "enum" in schema:
+        return rng.choice(schema["enum"])
+    kind = schema.get("type", "object")
+    if kind == "object":
+        props = schema.get("properties", {})
+        return {name: fill_schema(sub, rng) for name, sub in props.items()}
+    if kind == "array":
+        return [fill_schema(schema.get("items", {}), rng) for _ in range(2)]
+    if kind == "integer":
+        return rng.randint(int(schema.get("minimum", 0)), int(schema.get("maximum", 10)))
+    if kind == "number":
+        return rng.uniform(float(schema.get("minimum", 0)), float(schema.get("maximum", 1)))
+    if kind == "boolean":
+        return rng.random() < 0.5
+    return "simulated " + " ".join(rng.choice(_FALLBACK_WORDS) for _ in range(4))
 
 
 def _token_schedule(profile: SimProfile, n: int, rng: random.Random) -> list[float]:

@@ -1,8 +1,9 @@
 """Suite kinds. A new kind is one module plus one line in ``SUITE_KINDS``.
 
 Each kind provides a pydantic config class (a subclass of
-:class:`~harness.suites.base.SuiteConfig`) and a ``plan(suite, provider)``
-function yielding :class:`~harness.suites.base.RequestSpec`.
+:class:`~harness.suites.base.SuiteConfig`), a ``plan(suite, provider)``
+function yielding :class:`~harness.suites.base.RequestSpec`, and optionally a
+``score(row, request)`` function whose columns are added to each row.
 """
 
 from __future__ import annotations
@@ -11,20 +12,24 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from harness.suites import latency
+from harness.suites import latency, rag_qa
 from harness.suites.base import RequestSpec, SuiteConfig
+
+Scorer = Callable[[dict[str, Any], RequestSpec], dict[str, Any]]
 
 
 @dataclass(frozen=True)
 class SuiteKind:
-    """A registered suite kind: its config model and its planner."""
+    """A registered suite kind: its config model, its planner, and its scorer (if any)."""
 
     config: type[SuiteConfig]
     plan: Callable[[Any, str], Iterator[RequestSpec]]
+    score: Scorer | None = None
 
 
 SUITE_KINDS: dict[str, SuiteKind] = {
     "latency": SuiteKind(latency.LatencySuite, latency.plan),
+    "rag_qa": SuiteKind(rag_qa.RagQaSuite, rag_qa.plan, rag_qa.score),
 }
 
 __all__ = ["SUITE_KINDS", "RequestSpec", "SuiteConfig", "SuiteKind"]

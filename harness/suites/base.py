@@ -92,3 +92,4 @@ class RequestSpec:
     extra: dict[str, Any] = field(default_factory=dict)
     load_level: str | None = None
     warmup: bool = False
+    meta: dict[str, Any] = field(default_factory=dict)  # for scoring; never sent

@@ -1,0 +1,414 @@
+"""The direct transport: OpenAI-compatible chat completions over one aiohttp session.
+
+Beside the litellm transport, for endpoints that speak the OpenAI API
+(``openai/…``, ``hosted_vllm/…``, the simulator, …). It exists for the clock:
+litellm builds several pydantic objects per streamed chunk (~0.4 ms of CPU), so
+once one process reads a few dozen fast streams every timestamp it takes is
+late, and its own pre-request work is counted as TTFT. Here the request body is
+serialised before ``t0``, and each chunk costs one ``json.loads`` plus a few
+dict look-ups.
+
+The clock starts when the request's bytes are handed to the socket, not when
+:meth:`DirectClient.send` is called. On Python < 3.12 aiohttp writes a request
+body from a task of its own, which runs only after every other ready task has
+had its turn: when a runner starts 128 requests at once, the first one's bytes
+leave after all 128 have been prepared, ~20 ms later here. A clock started at
+the call would count that as the provider's latency. So ``t0`` is stamped from
+aiohttp's ``on_request_chunk_sent`` trace signal, immediately before the write;
+the time from the call to that write (connection acquisition, a new connection's
+TCP/TLS handshake, the client's own queueing) is in the row as
+``send_delay_s``, and left out of every other offset. Offsets are read with
+:func:`time.perf_counter`. All events that arrive in one socket read share that
+read's timestamp: that is when the client could first see them. The row is
+built by :func:`~harness.providers.trace.build_row`, so the metric definitions
+are those of the litellm transport.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import time
+import urllib.request
+from datetime import UTC, datetime
+from types import SimpleNamespace
+from typing import Any
+from urllib.parse import urlsplit
+
+import aiohttp
+from yarl import URL
+
+from harness.providers.trace import Endpoint, StreamTrace, build_row
+from harness.providers.transport import record_error, scrub, usage_counts
+from harness.suites.base import RequestSpec
+
+__all__ = ["OPENAI_API_BASE", "DirectClient", "chat_completions_url", "request_body", "wire_model"]
+
+OPENAI_API_BASE = "https://api.openai.com/v1"
+"""Where ``openai/…`` and unprefixed models go when the endpoint has no ``api_base``."""
+
+_ERROR_BODY_LIMIT = 64 * 1024
+_DONE = b"[DONE]"
+_loads = json.loads
+_perf_counter = time.perf_counter
+
+
+class _SendClock:
+    """When this request's body was handed to the socket (set by the trace signal)."""
+
+    __slots__ = ("sent",)
+
+    def __init__(self) -> None:
+        self.sent: float | None = None
+
+
+async def _on_body_sent(
+    session: aiohttp.ClientSession,
+    context: SimpleNamespace,
+    params: aiohttp.TraceRequestChunkSentParams,
+) -> None:
+    # Called by aiohttp right before it writes the body (the headers go in the
+    # same write), in the task that writes it: no await in between.
+    clock = context.trace_request_ctx
+    if isinstance(clock, _SendClock) and clock.sent is None:
+        clock.sent = _perf_counter()
+
+
+class DirectClient:
+    """Streams chat completions from OpenAI-compatible endpoints through one aiohttp session.
+
+    The session (and its keep-alive connection pool) is created by the first
+    :meth:`send`, inside the running event loop, and belongs to that loop: use
+    one client per loop and :meth:`close` it (or ``async with``) when done.
+    """
+
+    def __init__(self, *, limit: int = 0, keepalive_s: float = 60.0) -> None:
+        """``limit`` caps open connections (0: no cap; the runner already caps concurrency)."""
+        self._limit = limit
+        self._keepalive_s = keepalive_s
+        self._session: aiohttp.ClientSession | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._urls: dict[str, tuple[URL, str | None]] = {}
+
+    async def __aenter__(self) -> DirectClient:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        """Close the session and its connections; a later :meth:`send` opens a new one."""
+        if self._session is not None:
+            await self._session.close()
+        self._session = None
+        self._loop = None
+
+    def _get_session(self) -> aiohttp.ClientSession:
+        loop = asyncio.get_running_loop()
+        if self._session is not None and not self._session.closed:
+            if self._loop is not loop:
+                raise RuntimeError("DirectClient is bound to the event loop it was first used in")
+            return self._session
+        connector = aiohttp.TCPConnector(
+            limit=self._limit, limit_per_host=0, keepalive_timeout=self._keepalive_s
+        )
+        trace = aiohttp.TraceConfig()
+        trace.on_request_chunk_sent.append(_on_body_sent)
+        # No aiohttp timeouts: the endpoint's timeout is applied around the
+        # whole request by asyncio.timeout, like in the litellm transport.
+        self._session = aiohttp.ClientSession(
+            connector=connector,
+            trace_configs=[trace],
+            timeout=aiohttp.ClientTimeout(total=None),
+            # Proxies are resolved once per base URL (see _target) instead of
+            # from the environment on every request, inside the timed window.
+            trust_env=False,
+        )
+        self._loop = loop
+        return self._session
+
+    def _target(self, endpoint: Endpoint) -> tuple[URL, str | None]:
+        """The parsed URL and the proxy for an endpoint, cached per base URL."""
+        url = chat_completions_url(endpoint)
+        cached = self._urls.get(url)
+        if cached is None:
+            cached = (URL(url), _env_proxy(url))
+            self._urls[url] = cached
+        return cached
+
+    async def send(self, endpoint: Endpoint, request: RequestSpec) -> dict[str, Any]:
+        """Send one streamed request and return its row (never raises on API errors).
+
+        ``cost_usd`` is None in the returned row: pricing is the caller's job.
+        ``send_delay_s`` (not a :func:`build_row` column) is the time from this
+        call to the request being written; None if it never was.
+        Raises :class:`ValueError` only for an endpoint the direct transport
+        cannot address (no ``api_base`` and a non-OpenAI provider prefix).
+        """
+        session = self._get_session()
+        url, proxy = self._target(endpoint)
+        body = request_body(endpoint, request)
+        headers = {
+            "Content-Type": "application/json",
+            "Accept": "text/event-stream",
+            # A compressed event stream would be buffered by the compressor and
+            # delivered late; ask for the bytes as they are produced.
+            "Accept-Encoding": "identity",
+        }
+        extra_headers = endpoint.params.get("extra_headers")
+        if isinstance(extra_headers, dict):
+            headers.update({str(k): str(v) for k, v in extra_headers.items()})
+        if endpoint.api_key:
+            headers["Authorization"] = f"Bearer {endpoint.api_key}"
+        data = json.dumps(body, separators=(",", ":")).encode()
+        trace = StreamTrace(started_at=datetime.now(UTC))
+        usage: Any = None
+        response: aiohttp.ClientResponse | None = None
+        complete = False
+        clock = _SendClock()
+        called = t0 = _perf_counter()  # t0 moves to the write once it has happened
+        try:
+            async with asyncio.timeout(endpoint.timeout_s):
+                response = await session.post(
+                    url,
+                    data=data,
+                    headers=headers,
+                    proxy=proxy,
+                    allow_redirects=False,
+                    trace_request_ctx=clock,
+                )
+                if clock.sent is not None:
+                    t0 = clock.sent
+                if response.status >= 300:
+                    await _record_http_error(trace, response, endpoint.api_key)
+                else:
+                    complete, usage = await _read_stream(response, trace, t0)
+        except asyncio.CancelledError:
+            if response is not None:
+                response.close()
+            raise
+        except aiohttp.ClientPayloadError as exc:
+            # The body broke off mid-stream (e.g. a cut chunked transfer).
+            _fail(trace, "stream_error", f"stream cut: {exc}", endpoint.api_key)
+        except (aiohttp.ClientConnectionError, ConnectionError) as exc:
+            error_type = "stream_error" if trace.text_offsets else "connection_error"
+            _fail(trace, error_type, str(exc) or type(exc).__name__, endpoint.api_key)
+        except Exception as exc:  # every other failure of the request becomes a row
+            record_error(trace, exc, endpoint.api_key)
+        if trace.end_s is None:
+            trace.end_s = _perf_counter() - (clock.sent or called)
+        if response is not None:
+            await _finish(response, complete)
+        trace.usage = usage_counts(usage)
+        row = build_row(trace, endpoint, request)
+        row["cost_usd"] = None
+        row["send_delay_s"] = None if clock.sent is None else clock.sent - called
+        return row
+
+
+async def _read_stream(
+    response: aiohttp.ClientResponse, trace: StreamTrace, t0: float
+) -> tuple[bool, Any]:
+    """Read the event stream into ``trace``; returns (ended cleanly, last usage seen).
+
+    This is the hot path: per socket read one timestamp and one split, per
+    event one ``json.loads`` and a few dict look-ups.
+    """
+    usage: Any = None
+    tail = b""  # an unterminated line, continued by the next read
+    pending: list[bytes] = []  # data lines of the event being assembled
+    after_cr = False  # the previous read ended with '\r', maybe half of '\r\n'
+    done = False
+    async for data in response.content.iter_any():
+        now = _perf_counter() - t0
+        if b"\r" in data or after_cr:  # rare: CR or CRLF line endings
+            if after_cr and data.startswith(b"\n"):
+                data = data[1:]
+            after_cr = data.endswith(b"\r")
+            data = data.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
+        if tail:
+            data = tail + data
+        lines = data.split(b"\n")
+        tail = lines.pop()
+        for line in lines:
+            if line:
+                if line.startswith(b"data:"):
+                    pending.append(line[6:] if line[5:6] == b" " else line[5:])
+                # Comments (':'), event:, id: and retry: lines carry nothing we use.
+                continue
+            if not pending:
+                continue
+            payload = pending[0] if len(pending) == 1 else b"\n".join(pending)
+            pending.clear()
+            if payload == _DONE:
+                done = True
+                break
+            usage, stop = _on_event(payload, trace, now, usage)
+            if stop:
+                return False, usage
+        if done:
+            trace.end_s = now
+            return True, usage
+    # At EOF a last event whose lines all ended but which lacks the blank line is
+    # still whole; an unterminated line (``tail``) may be cut, and is dropped.
+    now = _perf_counter() - t0
+    if pending:
+        payload = b"\n".join(pending)
+        if payload == _DONE:
+            trace.end_s = now
+            return True, usage
+        usage, stop = _on_event(payload, trace, now, usage)
+        if stop:
+            return False, usage
+    trace.end_s = now
+    if trace.finish_reason is not None:
+        return True, usage  # some servers omit [DONE]; a finish_reason is an ending
+    kind = response.headers.get("Content-Type", "?")
+    _fail(trace, "stream_error", f"stream ended before [DONE] or a finish_reason ({kind})", None)
+    return False, usage
+
+
+def _on_event(payload: bytes, trace: StreamTrace, now: float, usage: Any) -> tuple[Any, bool]:
+    """Apply one event to ``trace``; returns (usage so far, whether the stream failed)."""
+    try:
+        chunk = _loads(payload)
+        choices = chunk.get("choices")
+        error = chunk.get("error")
+        if error is not None:
+            _fail(trace, "stream_error", f"error event: {_error_text(error)}", None)
+            return usage, True
+        trace.on_chunk(now)
+        if choices:
+            for choice in choices:
+                delta = choice.get("delta")
+                if delta:
+                    if delta.get("reasoning_content") or delta.get("reasoning"):
+                        trace.on_reasoning(now)
+                    content = delta.get("content")
+                    if content:
+                        if not isinstance(content, str):
+                            raise TypeError("delta.content is not a string")
+                        trace.on_text(now, content)
+                finish = choice.get("finish_reason")
+                if finish:
+                    trace.finish_reason = str(finish)
+        chunk_usage = chunk.get("usage")
+        if chunk_usage:
+            usage = chunk_usage
+    except (ValueError, AttributeError, TypeError) as exc:
+        # ValueError covers JSONDecodeError and invalid UTF-8; the others a chunk
+        # that is JSON but not an object of the expected shape.
+        excerpt = payload[:200].decode(errors="replace")
+        _fail(trace, "malformed_stream", f"{type(exc).__name__}: {exc}: {excerpt!r}", None)
+        return usage, True
+    return usage, False
+
+
+async def _record_http_error(
+    trace: StreamTrace, response: aiohttp.ClientResponse, secret: str | None
+) -> None:
+    """An error status: its type from the status code, its message from the body."""
+    status = response.status
+    body = b""
+    while len(body) < _ERROR_BODY_LIMIT:
+        part = await response.content.read(_ERROR_BODY_LIMIT - len(body))
+        if not part:
+            break
+        body += part
+    text = body.decode(errors="replace").strip()
+    with contextlib.suppress(ValueError, AttributeError):  # else: keep the raw text
+        text = _error_text(json.loads(text).get("error", text))
+    trace.http_status = status
+    trace.error_type = "rate_limited" if status == 429 else f"http_{status}"
+    reason = response.reason or ""
+    trace.error_message = scrub(f"HTTP {status} {reason}: {text}".strip(), secret)[:2000]
+
+
+def _fail(trace: StreamTrace, error_type: str, message: str, secret: str | None) -> None:
+    trace.error_type = error_type
+    trace.error_message = scrub(message, secret)[:2000]
+
+
+def _error_text(error: Any) -> str:
+    if isinstance(error, dict):
+        return str(error.get("message") or error)
+    return str(error)
+
+
+async def _finish(response: aiohttp.ClientResponse, complete: bool) -> None:
+    """Hand the connection back to the pool if the stream ended cleanly, else close it.
+
+    After ``[DONE]`` only the end of the chunked body is normally left; reading
+    it lets aiohttp reuse the connection (an unread body forces a close, and
+    the next request would pay for a new one inside its timed window).
+    """
+    if complete and not response.content.at_eof():
+        try:
+            async with asyncio.timeout(1.0):
+                while await response.content.readany():
+                    pass
+        except (TimeoutError, aiohttp.ClientError):
+            response.close()
+            return
+    response.release()
+
+
+def wire_model(model: str) -> str:
+    """The model name the server expects: the litellm model without its provider prefix.
+
+    ``openai/gpt-4o-mini`` → ``gpt-4o-mini``;
+    ``hosted_vllm/meta-llama/Llama-3.1-8B`` → ``meta-llama/Llama-3.1-8B``.
+    """
+    return model.split("/", 1)[1] if "/" in model else model
+
+
+def chat_completions_url(endpoint: Endpoint) -> str:
+    """``{api_base}/chat/completions``; OpenAI's API for ``openai/…`` without a base.
+
+    Raises :class:`ValueError` for other providers without ``api_base``: their
+    address is only known to litellm.
+    """
+    base = endpoint.api_base
+    if not base:
+        provider = endpoint.model.split("/", 1)[0] if "/" in endpoint.model else "openai"
+        if provider != "openai":
+            raise ValueError(
+                f"the direct transport needs an api_base for {endpoint.model!r} "
+                f"(provider {endpoint.provider!r})"
+            )
+        base = OPENAI_API_BASE
+    return base.rstrip("/") + "/chat/completions"
+
+
+def request_body(endpoint: Endpoint, request: RequestSpec) -> dict[str, Any]:
+    """The JSON body: a streamed request with usage, then provider params and request extras.
+
+    ``extra_headers`` in the params become HTTP headers (see :meth:`DirectClient.send`)
+    and ``extra_body`` is merged into the body, as in the OpenAI client and litellm.
+    """
+    params = dict(endpoint.params)
+    params.pop("extra_headers", None)
+    extra_body = params.pop("extra_body", None)
+    body: dict[str, Any] = {
+        "model": wire_model(endpoint.model),
+        "messages": request.messages,
+        "max_tokens": request.max_tokens,
+        "stream": True,
+        "stream_options": {"include_usage": True},
+        **params,
+        **request.extra,
+    }
+    if isinstance(extra_body, dict):
+        body.update(extra_body)
+    # The metrics need a stream whatever a param says.
+    body["stream"] = True
+    return body
+
+
+def _env_proxy(url: str) -> str | None:
+    """The proxy the environment asks for (``*_proxy``, ``no_proxy``), as httpx would use."""
+    parts = urlsplit(url)
+    if parts.hostname and urllib.request.proxy_bypass(parts.hostname):
+        return None
+    return urllib.request.getproxies().get(parts.scheme)
