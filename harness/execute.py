@@ -7,6 +7,7 @@ id, simulators that do not start) fails before the first request is sent.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import importlib.metadata
 import itertools
 import os
@@ -14,7 +15,7 @@ import platform
 import socket
 import sys
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -22,7 +23,7 @@ from typing import Any
 
 from harness import __version__, price_table
 from harness.config import ProviderConfig, RunSpec
-from harness.errors import ConfigError, StoreError
+from harness.errors import ConfigError, ProviderSetupError, StoreError
 from harness.pricing import resolve_price
 from harness.providers.trace import Endpoint
 from harness.runner import Phase, RunOutcome, run_phases
@@ -44,6 +45,7 @@ class RunResult:
     run_dir: Path
     outcome: RunOutcome | None  # None when interrupted before the plan finished
     status: str
+    skipped: dict[str, str] = dataclasses.field(default_factory=dict)
 
 
 def build_plan(spec: RunSpec) -> list[Phase]:
@@ -136,7 +138,65 @@ def choose_transport(provider: ProviderConfig) -> str:
     assert provider.model is not None
     prefix = provider.model.split("/", 1)[0]
     speaks_openai = prefix in DIRECT_PREFIXES and "/" in provider.model
-    return "direct" if speaks_openai and (provider.api_base or provider.simulated) else "litellm"
+    served_here = provider.simulated or provider.local is not None
+    return "direct" if speaks_openai and (provider.api_base or served_here) else "litellm"
+
+
+def skip_unavailable(spec: RunSpec) -> tuple[RunSpec, dict[str, str]]:
+    """Drop ``optional`` local providers whose extra is not installed, saying why.
+
+    A non-optional one that is unavailable fails the run before anything is sent.
+    """
+    from harness.providers.local_server import INSTALL_HINT, local_extra_available
+
+    kept, skipped = [], {}
+    for p in spec.providers:
+        if p.local is not None and p.local.gguf is None:
+            assert p.local.package is not None
+            if not local_extra_available(python=p.local.python, package=p.local.package):
+                reason = (
+                    f"{p.name} skipped: llama-cpp-python or {p.local.package} is not installed;"
+                    f" to compare this real model locally: {INSTALL_HINT}"
+                )
+                if not p.optional:
+                    raise ProviderSetupError(reason.replace("skipped", "unavailable"))
+                skipped[p.name] = reason
+                continue
+        kept.append(p)
+    if not kept:
+        raise ConfigError(f"{spec.path}: no provider is available to run")
+    return dataclasses.replace(spec, providers=kept), skipped
+
+
+@contextmanager
+def local_servers(spec: RunSpec, run_dir: Path) -> Iterator[dict[str, str]]:
+    """Start a llama-cpp-python server per ``local`` provider; yields name → api_base."""
+    from harness.providers.local_server import LocalModelServer, find_gguf
+
+    with ExitStack() as stack:
+        bases = {}
+        for p in spec.providers:
+            if p.local is None:
+                continue
+            local = p.local
+            path = (
+                Path(local.gguf)
+                if local.gguf
+                else find_gguf(local.package or "", python=local.python)
+            )
+            server = LocalModelServer(
+                path,
+                alias=p.name,
+                log_path=run_dir / f"_local-{p.name}.log",
+                n_ctx=local.n_ctx,
+                n_threads=local.n_threads,
+                python=local.python or sys.executable,
+                startup_timeout_s=local.startup_timeout_s,
+                chat_format=local.chat_format,
+            )
+            stack.enter_context(server)
+            bases[p.name] = server.api_base
+        yield bases
 
 
 @contextmanager
@@ -154,7 +214,10 @@ def simulators(spec: RunSpec) -> Iterator[SimProcess | None]:
 
 
 def build_endpoints(
-    spec: RunSpec, keys: dict[str, str | None], sim: SimProcess | None
+    spec: RunSpec,
+    keys: dict[str, str | None],
+    sim: SimProcess | None,
+    local_bases: dict[str, str] | None = None,
 ) -> tuple[dict[str, Endpoint], dict[str, Endpoint]]:
     """Endpoints of the providers (by name) and of the judges (by suite name)."""
     table = price_table.model_cost()
@@ -165,6 +228,8 @@ def build_endpoints(
         if p.simulated:
             assert sim is not None
             api_base, key = sim.api_base, "sim-no-key"
+        elif p.local is not None:
+            api_base, key = (local_bases or {})[p.name], "local-no-key"
         elif key is None and api_base is not None:
             # OpenAI-compatible servers often need no key, but clients want one.
             key = "no-key"
@@ -249,6 +314,7 @@ def execute(
 ) -> RunResult:
     """Run every suite against every provider and store one row per request."""
     root = Path(out if out is not None else spec.run.out)
+    spec, skipped = skip_unavailable(spec)
     keys = resolve_keys(spec)
     if run_id is not None:
         validate_run_id(run_id)
@@ -260,8 +326,9 @@ def execute(
     planned = sum(len(p.requests) for p in plan)
     run_dir = root / run_id
 
-    with simulators(spec) as sim:
-        endpoints, judge_endpoints = build_endpoints(spec, keys, sim)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    with simulators(spec) as sim, local_servers(spec, run_dir) as local_bases:
+        endpoints, judge_endpoints = build_endpoints(spec, keys, sim, local_bases)
         sender = Sender(endpoints, judge_endpoints)
         writer = PartWriter(run_dir, run_id, flush_s=spec.run.flush_s)
         manifest: dict[str, Any] = {
@@ -295,6 +362,7 @@ def execute(
                 s: {"model": e.model, "price_source": e.price.source}
                 for s, e in judge_endpoints.items()
             },
+            "skipped_providers": skipped,
             "planned_requests": planned,
             "time_bounded_phases": sum(p.duration_s is not None for p in plan),
         }
@@ -349,7 +417,7 @@ def execute(
                     },
                 )
             write_manifest(run_dir, manifest)
-    return RunResult(run_id, run_dir, outcome, status)
+    return RunResult(run_id, run_dir, outcome, status, skipped)
 
 
 def clock_warning(outcome: RunOutcome) -> str | None:

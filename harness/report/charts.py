@@ -246,13 +246,15 @@ def scatter_svg(
     parts.extend(_legend_scatter(points, width))
     for tick in x_ticks:
         x = px(tick)
-        parts.append(f'<line x1="{x:.1f}" y1="{top}" x2="{x:.1f}" y2="{top + plot_h}" ')
-        parts.append(f'stroke="{_GRID}"/>')
+        parts.append(
+            f'<line x1="{x:.1f}" y1="{top}" x2="{x:.1f}" y2="{top + plot_h}" stroke="{_GRID}"/>'
+        )
         parts.append(_text(x, top + plot_h + 18, x_format(tick), size=11, anchor="middle"))
     for tick in y_ticks:
         y = py(tick)
-        parts.append(f'<line x1="{left}" y1="{y:.1f}" x2="{left + plot_w}" y2="{y:.1f}" ')
-        parts.append(f'stroke="{_GRID}"/>')
+        parts.append(
+            f'<line x1="{left}" y1="{y:.1f}" x2="{left + plot_w}" y2="{y:.1f}" stroke="{_GRID}"/>'
+        )
         parts.append(_text(left - 8, y + 4, y_format(tick), size=11, anchor="end"))
     parts.append(
         f'<rect x="{left}" y="{top}" width="{plot_w}" height="{plot_h}" fill="none" '

@@ -25,8 +25,11 @@ Markdown and HTML show at most :data:`MAX_DOCUMENT_ROWS` rows per table and cut 
 
 Columns are typed by name and dtype (:func:`column_kind`): ``*_ms`` milliseconds,
 ``*_rate`` fractions shown as percentages, ``cost_usd``/``*_usd``/``usd_*`` dollars,
-``*_s`` seconds, quality metrics (``exact_match``, ``f1``, ``*_ci_low``/``*_ci_high``)
-as scores in [0, 1], counts (``requests``, ``*_tokens``, ...) as integers.
+``*_s`` seconds, quality metrics (``exact_match``, ``f1``, or any metric with
+``_ci_low``/``_ci_high`` bounds that is not a latency, speed or cost) as scores in [0, 1],
+counts (``requests``, ``*_tokens``, ...) as integers. A ``*_ci_low``/``*_ci_high`` bound is
+formatted like its metric. Provider labels ending in ``" (simulated)"`` or rows with a true
+``simulated`` column are marked in HTML.
 """
 
 from __future__ import annotations

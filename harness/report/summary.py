@@ -26,6 +26,19 @@ METRICS = {
     "output_tps": ("output_tps", 1.0, ""),
 }
 GROUP = ["suite", "load_level", "provider"]
+# Per-answer quality scores averaged per provider, each with a bootstrap 95 % CI.
+QUALITY = (
+    "exact_match",
+    "f1",
+    "exact_match_abstain",
+    "f1_abstain",
+    "contains",
+    "regex_match",
+    "judge_correctness",
+)
+# The score that counts a correct abstention on an unanswerable case as correct:
+# what "correct answer" means for $ per correct answer and for paired tests.
+PRIMARY_QUALITY = "exact_match_abstain"
 
 
 def load_run(root: Path, run_id: str | None = None) -> tuple[str, pd.DataFrame]:
@@ -135,8 +148,96 @@ def summarize(
         priced = len(ok) > 0 and bool(costs.notna().all())
         line["cost_usd"] = float(costs.sum()) if priced else None
         line["usd_per_1k_requests"] = float(costs.mean()) * 1000 if priced else None
+        line.update(_quality(group, line["cost_usd"]))
         out.append(line)
+    table = pd.DataFrame(out)
+    return table.sort_values(GROUP, kind="stable") if len(table) else table
+
+
+def _quality(group: pd.DataFrame, cost: float | None) -> dict[str, Any]:
+    """Mean scores with CIs, abstention behaviour, and $ per correct answer."""
+    from harness.scoring import bootstrap_ci
+
+    out: dict[str, Any] = {}
+    for column in QUALITY:
+        if column not in group or group[column].isna().all():
+            continue
+        values = group[column].to_numpy(dtype=np.float64)
+        mean, low, high = bootstrap_ci(values, n_resamples=1000, seed=0)
+        out[column], out[f"{column}_ci_low"], out[f"{column}_ci_high"] = mean, low, high
+    if not out:
+        return out
+    answerable = group["answerable"].astype("boolean")
+    abstained = group["abstained"].astype("boolean").fillna(False)
+    unanswerable = group[answerable == False]  # noqa: E712
+    if len(unanswerable):
+        out["abstention_accuracy"] = float(abstained[unanswerable.index].mean())
+    if (answerable == True).any():  # noqa: E712
+        out["answer_rate"] = float((~abstained[answerable == True]).mean())  # noqa: E712
+    if "judge_faithful" in group and group["judge_faithful"].notna().any():
+        out["judge_faithful"] = float(group["judge_faithful"].dropna().astype(float).mean())
+        out["judge_cost_usd"] = float(group["judge_cost_usd"].sum(min_count=1) or 0) or None
+    correct = float(group[PRIMARY_QUALITY].sum()) if PRIMARY_QUALITY in group else 0.0
+    out["usd_per_correct"] = cost / correct if cost is not None and correct > 0 else None
+    return out
+
+
+def paired_quality(rows: pd.DataFrame, metric: str = PRIMARY_QUALITY) -> pd.DataFrame:
+    """Every pair of providers on the same cases of a suite: is A better than B?
+
+    Paired bootstrap of the mean difference (95 % CI, two-sided p) and McNemar's
+    test on correct/incorrect; only cases both providers answered are compared.
+    """
+    from harness.scoring import mcnemar, paired_bootstrap
+
+    if metric not in rows or rows[metric].isna().all():
+        return pd.DataFrame()
+    scored = rows[rows[metric].notna()]
+    if "warmup" in scored:
+        scored = scored[scored["warmup"].fillna(False).astype(bool) == False]  # noqa: E712
+    out = []
+    for suite, group in scored.groupby("suite", sort=False):
+        wide = group.pivot_table(
+            index=["case_id", "repeat"], columns="provider", values=metric, aggfunc="mean"
+        )
+        providers = list(wide.columns)
+        for i, a in enumerate(providers):
+            for b in providers[i + 1 :]:
+                both = wide[[a, b]].dropna()
+                if len(both) < 2:
+                    continue
+                boot = paired_bootstrap(both[a].to_numpy(), both[b].to_numpy(), seed=0)
+                test = mcnemar((both[a] >= 0.5).tolist(), (both[b] >= 0.5).tolist())
+                out.append(
+                    {
+                        "suite": suite,
+                        "metric": metric,
+                        "a": a,
+                        "b": b,
+                        "n": len(both),
+                        "mean_a": float(both[a].mean()),
+                        "mean_b": float(both[b].mean()),
+                        "diff": boot["mean_diff"],
+                        "diff_ci_low": boot["ci_low"],
+                        "diff_ci_high": boot["ci_high"],
+                        "p_bootstrap": boot["p_value"],
+                        "p_mcnemar": test["p_value"],
+                        "verdict": _verdict(a, b, boot["ci_low"], boot["ci_high"], test["p_value"]),
+                    }
+                )
     return pd.DataFrame(out)
+
+
+def _verdict(a: str, b: str, low: float, high: float, p_mcnemar: float) -> str:
+    # Both tests must agree: the bootstrap interval is too narrow with few
+    # discordant cases, where McNemar's exact test is the honest one.
+    if p_mcnemar >= 0.05:
+        return "no significant difference"
+    if low > 0:
+        return f"{a} better"
+    if high < 0:
+        return f"{b} better"
+    return "no significant difference"
 
 
 COMPACT = {
@@ -154,7 +255,9 @@ COMPACT = {
     "output_tps_p50": "tok/s p50",
     "throughput_rps": "req/s",
     "goodput": "goodput",
+    "quality": "EM (abstain) [95% CI]",
     "usd_per_1k_requests": "$/1k req",
+    "usd_per_correct": "$/correct",
 }
 
 
@@ -171,6 +274,20 @@ def compact(table: pd.DataFrame) -> pd.DataFrame:
     if "usd_per_1k_requests" in shown:
         shown["usd_per_1k_requests"] = shown["usd_per_1k_requests"].map(
             lambda v: "no price" if pd.isna(v) else f"{v:.4g}"
+        )
+    if PRIMARY_QUALITY in shown:
+        shown["quality"] = [
+            "-" if pd.isna(m) else f"{m:.3f} [{lo:.3f}, {hi:.3f}]"
+            for m, lo, hi in zip(
+                shown[PRIMARY_QUALITY],
+                shown[f"{PRIMARY_QUALITY}_ci_low"],
+                shown[f"{PRIMARY_QUALITY}_ci_high"],
+                strict=True,
+            )
+        ]
+    if "usd_per_correct" in shown:
+        shown["usd_per_correct"] = shown["usd_per_correct"].map(
+            lambda v: "-" if pd.isna(v) else f"{v:.4g}"
         )
     for column in ("error_rate", "goodput"):
         if column in shown:
@@ -201,3 +318,31 @@ def render(table: pd.DataFrame, fmt: str, *, title: str | None = None) -> str:
     if title:
         text = (f"### {title}\n\n" if fmt == "markdown" else f"{title}\n\n") + text
     return str(text)
+
+
+def render_pairs(pairs: pd.DataFrame, fmt: str) -> str:
+    """The paired comparison as a table: who is better, by how much, how sure."""
+    from tabulate import tabulate
+
+    shown = pd.DataFrame(
+        {
+            "suite": pairs["suite"],
+            "A vs B": pairs["a"] + " vs " + pairs["b"],
+            "n": pairs["n"],
+            "A - B [95% CI]": [
+                f"{d:+.3f} [{lo:+.3f}, {hi:+.3f}]"
+                for d, lo, hi in zip(
+                    pairs["diff"], pairs["diff_ci_low"], pairs["diff_ci_high"], strict=True
+                )
+            ],
+            "p (bootstrap)": pairs["p_bootstrap"].map(lambda p: f"{p:.3g}"),
+            "p (McNemar)": pairs["p_mcnemar"].map(lambda p: f"{p:.3g}"),
+            "verdict": pairs["verdict"],
+        }
+    )
+    style = "github" if fmt == "markdown" else "simple"
+    title = f"Paired comparison on the same cases ({pairs['metric'].iloc[0]})"
+    head = f"### {title}\n\n" if fmt == "markdown" else f"{title}\n\n"
+    return head + str(
+        tabulate(shown.to_dict("list"), headers="keys", tablefmt=style, showindex=False)
+    )

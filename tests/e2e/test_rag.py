@@ -1,0 +1,108 @@
+"""RAG QA end to end: datasets, prompts, scores per row, judge, quality summary with CIs."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from click.testing import CliRunner
+
+from harness.cli import main
+from harness.scoring import exact_match, f1, is_abstention
+
+from ..conftest import REPO, SHARED_DATA
+
+SQUAD_SAMPLE = SHARED_DATA / "squad-v2" / "sample-200.jsonl"
+
+
+def test_shared_squad_sample_is_present() -> None:
+    assert SQUAD_SAMPLE.is_file(), f"missing shared test data: {SQUAD_SAMPLE}"
+
+
+def test_rag_run_scores_every_answer_and_judges_it(
+    write_config: Callable[..., Path], tmp_path: Path
+) -> None:
+    config = write_config(
+        f"""
+        run: {{name: rag, concurrency: 16}}
+        providers:
+          - name: parrot
+            simulate: {{ttft_ms: 5, itl_ms: 1, output_tokens: 6, seed: 1}}
+          - name: humble
+            simulate: {{ttft_ms: 5, itl_ms: 1, output_tokens: 6, abstain_rate: 1.0}}
+        suites:
+          - name: squad
+            kind: rag_qa
+            dataset: {SQUAD_SAMPLE}
+            limit: 40
+            judge:
+              simulate: {{ttft_ms: 1, itl_ms: 0, seed: 5}}
+          - {REPO / "suites" / "rag_qa" / "acme_kb.yaml"}
+        """
+    )
+    root = tmp_path / "out"
+    result = CliRunner().invoke(main, ["run", str(config), "--out", str(root), "--no-progress"])
+    assert result.exit_code == 0, result.output
+    rows = pd.read_parquet(root)
+    squad = rows[rows["suite"] == "squad"]
+    assert len(squad) == 80
+    assert (squad["status"] == "ok").all()
+    # Stored scores are the official metrics of the stored answer.
+    for _, row in squad.iterrows():
+        refs = list(row["references"])
+        assert row["exact_match"] == exact_match(row["response_text"], refs)
+        assert row["f1"] == f1(row["response_text"], refs)
+        assert row["answerable"] == bool(refs)
+        assert row["abstained"] == is_abstention(row["response_text"])
+    humble = squad[squad["provider"] == "humble"]
+    assert humble["abstained"].all()
+    # Abstaining is right exactly on the unanswerable cases.
+    assert (humble["exact_match_abstain"] == (~humble["answerable"]).astype(float)).all()
+    # Official SQuAD: "I don't know" is not the empty answer, so it scores 0 even there.
+    assert (humble["exact_match"] == 0).all()
+
+    # The judge graded every answer with structured output, apart from the candidate's cost.
+    assert squad["judge_error"].isna().all(), squad["judge_error"].dropna().head()
+    assert squad["judge_correctness"].isin([0.0, 0.5, 1.0]).all()
+    assert squad["judge_faithful"].notna().all()
+    assert (squad["judge_input_tokens"] > 0).all()
+    assert squad["judge_model"].eq("openai/judge-squad").all()
+
+    acme = rows[rows["suite"] == "rag-acme"]
+    assert len(acme) == 2 * 48
+    assert acme["judge_model"].isna().all()
+
+    out = CliRunner().invoke(main, ["summarize", str(root), "--format", "json"])
+    summary = {(r["suite"], r["provider"]): r for r in json.loads(out.stdout)}
+    line = summary[("squad", "humble (simulated)")]
+    unanswerable_share = (~humble["answerable"]).mean()
+    assert line["exact_match_abstain"] == pytest.approx(unanswerable_share)
+    assert line["exact_match_abstain_ci_low"] <= line["exact_match_abstain"]
+    assert line["exact_match_abstain"] <= line["exact_match_abstain_ci_high"]
+    assert line["abstention_accuracy"] == pytest.approx(1.0)
+    assert line["judge_correctness"] is not None
+
+
+def test_bad_dataset_is_a_config_error_with_the_line(
+    write_config: Callable[..., Path], tmp_path: Path
+) -> None:
+    data = tmp_path / "cases.jsonl"
+    data.write_text(
+        '{"id": "a", "question": "q?", "contexts": ["c"], "references": ["r"]}\n'
+        '{"id": "b", "question": "q?", "contexts": "not a list", "references": []}\n'
+    )
+    config = write_config(
+        """
+        providers:
+          - {name: p, simulate: {}}
+        suites:
+          - {name: s, kind: rag_qa, dataset: cases.jsonl}
+        """
+    )
+    result = CliRunner().invoke(main, ["validate", str(config)])
+    assert result.exit_code == 2
+    assert f"{config}:5: suites[0]" in result.stderr
+    assert "cases.jsonl:2" in result.stderr
