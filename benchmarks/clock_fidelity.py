@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import logging
 import os
 import sys
 import time
@@ -91,6 +92,8 @@ async def run_path(
                 results[n] = await measure(client.send, endpoint, n, rounds, tokens)
     else:
         litellm = import_litellm()
+        # litellm warns about its own pool queueing at high N; the table shows the effect.
+        logging.getLogger("LiteLLM").setLevel(logging.ERROR)
 
         async def via_litellm(ep: Endpoint, spec: RequestSpec) -> dict[str, Any]:
             return await send(litellm, ep, spec)

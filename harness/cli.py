@@ -55,14 +55,20 @@ def main() -> None:
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), help="Results root.")
 @click.option("--run-id", help="Name of this run (default: UTC timestamp and run name).")
 @click.option("--no-progress", is_flag=True, help="Do not show the progress bar.")
+@click.option("--dry-run", is_flag=True, help="Print the plan and a cost estimate; send nothing.")
 @_clean_errors
-def run(config: Path, out: Path | None, run_id: str | None, no_progress: bool) -> None:
+def run(
+    config: Path, out: Path | None, run_id: str | None, no_progress: bool, dry_run: bool
+) -> None:
     """Send every suite of CONFIG to every provider, store the rows, print the comparison."""
     from harness.config import load_config
     from harness.execute import execute
     from harness.report import load_run, render, run_slos, summarize
 
     spec = load_config(config)
+    if dry_run:
+        _print_dry_run(spec)
+        return
     result = execute(spec, out=out, run_id=run_id, show_progress=not no_progress)
     for notice in result.skipped.values():
         click.echo(f"note: {notice}", err=True)
@@ -122,6 +128,52 @@ def summarize(results_root: Path, run_id: str | None, fmt: str) -> None:
         _echo_pairs(rows, fmt)
 
 
+def _print_dry_run(spec: Any) -> None:
+    from tabulate import tabulate
+
+    from harness.execute import plan_estimate
+
+    lines, skipped = plan_estimate(spec)
+    for notice in skipped.values():
+        click.echo(f"note: {notice}", err=True)
+
+    def usd(value: float | None) -> str:
+        return "no price" if value is None else f"${value:.4f}"
+
+    table = [
+        {
+            "suite": line.suite,
+            "provider": line.provider,
+            "requests": f"{line.requests}+ (time-bounded)" if line.time_bounded else line.requests,
+            "input tokens (est.)": line.input_tokens,
+            "max output tokens": line.max_output_tokens,
+            "cost low": usd(line.cost_low),
+            "cost high": usd(line.cost_high),
+            "price": line.price_source,
+        }
+        for line in lines
+    ]
+    click.echo(tabulate(table, headers="keys", tablefmt="simple"))
+    low = [line.cost_low for line in lines]
+    high = [line.cost_high for line in lines]
+    total = sum(line.requests for line in lines)
+    if all(v is not None for v in high):
+        click.echo(
+            f"\n{total} requests; estimated cost ${sum(v or 0 for v in low):.4f}"
+            f" to ${sum(v or 0 for v in high):.4f} (input counted with o200k_base; output"
+            " from 1 token to max_tokens). Nothing was sent."
+        )
+    else:
+        unpriced = sorted({line.provider for line in lines if line.cost_high is None})
+        click.echo(
+            f"\n{total} requests; priced part ${sum(v or 0 for v in low):.4f} to"
+            f" ${sum(v or 0 for v in high):.4f}; no price for: {', '.join(unpriced)}"
+            " (set providers[].pricing). Nothing was sent."
+        )
+    if spec.run.budget_usd is not None:
+        click.echo(f"budget cap: ${spec.run.budget_usd:.4f}")
+
+
 def _echo_pairs(rows: Any, fmt: str) -> None:
     """The paired quality comparison, when the run has scored answers."""
     from harness.report.summary import paired_quality, render_pairs
@@ -175,6 +227,167 @@ def sim(
     click.echo(f"simulated provider: model {model!r}, {profile}", err=True)
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(serve(profile, {model: profile}, host=host, port=port))
+
+
+@main.group()
+def datasets() -> None:
+    """Convert question-answering datasets into the project's JSONL."""
+
+
+@datasets.command("import")
+@click.argument(
+    "fmt",
+    metavar="FORMAT",
+    type=click.Choice(["auto", "jsonl", "csv", "parquet", "squad", "ragas"]),
+)
+@click.argument("src", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.argument("dest", type=click.Path(dir_okay=False, path_type=Path))
+@_clean_errors
+def datasets_import(fmt: str, src: Path, dest: Path) -> None:
+    """Convert SRC (FORMAT: auto, jsonl, csv, parquet, squad, ragas) into JSONL at DEST."""
+    from harness.datasets import import_dataset
+
+    n = import_dataset(fmt, src, dest)
+    click.echo(f"{dest}: {n} cases")
+
+
+@main.group()
+def score() -> None:
+    """Score predictions offline, as the official scripts do."""
+
+
+@score.command("squad")
+@click.argument("data", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.argument("preds", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@_clean_errors
+def score_squad(data: Path, preds: Path) -> None:
+    """Print the official SQuAD 2.0 evaluation (evaluate-v2.0.py's JSON) of PREDS on DATA."""
+    import json
+
+    from harness.scoring import evaluate_squad, load_squad_file
+
+    try:
+        predictions = json.loads(preds.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise click.BadParameter(f"{preds}: not JSON: {exc}") from None
+    if not isinstance(predictions, dict):
+        raise click.BadParameter(f"{preds}: expected an object of id -> answer")
+    result = evaluate_squad(load_squad_file(data), predictions)
+    click.echo(json.dumps(result, indent=2))
+
+
+@main.command()
+@click.argument("targets", nargs=-1)
+@click.option(
+    "--within",
+    type=click.IntRange(min=0),
+    default=None,
+    help="Exit 1 if a model is deprecated or will be within DAYS days.",
+)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["table", "json", "csv"]),
+    default="table",
+    show_default=True,
+)
+@_clean_errors
+def models(targets: tuple[str, ...], within: int | None, fmt: str) -> None:
+    """Catalog of TARGETS (a config file, or litellm model strings): prices, context window,
+    capabilities, deprecation date and successor from litellm's bundled table."""
+    import json
+    from datetime import UTC, datetime
+
+    import pandas as pd
+
+    from harness import price_table
+    from harness.catalog import audit, lookup
+
+    names: list[str] = []
+    for target in targets or ("configs/quickstart.yaml",):
+        if target.endswith((".yaml", ".yml")) and Path(target).is_file():
+            from harness.config import load_config
+
+            spec = load_config(target)
+            names += [
+                p.model
+                for p in spec.providers
+                if p.model and p.simulate is None and p.local is None
+            ]
+        else:
+            names.append(target)
+    table = price_table.model_cost()
+    today = datetime.now(UTC).date()
+    rows = []
+    for info, check in zip(
+        [lookup(n, table) for n in names],
+        audit(names, table, today=today, within_days=within),
+        strict=True,
+    ):
+        rows.append(
+            {
+                "model": info.model,
+                "provider": info.provider,
+                "known": info.known,
+                "input_per_mtok": info.input_per_mtok,
+                "output_per_mtok": info.output_per_mtok,
+                "cached_input_per_mtok": info.cached_input_per_mtok,
+                "max_input_tokens": info.max_input_tokens,
+                "max_output_tokens": info.max_output_tokens,
+                "capabilities": ",".join(info.capabilities),
+                "deprecation_date": info.deprecation_date.isoformat()
+                if info.deprecation_date
+                else None,
+                "days_left": check.days_left,
+                "successor_model": info.successor_model,
+                "status": check.status,
+            }
+        )
+    frame = pd.DataFrame(rows)
+    if fmt == "json":
+        click.echo(json.dumps(rows, indent=2))
+    elif fmt == "csv":
+        click.echo(frame.to_csv(index=False), nl=False)
+    elif len(frame):
+        from tabulate import tabulate
+
+        shown = frame.drop(columns=["capabilities", "cached_input_per_mtok"]).astype(object)
+        shown = shown.where(shown.notna(), None)
+        click.echo(
+            tabulate(shown.to_dict("list"), headers="keys", tablefmt="simple", missingval="-")
+        )
+    else:
+        click.echo("no models to check (simulated and local providers have no catalog entry)")
+    if within is not None:
+        flagged = [r for r in rows if r["status"] in ("deprecated", "deprecating")]
+        if flagged:
+            for r in flagged:
+                click.echo(
+                    f"{r['model']}: {r['status']} ({r['deprecation_date']}),"
+                    f" successor: {r['successor_model'] or 'none listed'}",
+                    err=True,
+                )
+            sys.exit(1)
+
+
+@main.command()
+@click.argument("results_root", type=click.Path(path_type=Path))
+@click.option(
+    "--to",
+    "dest",
+    required=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Output file: .csv, .xlsx, .md, .html or .json.",
+)
+@click.option("--run", "run_id", help="Run id (default: the latest run).")
+@_clean_errors
+def export(results_root: Path, dest: Path, run_id: str | None) -> None:
+    """Export a run's comparison, paired tests and per-request rows to a file."""
+    from harness.report.build import build_report
+    from harness.report.export import export as write
+
+    report = build_report(results_root, run_id)
+    click.echo(f"wrote {write(report, dest)}")
 
 
 if __name__ == "__main__":

@@ -40,6 +40,9 @@ class RunSettings(StrictModel):
     concurrency: int = Field(default=16, ge=1, description="global cap on requests in flight")
     timeout_s: float = Field(default=120.0, gt=0, description="per-request total timeout")
     warmup_requests: int = Field(default=1, ge=0, description="unrecorded requests per provider")
+    budget_usd: float | None = Field(
+        default=None, gt=0, description="stop before the spend could pass this (USD)"
+    )
     flush_s: float = Field(
         default=5.0, gt=0, description="write a Parquet part at least this often"
     )

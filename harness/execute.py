@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from harness import __version__, price_table
+from harness.budget import Budget, PlanLine, dry_run
 from harness.config import ProviderConfig, RunSpec
 from harness.errors import ConfigError, ProviderSetupError, StoreError
 from harness.pricing import resolve_price
@@ -373,6 +374,16 @@ def execute(
             writer.add(row)
             progress.update(1)
 
+        budget = (
+            Budget(
+                spec.run.budget_usd,
+                {name: e.price for name, e in endpoints.items()},
+                {suite: e.price for suite, e in judge_endpoints.items()},
+            )
+            if spec.run.budget_usd is not None
+            else None
+        )
+
         async def main() -> RunOutcome:
             try:
                 return await run_phases(
@@ -384,6 +395,7 @@ def execute(
                         p.name: p.concurrency for p in spec.providers if p.concurrency
                     },
                     warmup_requests=spec.run.warmup_requests,
+                    budget=budget,
                 )
             finally:
                 await sender.close()
@@ -404,7 +416,12 @@ def execute(
                 status=status,
                 ended_at=datetime.now(UTC).isoformat(),
                 rows_written=writer.rows_written,
+                not_sent=max(0, planned - writer.rows_written),
             )
+            if budget is not None:
+                manifest["budget"] = budget.summary()
+                if budget.stopped_reason:
+                    manifest["stopped_reason"] = budget.stopped_reason
             if outcome is not None:
                 manifest.update(
                     errors=outcome.errors,
@@ -418,6 +435,22 @@ def execute(
                 )
             write_manifest(run_dir, manifest)
     return RunResult(run_id, run_dir, outcome, status, skipped)
+
+
+def plan_estimate(spec: RunSpec) -> tuple[list[PlanLine], dict[str, str]]:
+    """``--dry-run``: what would be sent and what it could cost; sends nothing.
+
+    Simulated and local providers need no server for this: their price comes
+    from the config (``pricing``) or is unknown.
+    """
+    spec, skipped = skip_unavailable(spec)
+    table = price_table.model_cost()
+    prices = {p.name: resolve_price(p.model or "", p.pricing, table) for p in spec.providers}
+    judge_prices = {
+        s: resolve_price(j.model or f"openai/judge-{s}", None, table)
+        for s, j in judges(spec).items()
+    }
+    return dry_run(build_plan(spec), prices, judge_prices), skipped
 
 
 def clock_warning(outcome: RunOutcome) -> str | None:

@@ -32,6 +32,7 @@ from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from harness.budget import Budget
 from harness.clock import LoopMonitor
 from harness.suites.base import RequestSpec
 
@@ -62,6 +63,7 @@ class RunOutcome:
     errors: int = 0
     cancelled: int = 0
     untrustworthy: int = 0
+    not_sent: int = 0  # requests the budget (or another stop) kept from being sent
     warmup_errors: dict[str, str] = field(default_factory=dict)
     clock: dict[str, float] = field(default_factory=dict)
 
@@ -106,6 +108,7 @@ async def run_phases(
     concurrency: int,
     provider_concurrency: dict[str, int],
     warmup_requests: int = 1,
+    budget: Budget | None = None,
 ) -> RunOutcome:
     """Run every phase; each provider's phases in order, providers side by side.
 
@@ -121,8 +124,14 @@ async def run_phases(
     monitor.start()
     counter = itertools.count(sum(len(p.requests) for p in phases))  # indices past the plan
 
+    stop = asyncio.Event()
+
     async def one(request: RequestSpec, index: int, scheduled: float | None = None) -> None:
         async with global_slots:
+            if stop.is_set() or (budget is not None and not budget.try_reserve(request)):
+                stop.set()
+                outcome.not_sent += 1
+                return
             start = time.perf_counter()
             try:
                 row = await send(request)
@@ -130,6 +139,8 @@ async def run_phases(
                 sink(cancelled_row(request, index))
                 outcome.cancelled += 1
                 raise
+            if budget is not None:
+                budget.settle(request, row)
         window = monitor.window(start, time.perf_counter())
         row["request_index"] = index
         row["loop_lag_ms"] = window.loop_lag_ms
@@ -154,7 +165,7 @@ async def run_phases(
 
         async def worker() -> None:
             for index, request in source:
-                if deadline is not None and time.perf_counter() >= deadline:
+                if stop.is_set() or (deadline is not None and time.perf_counter() >= deadline):
                     return
                 await one(request, index)
 
@@ -169,7 +180,7 @@ async def run_phases(
             for (index, request), offset in zip(
                 numbered(phase), arrivals(phase.pattern, phase.level, phase.seed), strict=False
             ):
-                if phase.duration_s is not None and offset >= phase.duration_s:
+                if stop.is_set() or (phase.duration_s is not None and offset >= phase.duration_s):
                     break
                 due = start + offset
                 delay = due - time.perf_counter()
@@ -191,6 +202,8 @@ async def run_phases(
     async def provider_run(provider: str, its_phases: list[Phase]) -> None:
         cap = provider_concurrency.get(provider, concurrency)
         for phase in its_phases:
+            if stop.is_set():
+                return
             if phase.pattern == "concurrency":
                 await closed_loop(phase, cap)
             else:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import textwrap
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -12,7 +13,9 @@ import pytest
 from harness.sim import SimProcess, SimProfile
 
 REPO = Path(__file__).resolve().parents[1]
-SHARED_DATA = REPO.parent / "shared" / "data"
+# Shared test data lives beside the repository (../shared/data); HARNESS_SHARED_DATA
+# points elsewhere when the checkout is not next to it.
+SHARED_DATA = Path(os.environ.get("HARNESS_SHARED_DATA") or REPO.parent / "shared" / "data")
 
 
 @pytest.fixture(scope="session")

@@ -33,10 +33,11 @@ from harness.prompting import (
     render_messages,
 )
 from harness.scoring import is_abstention, is_unanswerable
+from tests.conftest import SHARED_DATA
 
 REPO = Path(__file__).resolve().parents[2]
 # The shared data lives beside the repository: <repo>/../shared/data/squad-v2.
-SQUAD_DIR = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "squad-v2"
+SQUAD_DIR = SHARED_DATA / "squad-v2"
 KB_DIR = REPO / "suites" / "rag_qa"
 
 

@@ -29,9 +29,10 @@ from harness.scoring import (
     score_answer,
 )
 from harness.scoring.squad import _naive_sum
+from tests.conftest import SHARED_DATA
 
 # The shared data lives beside the repository: <repo>/../shared/data/squad-v2.
-SQUAD_DIR = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "squad-v2"
+SQUAD_DIR = SHARED_DATA / "squad-v2"
 
 
 def _require_squad_dir() -> Path:

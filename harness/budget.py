@@ -1,0 +1,165 @@
+"""Spend control: a worst-case estimate per request, a dry-run plan, and a budget cap.
+
+The worst case of a request is its input tokens (counted locally with
+``o200k_base``; providers' tokenizers differ, so this is an estimate) plus
+``max_tokens`` output tokens, at the provider's price, plus the judge's
+worst case when the suite has a judge. The budget reserves that worst case
+before a request is sent and settles the real cost when its row arrives, so
+the running total plus what is in flight never exceeds ``run.budget_usd``.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from harness.pricing import Price, estimate_cost_range
+from harness.suites.base import RequestSpec
+
+JUDGE_MAX_TOKENS = 300
+_PER_MESSAGE_OVERHEAD = 4  # role and separators, as OpenAI counts chat messages
+
+
+@functools.lru_cache(maxsize=65536)
+def _text_tokens(text: str) -> int:
+    from harness.tokens import count_tokens
+
+    return count_tokens(text)
+
+
+def input_tokens(request: RequestSpec) -> int:
+    """Local estimate of a request's input tokens."""
+    return sum(
+        _text_tokens(str(m.get("content", ""))) + _PER_MESSAGE_OVERHEAD for m in request.messages
+    )
+
+
+def request_cost_range(
+    request: RequestSpec, price: Price, judge_price: Price | None = None
+) -> tuple[float, float] | None:
+    """(low, high) USD for one request; None when a price involved is unknown."""
+    n = input_tokens(request)
+    estimate = estimate_cost_range(price, n, request.max_tokens)
+    if estimate is None:
+        return None
+    if judge_price is not None:
+        judged = estimate_cost_range(judge_price, n + request.max_tokens + 200, JUDGE_MAX_TOKENS)
+        if judged is None:
+            return None
+        estimate = (estimate[0] + judged[0], estimate[1] + judged[1])
+    return estimate
+
+
+@dataclass
+class PlanLine:
+    """One (suite, provider) line of a dry run."""
+
+    suite: str
+    provider: str
+    requests: int
+    time_bounded: bool
+    input_tokens: int
+    max_output_tokens: int
+    cost_low: float | None
+    cost_high: float | None
+    price_source: str
+
+
+def dry_run(
+    phases: Iterable[Any],
+    prices: Mapping[str, Price],
+    judge_prices: Mapping[str, Price],
+) -> list[PlanLine]:
+    """What a run would send and what it could cost, without sending anything."""
+    lines: dict[tuple[str, str], PlanLine] = {}
+    unpriced: set[tuple[str, str]] = set()
+    for phase in phases:
+        for request in phase.requests:
+            key = (request.suite, request.provider)
+            line = lines.setdefault(
+                key,
+                PlanLine(
+                    request.suite,
+                    request.provider,
+                    0,
+                    False,
+                    0,
+                    0,
+                    0.0,
+                    0.0,
+                    prices[request.provider].source,
+                ),
+            )
+            line.requests += 1
+            line.time_bounded |= phase.duration_s is not None
+            line.input_tokens += input_tokens(request)
+            line.max_output_tokens += request.max_tokens
+            estimate = request_cost_range(
+                request, prices[request.provider], judge_prices.get(request.suite)
+            )
+            if estimate is None:
+                unpriced.add(key)
+            elif line.cost_low is not None and line.cost_high is not None:
+                line.cost_low += estimate[0]
+                line.cost_high += estimate[1]
+    for key in unpriced:
+        lines[key].cost_low = lines[key].cost_high = None
+    return list(lines.values())
+
+
+class Budget:
+    """Reserve a request's worst case before sending; settle its real cost after."""
+
+    def __init__(
+        self,
+        limit_usd: float,
+        prices: Mapping[str, Price],
+        judge_prices: Mapping[str, Price],
+    ):
+        self.limit_usd = limit_usd
+        self.prices = prices
+        self.judge_prices = judge_prices
+        self.spent_usd = 0.0
+        self.reserved_usd = 0.0
+        self.unpriced_requests = 0
+        self.stopped_reason: str | None = None
+        self._reservations: dict[int, float] = {}
+
+    def try_reserve(self, request: RequestSpec) -> bool:
+        """True if the request may be sent; False (and a stop reason) if it could overspend."""
+        estimate = request_cost_range(
+            request, self.prices[request.provider], self.judge_prices.get(request.suite)
+        )
+        worst = 0.0
+        if estimate is None:
+            # No price: it cannot be capped; counted and reported, not silently free.
+            self.unpriced_requests += 1
+        else:
+            worst = estimate[1]
+        if self.spent_usd + self.reserved_usd + worst > self.limit_usd:
+            self.stopped_reason = (
+                f"budget: spent ${self.spent_usd:.6f} + in flight ${self.reserved_usd:.6f}"
+                f" + next request's worst case ${worst:.6f} would exceed ${self.limit_usd:.6f}"
+            )
+            return False
+        self.reserved_usd += worst
+        self._reservations[id(request)] = worst
+        return True
+
+    def settle(self, request: RequestSpec, row: Mapping[str, Any]) -> None:
+        """Replace the reservation by what the request (and its judge) really cost."""
+        self.reserved_usd -= self._reservations.pop(id(request), 0.0)
+        for column in ("cost_usd", "judge_cost_usd"):
+            value = row.get(column)
+            if isinstance(value, int | float):
+                self.spent_usd += float(value)
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "limit_usd": self.limit_usd,
+            "spent_usd": round(self.spent_usd, 9),
+            "stopped_reason": self.stopped_reason,
+            "unpriced_requests": self.unpriced_requests,
+        }

@@ -1,0 +1,32 @@
+"""Assemble the tables of a run into a :class:`~harness.report.export.Report`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from harness.report.export import Report
+from harness.report.summary import load_run, paired_quality, run_slos, summarize
+from harness.store import read_manifest
+
+
+def build_report(root: Path, run_id: str | None = None) -> Report:
+    """Summary first (it is what CSV writes to the main file), then pairs and rows."""
+    chosen, rows = load_run(root, run_id)
+    manifest = read_manifest(Path(root) / chosen)
+    tables = {"summary": summarize(rows, run_slos(root, chosen))}
+    pairs = paired_quality(rows)
+    if len(pairs):
+        tables["paired_quality"] = pairs
+    tables["requests"] = rows
+    config_hash = str(manifest.get("config_hash", "?"))[:12]
+    notes = [
+        f"config {manifest.get('config_path', '?')} (sha256 {config_hash})",
+        f"versions: {manifest.get('versions', {})}",
+        f"status: {manifest.get('status', '?')}",
+    ]
+    warning = (manifest.get("clock_health") or {}).get("warning")
+    if warning:
+        notes.append(f"clock: {warning}")
+    if manifest.get("stopped_reason"):
+        notes.append(f"stopped: {manifest['stopped_reason']}")
+    return Report(title=f"harness run {chosen}", run_ids=[chosen], tables=tables, notes=notes)
