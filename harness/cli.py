@@ -78,6 +78,8 @@ def run(
     click.echo(render(table, "table", title=f"run {result.run_id}"))
     _echo_pairs(rows, "table")
     click.echo(f"\n{len(rows)} rows in {result.run_dir}")
+    if result.stopped_reason:
+        click.echo(f"stopped early: {result.stopped_reason}; every finished row is kept", err=True)
     if result.outcome is not None and result.outcome.untrustworthy:
         from harness.execute import clock_warning
 

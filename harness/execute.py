@@ -47,6 +47,7 @@ class RunResult:
     outcome: RunOutcome | None  # None when interrupted before the plan finished
     status: str
     skipped: dict[str, str] = dataclasses.field(default_factory=dict)
+    stopped_reason: str | None = None
 
 
 def build_plan(spec: RunSpec) -> list[Phase]:
@@ -434,7 +435,8 @@ def execute(
                     },
                 )
             write_manifest(run_dir, manifest)
-    return RunResult(run_id, run_dir, outcome, status, skipped)
+    stopped = budget.stopped_reason if budget is not None else None
+    return RunResult(run_id, run_dir, outcome, status, skipped, stopped)
 
 
 def plan_estimate(spec: RunSpec) -> tuple[list[PlanLine], dict[str, str]]:

@@ -73,6 +73,7 @@ SCHEMA = pa.schema(
         ("cost_usd", pa.float64()),
         ("price_source", pa.string()),
         ("schedule_lag_s", pa.float64()),
+        ("send_delay_s", pa.float64()),
         ("loop_lag_ms", pa.float64()),
         ("client_cpu", pa.float64()),
         ("clock_ok", pa.bool_()),

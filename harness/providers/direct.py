@@ -141,7 +141,7 @@ class DirectClient:
     async def send(self, endpoint: Endpoint, request: RequestSpec) -> dict[str, Any]:
         """Send one streamed request and return its row (never raises on API errors).
 
-        ``cost_usd`` is None in the returned row: pricing is the caller's job.
+        ``cost_usd`` comes from ``endpoint.price`` (see :func:`build_row`).
         ``send_delay_s`` (not a :func:`build_row` column) is the time from this
         call to the request being written; None if it never was.
         Raises :class:`ValueError` only for an endpoint the direct transport
@@ -203,7 +203,6 @@ class DirectClient:
             await _finish(response, complete)
         trace.usage = usage_counts(usage)
         row = build_row(trace, endpoint, request)
-        row["cost_usd"] = None
         row["send_delay_s"] = None if clock.sent is None else clock.sent - called
         return row
 

@@ -1,0 +1,124 @@
+"""Cost end to end: overrides priced per row, a budget that stops before overspending,
+a dry run that sends nothing, and the model catalog audit."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from click.testing import CliRunner
+
+from harness.cli import main
+from harness.sim import SimProcess
+
+from ..conftest import sim_requests
+
+PRICED = "pricing: {input_per_mtok: 1000.0, output_per_mtok: 2000.0}"
+
+
+def test_override_prices_every_row(
+    sim: SimProcess, write_config: Callable[..., Path], tmp_path: Path
+) -> None:
+    config = write_config(
+        f"""
+        providers:
+          - {{name: priced, model: openai/steady, api_base: "{sim.api_base}", {PRICED}}}
+          - {{name: unpriced, model: openai/steady, api_base: "{sim.api_base}"}}
+        suites:
+          - {{name: s, kind: latency, prompts: ["one two three four"], requests: 3, max_tokens: 32}}
+        """
+    )
+    root = tmp_path / "out"
+    result = CliRunner().invoke(main, ["run", str(config), "--out", str(root), "--no-progress"])
+    assert result.exit_code == 0, result.output
+    rows = pd.read_parquet(root)
+    priced = rows[rows["provider"] == "priced"]
+    # 4 input tokens at $1000/M and 12 output tokens at $2000/M = $0.004 + $0.024.
+    assert priced["cost_usd"].tolist() == pytest.approx([0.028] * 3, rel=1e-12)
+    assert set(priced["price_source"]) == {"override"}
+    unpriced = rows[rows["provider"] == "unpriced"]
+    assert unpriced["cost_usd"].isna().all()
+    summary = json.loads(
+        CliRunner().invoke(main, ["summarize", str(root), "--format", "json"]).stdout
+    )
+    by_provider = {line["provider"]: line for line in summary}
+    assert by_provider["priced"]["usd_per_1k_requests"] == pytest.approx(28.0)
+    assert by_provider["unpriced"]["usd_per_1k_requests"] is None
+    manifest = json.loads(next(root.glob("*/_manifest.json")).read_text())
+    assert manifest["providers"]["priced"]["price_source"] == "override"
+    assert manifest["price_table"]["entries"] > 1000
+    assert len(manifest["price_table"]["sha256"]) == 64
+
+
+def test_budget_stops_before_the_cap_and_keeps_every_row(
+    sim: SimProcess, write_config: Callable[..., Path], tmp_path: Path
+) -> None:
+    # Worst case per request: ~11 input tokens (local count) at $1000/M plus 32
+    # output tokens at $2000/M ≈ $0.075; real cost $0.028. A $0.5 cap allows
+    # ~15 real requests but never a state where spent + in flight could exceed it.
+    config = write_config(
+        f"""
+        run: {{name: capped, budget_usd: 0.5, concurrency: 4}}
+        providers:
+          - {{name: priced, model: openai/steady, api_base: "{sim.api_base}", {PRICED}}}
+        suites:
+          - {{name: s, kind: latency, prompts: ["one two three four"], requests: 100, max_tokens: 32}}
+        """
+    )
+    root = tmp_path / "out"
+    before = sim_requests(sim)
+    result = CliRunner().invoke(main, ["run", str(config), "--out", str(root), "--no-progress"])
+    assert result.exit_code == 0, result.output
+    rows = pd.read_parquet(root)
+    sent = sim_requests(sim) - before - 1  # minus the warm-up request
+    assert 0 < len(rows) < 100
+    assert sent == len(rows)  # nothing was sent that has no row
+    assert rows["cost_usd"].sum() <= 0.5
+    assert (rows["status"] == "ok").all()
+    manifest = json.loads(next(root.glob("*/_manifest.json")).read_text())
+    assert manifest["stopped_reason"].startswith("budget:")
+    assert manifest["budget"]["spent_usd"] == pytest.approx(rows["cost_usd"].sum())
+    assert manifest["not_sent"] == 100 - len(rows)
+    assert "stopped" in result.output or "budget" in result.stderr
+
+
+def test_dry_run_prints_the_plan_and_sends_nothing(
+    sim: SimProcess, write_config: Callable[..., Path], tmp_path: Path
+) -> None:
+    config = write_config(
+        f"""
+        providers:
+          - {{name: priced, model: openai/steady, api_base: "{sim.api_base}", {PRICED}}}
+          - {{name: catalog, model: openai/gpt-4o-mini, api_base: "{sim.api_base}"}}
+        suites:
+          - {{name: s, kind: latency, prompts: ["one two three four"], requests: 10, max_tokens: 32}}
+        """
+    )
+    before = sim_requests(sim)
+    result = CliRunner().invoke(
+        main, ["run", str(config), "--dry-run", "--out", str(tmp_path / "r")]
+    )
+    assert result.exit_code == 0, result.output
+    assert sim_requests(sim) == before
+    assert not (tmp_path / "r").exists()
+    assert "20 requests; estimated cost $" in result.output
+    assert "litellm:gpt-4o-mini" in result.output
+    assert "Nothing was sent." in result.output
+
+
+def test_models_audit_exits_nonzero_on_deprecation() -> None:
+    runner = CliRunner()
+    result = runner.invoke(main, ["models", "deepseek/deepseek-chat", "--format", "json"])
+    assert result.exit_code == 0
+    [info] = json.loads(result.stdout)
+    assert info["deprecation_date"] == "2026-07-24"
+    assert info["status"] in ("deprecated", "deprecating", "ok")
+    failing = runner.invoke(main, ["models", "deepseek/deepseek-chat", "--within", "90"])
+    assert failing.exit_code == 1
+    assert "deprecated" in failing.stderr
+    unknown = runner.invoke(main, ["models", "no-such/model", "--within", "90", "--format", "csv"])
+    assert unknown.exit_code == 0
+    assert "unknown" in unknown.stdout
