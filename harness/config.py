@@ -73,7 +73,16 @@ class ProviderConfig(StrictModel):
     api_key_env: str | None = Field(default=None, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
     params: dict[str, Any] = Field(default_factory=dict, description="extra litellm kwargs")
     concurrency: int | None = Field(default=None, ge=1, description="per-provider cap")
-    timeout_s: float | None = Field(default=None, gt=0)
+    timeout_s: float | None = Field(default=None, gt=0, description="total, per attempt")
+    first_token_timeout_s: float | None = Field(
+        default=None, gt=0, description="give up when no text arrived by then"
+    )
+    max_retries: int = Field(
+        default=2, ge=0, le=20, description="on 429, 5xx, connection errors, first-token timeouts"
+    )
+    retry_base_s: float = Field(default=0.5, gt=0, description="first backoff (doubles)")
+    rpm: float | None = Field(default=None, gt=0, description="client-side requests/minute cap")
+    tpm: float | None = Field(default=None, gt=0, description="client-side tokens/minute cap")
     tags: dict[str, str | int | float | bool] = Field(default_factory=dict)
     pricing: PricingOverride | None = Field(
         default=None, description="overrides litellm's price table (USD)"

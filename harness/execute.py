@@ -22,9 +22,10 @@ from pathlib import Path
 from typing import Any
 
 from harness import __version__, price_table
-from harness.budget import Budget, PlanLine, dry_run
+from harness.budget import Budget, PlanLine, dry_run, input_tokens
 from harness.config import ProviderConfig, RunSpec
 from harness.errors import ConfigError, ProviderSetupError, StoreError
+from harness.limits import RateLimiter, RetryPolicy
 from harness.pricing import resolve_price
 from harness.providers.trace import Endpoint
 from harness.runner import Phase, RunOutcome, run_phases
@@ -243,6 +244,7 @@ def build_endpoints(
             api_key=key,
             params=p.params,
             timeout_s=p.timeout_s or spec.run.timeout_s,
+            first_token_timeout_s=p.first_token_timeout_s,
             transport=choose_transport(p),
             price=resolve_price(p.model, p.pricing, table),
         )
@@ -397,6 +399,16 @@ def execute(
                     },
                     warmup_requests=spec.run.warmup_requests,
                     budget=budget,
+                    retries={
+                        p.name: RetryPolicy(max_retries=p.max_retries, base_s=p.retry_base_s)
+                        for p in spec.providers
+                    },
+                    limiters={
+                        p.name: RateLimiter(rpm=p.rpm, tpm=p.tpm)
+                        for p in spec.providers
+                        if p.rpm or p.tpm
+                    },
+                    token_estimate=lambda r: input_tokens(r) + r.max_tokens,
                 )
             finally:
                 await sender.close()
@@ -426,6 +438,7 @@ def execute(
             if outcome is not None:
                 manifest.update(
                     errors=outcome.errors,
+                    retries=outcome.retries,
                     cancelled=outcome.cancelled,
                     warmup_errors=outcome.warmup_errors,
                     clock_health={

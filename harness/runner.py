@@ -34,11 +34,13 @@ from typing import Any
 
 from harness.budget import Budget
 from harness.clock import LoopMonitor
+from harness.limits import RateLimiter, RetryPolicy
 from harness.suites.base import RequestSpec
 
 Row = dict[str, Any]
 Send = Callable[[RequestSpec], Awaitable[Row]]
 PATTERNS = ("concurrency", "rate", "poisson")
+NO_RETRY = RetryPolicy(max_retries=0)
 
 
 @dataclass
@@ -64,6 +66,7 @@ class RunOutcome:
     cancelled: int = 0
     untrustworthy: int = 0
     not_sent: int = 0  # requests the budget (or another stop) kept from being sent
+    retries: int = 0
     warmup_errors: dict[str, str] = field(default_factory=dict)
     clock: dict[str, float] = field(default_factory=dict)
 
@@ -109,6 +112,9 @@ async def run_phases(
     provider_concurrency: dict[str, int],
     warmup_requests: int = 1,
     budget: Budget | None = None,
+    retries: dict[str, RetryPolicy] | None = None,
+    limiters: dict[str, RateLimiter] | None = None,
+    token_estimate: Callable[[RequestSpec], int] | None = None,
 ) -> RunOutcome:
     """Run every phase; each provider's phases in order, providers side by side.
 
@@ -126,21 +132,46 @@ async def run_phases(
 
     stop = asyncio.Event()
 
-    async def one(request: RequestSpec, index: int, scheduled: float | None = None) -> None:
+    retries = retries or {}
+    limiters = limiters or {}
+    rng = random.Random(0)
+
+    async def attempt(request: RequestSpec) -> Row:
+        """One attempt: paced by the provider's rate limits, within the global cap."""
+        limiter = limiters.get(request.provider)
+        if limiter is not None:
+            await limiter.acquire(token_estimate(request) if token_estimate else 0)
         async with global_slots:
-            if stop.is_set() or (budget is not None and not budget.try_reserve(request)):
-                stop.set()
-                outcome.not_sent += 1
-                return
-            start = time.perf_counter()
-            try:
-                row = await send(request)
-            except asyncio.CancelledError:
-                sink(cancelled_row(request, index))
-                outcome.cancelled += 1
-                raise
-            if budget is not None:
-                budget.settle(request, row)
+            return await send(request)
+
+    async def one(request: RequestSpec, index: int, scheduled: float | None = None) -> None:
+        if stop.is_set() or (budget is not None and not budget.try_reserve(request)):
+            stop.set()
+            outcome.not_sent += 1
+            return
+        policy = retries.get(request.provider, NO_RETRY)
+        waited = 0.0
+        start = time.perf_counter()
+        try:
+            n = 1
+            while True:
+                start = time.perf_counter()  # latency comes from the final attempt
+                row = await attempt(request)
+                if not policy.should_retry(row.get("error_type"), n):
+                    break
+                pause = policy.wait_s(n, row.get("retry_after_s"), rng)
+                waited += pause
+                outcome.retries += 1
+                await asyncio.sleep(pause)
+                n += 1
+        except asyncio.CancelledError:
+            sink(cancelled_row(request, index))
+            outcome.cancelled += 1
+            raise
+        row["attempts"] = n
+        row["retry_wait_s"] = waited
+        if budget is not None:
+            budget.settle(request, row)
         window = monitor.window(start, time.perf_counter())
         row["request_index"] = index
         row["loop_lag_ms"] = window.loop_lag_ms

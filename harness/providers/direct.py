@@ -169,8 +169,16 @@ class DirectClient:
         complete = False
         clock = _SendClock()
         called = t0 = _perf_counter()  # t0 moves to the write once it has happened
+        loop = asyncio.get_running_loop()
+        first = endpoint.first_token_timeout_s
+        deadline = loop.time() + endpoint.timeout_s
         try:
-            async with asyncio.timeout(endpoint.timeout_s):
+            async with asyncio.timeout_at(
+                min(deadline, loop.time() + first) if first else deadline
+            ) as limit:
+                if first:
+                    # Once text flows, only the total timeout applies.
+                    trace.on_first_text = lambda: limit.reschedule(deadline)
                 response = await session.post(
                     url,
                     data=data,
@@ -327,8 +335,26 @@ async def _record_http_error(
         text = _error_text(json.loads(text).get("error", text))
     trace.http_status = status
     trace.error_type = "rate_limited" if status == 429 else f"http_{status}"
+    trace.retry_after_s = parse_retry_after(response.headers.get("Retry-After"))
     reason = response.reason or ""
     trace.error_message = scrub(f"HTTP {status} {reason}: {text}".strip(), secret)[:2000]
+
+
+def parse_retry_after(value: str | None) -> float | None:
+    """Seconds to wait from a Retry-After header (delta-seconds or an HTTP date)."""
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    from email.utils import parsedate_to_datetime
+
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, (when - datetime.now(UTC)).total_seconds())
 
 
 def _fail(trace: StreamTrace, error_type: str, message: str, secret: str | None) -> None:

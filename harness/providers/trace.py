@@ -7,6 +7,7 @@ Every transport (litellm, the direct OpenAI-compatible client) fills a
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -28,6 +29,7 @@ class Endpoint:
     timeout_s: float
     transport: str = "litellm"
     price: Price = UNKNOWN_PRICE
+    first_token_timeout_s: float | None = None
 
 
 @dataclass
@@ -46,12 +48,16 @@ class StreamTrace:
     error_type: str | None = None
     error_message: str | None = None
     http_status: int | None = None
+    retry_after_s: float | None = None
+    on_first_text: Callable[[], None] | None = None
 
     def on_chunk(self, now: float) -> None:
         if self.first_chunk_s is None:
             self.first_chunk_s = now
 
     def on_text(self, now: float, text: str) -> None:
+        if not self.text_offsets and self.on_first_text is not None:
+            self.on_first_text()
         self.text_offsets.append(now)
         self.text_parts.append(text)
 
@@ -75,8 +81,26 @@ def price_row(row: dict[str, Any], price: Price) -> None:
     row["price_source"] = price.source
 
 
+def classify_outcome(trace: StreamTrace) -> None:
+    """Name the faults that a transport sees as a finished stream or a bare timeout."""
+    if trace.error_type == "timeout":
+        trace.error_type = "timeout_mid_stream" if trace.text_offsets else "timeout_first_token"
+    if trace.error_type is not None:
+        return
+    if trace.finish_reason == "content_filter":
+        trace.error_type = "content_filtered"
+        trace.error_message = "the provider stopped the answer with finish_reason content_filter"
+    elif not trace.text_offsets and not trace.reasoning_chunks:
+        trace.error_type = "empty_response"
+        trace.error_message = "the stream completed without any text"
+    elif trace.finish_reason is None:
+        trace.error_type = "incomplete_stream"
+        trace.error_message = "the stream ended without a finish reason"
+
+
 def build_row(trace: StreamTrace, endpoint: Endpoint, request: RequestSpec) -> dict[str, Any]:
     """The stored row: identity, outcome, timing metrics (see README, Metrics), tokens."""
+    classify_outcome(trace)
     ok = trace.error_type is None
     offsets = trace.text_offsets
     server_tokens = trace.usage.get("output_tokens")
@@ -97,6 +121,7 @@ def build_row(trace: StreamTrace, endpoint: Endpoint, request: RequestSpec) -> d
         "error_type": trace.error_type,
         "error_message": trace.error_message,
         "http_status": trace.http_status,
+        "retry_after_s": trace.retry_after_s,
         "started_at": trace.started_at,
         "first_chunk_s": trace.first_chunk_s,
         "first_reasoning_s": trace.first_reasoning_s,

@@ -66,6 +66,12 @@ def classify_error(exc: BaseException) -> tuple[str, int | None]:
 def record_error(trace: StreamTrace, exc: BaseException, secret: str | None) -> None:
     """Fill the trace's error fields from an exception (shared by every transport)."""
     error_type, status = classify_error(exc)
+    response = getattr(exc, "response", None)
+    headers = getattr(response, "headers", None)
+    if headers is not None:
+        from harness.providers.direct import parse_retry_after
+
+        trace.retry_after_s = parse_retry_after(headers.get("retry-after"))
     if trace.text_offsets and error_type != "timeout":
         error_type = "stream_error"  # the stream broke after text had arrived
     trace.error_type = error_type
@@ -83,9 +89,16 @@ async def send(litellm: Any, endpoint: Endpoint, request: RequestSpec) -> dict[s
     kwargs.update(request.extra)
     trace = StreamTrace(started_at=datetime.now(UTC))
     usage: Any = None
+    loop = asyncio.get_running_loop()
+    first = endpoint.first_token_timeout_s
+    deadline = loop.time() + endpoint.timeout_s
     t0 = time.perf_counter()
     try:
-        async with asyncio.timeout(endpoint.timeout_s):
+        async with asyncio.timeout_at(
+            min(deadline, loop.time() + first) if first else deadline
+        ) as limit:
+            if first:
+                trace.on_first_text = lambda: limit.reschedule(deadline)
             stream = await litellm.acompletion(
                 model=endpoint.model,
                 messages=request.messages,

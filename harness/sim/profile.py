@@ -2,7 +2,22 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import BaseModel, ConfigDict, Field
+
+Fault = Literal[
+    "rate_limit",  # HTTP 429 with Retry-After
+    "server_error",  # HTTP 503
+    "hang_before_first_token",  # role chunk, then silence for hang_s
+    "hang_mid_stream",  # half the tokens, then silence for hang_s
+    "connection_reset",  # half the tokens, then the connection is dropped
+    "malformed_chunk",  # an SSE event whose JSON does not parse, mid-stream
+    "no_finish",  # the stream ends without a finish reason or [DONE]
+    "empty",  # a complete stream without any text
+    "content_filter",  # a few tokens, then finish_reason "content_filter"
+]
+FAULTS: tuple[str, ...] = Fault.__args__  # type: ignore[attr-defined]
 
 
 class SimProfile(BaseModel):
@@ -23,4 +38,13 @@ class SimProfile(BaseModel):
     abstain_rate: float = Field(
         default=0.0, ge=0, le=1, description="share of answers that are 'I don't know'"
     )
+    faults: dict[Fault, float] = Field(
+        default_factory=dict, description="per-request probability of each fault"
+    )
+    script: list[Fault | Literal["ok"]] = Field(
+        default_factory=list,
+        description="deterministic outcomes of this model's first requests, in order",
+    )
+    retry_after_s: float = Field(default=1.0, ge=0, description="Retry-After of a 429")
+    hang_s: float = Field(default=30.0, ge=0, description="how long a hang lasts")
     seed: int = Field(default=0, description="makes text, jitter and errors reproducible")

@@ -57,12 +57,27 @@ class SimServer:
         self.default = default
         self.profiles = dict(profiles or {})
         self._counter = itertools.count()
+        self._per_model: dict[str, int] = {}
         self.app = web.Application()
         self.app.router.add_get("/v1/models", self.models)
         self.app.router.add_get("/health", self.health)
         self.app.router.add_get("/sim/stats", self.stats)
         self.requests_received = 0
         self.app.router.add_post("/v1/chat/completions", self.chat_completions)
+
+    def _fault(self, model: str, profile: SimProfile, rng: random.Random) -> str | None:
+        """This request's fault: the model's script first, then the probabilities."""
+        n = self._per_model.get(model, 0)
+        self._per_model[model] = n + 1
+        if n < len(profile.script):
+            scripted = profile.script[n]
+            return None if scripted == "ok" else scripted
+        draw = rng.random()
+        for fault, probability in profile.faults.items():
+            if draw < probability:
+                return fault
+            draw -= probability
+        return None
 
     def profile_for(self, model: str) -> SimProfile:
         return self.profiles.get(model, self.default)
@@ -94,6 +109,13 @@ class SimServer:
         rng = random.Random(f"{profile.seed}:{next(self._counter)}")
         if rng.random() < profile.error_rate:
             return _error(500, "server_error", "simulated server error")
+        fault = self._fault(model, profile, rng)
+        if fault == "rate_limit":
+            response = _error(429, "rate_limit_exceeded", "simulated rate limit")
+            response.headers["Retry-After"] = f"{profile.retry_after_s:g}"
+            return response
+        if fault == "server_error":
+            return _error(503, "server_error", "simulated overload")
         max_tokens = body.get("max_tokens") or body.get("max_completion_tokens")
         prompt = _prompt_text(messages)
         words = answer_words(profile, model, prompt, max_tokens)
@@ -112,12 +134,29 @@ class SimServer:
             "total_tokens": len(prompt.split()) + len(words),
         }
         ident = f"chatcmpl-sim-{uuid.uuid4().hex[:16]}"
+        if fault == "empty":
+            words, delays = [], []
+            usage["completion_tokens"] = 0
+        if fault == "content_filter":
+            words, delays, finish = words[:2], delays[:2], "content_filter"
         if body.get("stream"):
             include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
             return await _stream(
-                request, ident, model, words, delays, received, finish, usage, include_usage
+                request,
+                ident,
+                model,
+                words,
+                delays,
+                received,
+                finish,
+                usage,
+                include_usage,
+                fault,
+                profile.hang_s,
             )
-        await _sleep_until(received + delays[-1])
+        if fault in ("hang_before_first_token", "hang_mid_stream"):
+            await asyncio.sleep(profile.hang_s)
+        await _sleep_until(received + (delays[-1] if delays else 0.0))
         return web.json_response(
             {
                 "id": ident,
@@ -214,6 +253,8 @@ async def _stream(
     finish: str,
     usage: dict[str, int],
     include_usage: bool,
+    fault: str | None = None,
+    hang_s: float = 0.0,
 ) -> web.StreamResponse:
     response = web.StreamResponse(
         headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"}
@@ -222,11 +263,25 @@ async def _stream(
     # Like OpenAI, the first chunk carries only the role: it is not a token, and
     # a client that counts it as the first token reports a TTFT that is too short.
     await response.write(_chunk(ident, model, {"role": "assistant", "content": ""}, None))
+    half = len(words) // 2
+    if fault == "hang_before_first_token":
+        await asyncio.sleep(hang_s)
     for i, (word, due) in enumerate(zip(words, delays, strict=True)):
+        if i == half and fault == "hang_mid_stream":
+            await asyncio.sleep(hang_s)
+        if i == half and fault == "connection_reset":
+            # Drop the connection without finishing the chunked body.
+            if request.transport is not None:
+                request.transport.abort()
+            return response
+        if i == half and fault == "malformed_chunk":
+            await response.write(b'data: {"id": "broken", "choices": [\n\n')
         await _sleep_until(received + due)
-        await response.write(
-            _chunk(ident, model, {"content": word if i == 0 else " " + word}, None)
-        )
+        text = word if i == 0 else " " + word
+        await response.write(_chunk(ident, model, {"content": text}, None))
+    if fault == "no_finish":
+        await response.write_eof()
+        return response
     await response.write(_chunk(ident, model, {}, finish))
     if include_usage:
         payload = {

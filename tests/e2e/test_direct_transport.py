@@ -192,7 +192,7 @@ def test_timeout(direct_sim: SimProcess) -> None:
     ep = endpoint(direct_sim.api_base, "openai/slow", timeout_s=0.3)
     started = time.perf_counter()
     (row,) = direct_rows(ep, [spec()])
-    assert (row["status"], row["error_type"]) == ("error", "timeout")
+    assert (row["status"], row["error_type"]) == ("error", "timeout_first_token")
     assert time.perf_counter() - started < 1.5
 
 
