@@ -6,38 +6,54 @@ The simulator serves a profile with no jitter, so the true TTFT and ITL of every
 request are known. For each transport (litellm, direct) and each number N of
 concurrent streams, N requests are started at once (each one's ``t0`` is taken
 when it is sent), awaited together, and this repeats for several rounds after
-one unmeasured warm-up round that opens the connections. Printed per cell:
-p50 and p99 of (measured TTFT − profile TTFT), of (row ITL − profile ITL), and
-of each gap between two consecutive text chunks minus the profile ITL. For
-the direct path, ``send`` is the p50/p99 of ``send_delay_s``: the time from the
-call to the request's bytes being written, which its clock leaves out (the
-litellm path's clock starts at the call, so its error includes that time).
+one unmeasured warm-up round that opens the connections. Each transport runs in
+a fresh process, so that one's imports do not slow the other (with litellm
+imported, one full garbage-collection pass takes ~180 ms here).
 
-The error includes the simulator's own lateness (it is one Python process on
-the same machine, and at high N it shares the CPU with the client); nothing
-here subtracts it, so these figures are an upper bound on the client's error.
+Printed per cell, in ms: p50 and p99 of (measured TTFT − profile TTFT), of (the
+row's ITL − profile ITL), and of each gap between two consecutive text chunks
+minus the profile ITL; for the direct path, ``send`` is the p50/p99 of
+``send_delay_s``, the time from the call to the request's bytes being written,
+which its clock leaves out (the litellm path's clock starts at the call, so its
+error includes that time); ``cpu`` is the client's CPU time / wall time.
+
+The error includes the simulator's own lateness (one Python process on the same
+machine: ~0.7 ms on each timed sleep, and a backlog when N requests arrive at
+once); nothing here subtracts it, so these figures are an upper bound on the
+client's error.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
+import json
 import logging
 import os
+import subprocess
 import sys
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from harness.providers.direct import DirectClient
-from harness.providers.trace import Endpoint
-from harness.providers.transport import import_litellm, send
 from harness.sim import SimProcess, SimProfile
-from harness.suites.base import RequestSpec
 
 PROMPT = "Tell me a long story about the quick brown fox that jumps over the lazy dog."
-
-SendFn = Callable[[Endpoint, RequestSpec], Awaitable[dict[str, Any]]]
+PATHS = ("litellm", "direct")
+COLUMNS = (
+    ("ttft_p50", "TTFT p50", 9, ".2f"),
+    ("ttft_p99", "TTFT p99", 9, ".2f"),
+    ("itl_p50", "ITL p50", 8, ".3f"),
+    ("itl_p99", "ITL p99", 8, ".3f"),
+    ("gap_p50", "gap p50", 8, ".2f"),
+    ("gap_p99", "gap p99", 8, ".2f"),
+    ("send_p50", "send p50", 9, ".2f"),
+    ("send_p99", "send p99", 9, ".2f"),
+    ("cpu", "cpu", 5, ".0%"),
+    ("ok", "ok", 6, ".0f"),
+    ("errors", "err", 4, ".0f"),
+)
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -47,76 +63,15 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(rank, len(ordered)) - 1]
 
 
-def request(i: int, tokens: int) -> RequestSpec:
-    return RequestSpec(
-        suite="clock",
-        suite_kind="latency",
-        case_id=f"c{i}",
-        repeat=0,
-        provider="sim",
-        messages=[{"role": "user", "content": PROMPT}],
-        max_tokens=tokens,
-    )
-
-
-async def measure(
-    send_fn: SendFn, endpoint: Endpoint, n: int, rounds: int, tokens: int
-) -> tuple[list[dict[str, Any]], float]:
-    """Rows of ``rounds`` rounds of ``n`` concurrent requests, and the client CPU share."""
-    await asyncio.gather(*(send_fn(endpoint, request(i, tokens)) for i in range(n)))  # warm-up
-    rows: list[dict[str, Any]] = []
-    wall, cpu = time.perf_counter(), time.process_time()
-    for _ in range(rounds):
-        rows += await asyncio.gather(*(send_fn(endpoint, request(i, tokens)) for i in range(n)))
-    share = (time.process_time() - cpu) / (time.perf_counter() - wall)
-    return rows, share
-
-
-async def run_path(
-    path: str, api_base: str, counts: list[int], rounds: int, tokens: int, gc_freeze: bool
-) -> dict[int, tuple[list[dict[str, Any]], float]]:
-    endpoint = Endpoint(
-        provider="sim",
-        model="openai/clock",
-        simulated=True,
-        api_base=api_base,
-        api_key="sim-no-key",
-        params={},
-        timeout_s=300.0,
-        transport=path,
-    )
-    results: dict[int, tuple[list[dict[str, Any]], float]] = {}
-    if path == "direct":
-        send_fn: SendFn = DirectClient().send
-    else:
-        litellm = import_litellm()
-        # litellm warns about its own pool queueing at high N; the table shows the effect.
-        logging.getLogger("LiteLLM").setLevel(logging.ERROR)
-
-        async def via_litellm(ep: Endpoint, spec: RequestSpec) -> dict[str, Any]:
-            return await send(litellm, ep, spec)
-
-        send_fn = via_litellm
-    if gc_freeze:
-        # What a runner can do after its imports: the objects alive now are never
-        # scanned again, so a full collection no longer walks litellm's heap.
-        gc.freeze()
-    for n in counts:
-        results[n] = await measure(send_fn, endpoint, n, rounds, tokens)
-    if isinstance(getattr(send_fn, "__self__", None), DirectClient):
-        await send_fn.__self__.close()  # type: ignore[attr-defined]
-    return results
-
-
-def summarize(rows: list[dict[str, Any]], profile: SimProfile) -> dict[str, float] | None:
+def summarize(rows: list[dict[str, Any]], ttft_s: float, itl_s: float) -> dict[str, Any]:
+    """Error percentiles (ms) over the successful rows."""
     ok = [r for r in rows if r["status"] == "ok"]
     if not ok:
-        return None
-    true_ttft, true_itl = profile.ttft_ms / 1000, profile.itl_ms / 1000
-    ttft = [(r["ttft_s"] - true_ttft) * 1000 for r in ok]
-    itl = [(r["itl_s"] - true_itl) * 1000 for r in ok]
+        return {"ok": 0, "errors": len(rows), "message": rows[0]["error_message"]}
+    ttft = [(r["ttft_s"] - ttft_s) * 1000 for r in ok]
+    itl = [(r["itl_s"] - itl_s) * 1000 for r in ok]
     gaps = [
-        (b - a - true_itl) * 1000
+        (b - a - itl_s) * 1000
         for r in ok
         for a, b in zip(r["chunk_offsets_s"], r["chunk_offsets_s"][1:], strict=False)
     ]
@@ -128,63 +83,135 @@ def summarize(rows: list[dict[str, Any]], profile: SimProfile) -> dict[str, floa
         "itl_p99": percentile(itl, 99),
         "gap_p50": percentile(gaps, 50),
         "gap_p99": percentile(gaps, 99),
-        "send_p50": percentile(send, 50) if send else float("nan"),
-        "send_p99": percentile(send, 99) if send else float("nan"),
+        "send_p50": percentile(send, 50) if send else None,
+        "send_p99": percentile(send, 99) if send else None,
         "ok": len(ok),
         "errors": len(rows) - len(ok),
     }
 
 
+# --- the worker: one transport, every N --------------------------------------------
+
+
+async def _worker(path: str, api_base: str, args: argparse.Namespace) -> None:
+    """Measure one transport at every N; print one JSON line per N."""
+    from harness.providers.direct import DirectClient
+    from harness.providers.trace import Endpoint
+    from harness.providers.transport import import_litellm, send
+    from harness.suites.base import RequestSpec
+
+    endpoint = Endpoint(
+        provider="sim",
+        model="openai/clock",
+        simulated=True,
+        api_base=api_base,
+        api_key="sim-no-key",
+        params={},
+        timeout_s=300.0,
+        transport=path,
+    )
+    spec = RequestSpec(
+        suite="clock",
+        suite_kind="latency",
+        case_id="c0",
+        repeat=0,
+        provider="sim",
+        messages=[{"role": "user", "content": PROMPT}],
+        max_tokens=args.tokens,
+    )
+    client = DirectClient()
+    one: Callable[[], Awaitable[dict[str, Any]]]
+    if path == "direct":
+
+        def one() -> Awaitable[dict[str, Any]]:
+            return client.send(endpoint, spec)
+
+    else:
+        litellm = import_litellm()
+        # litellm warns about its own pool queueing at high N; the table shows the effect.
+        logging.getLogger("LiteLLM").setLevel(logging.ERROR)
+
+        def one() -> Awaitable[dict[str, Any]]:
+            return send(litellm, endpoint, spec)
+
+    if args.gc_freeze:
+        # What a runner can do after its imports: the objects alive now are never
+        # scanned again, so a full collection no longer walks litellm's heap.
+        gc.freeze()
+    for n in (int(x) for x in args.streams.split(",")):
+        await asyncio.gather(*(one() for _ in range(n)))  # warm-up: open the connections
+        rows: list[dict[str, Any]] = []
+        wall, cpu = time.perf_counter(), time.process_time()
+        for _ in range(args.rounds):
+            rows += await asyncio.gather(*(one() for _ in range(n)))
+        share = (time.process_time() - cpu) / (time.perf_counter() - wall)
+        result = summarize(rows, args.ttft_ms / 1000, args.itl_ms / 1000)
+        print(json.dumps({"n": n, "cpu": share, **result}), flush=True)
+    await client.close()
+
+
+# --- the parent: simulator, one worker per transport, table -------------------------
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--streams", default="1,32,128,512", help="comma-separated N")
-    parser.add_argument("--paths", default="litellm,direct", help="litellm, direct or both")
+    parser.add_argument("--paths", default=",".join(PATHS), help="litellm, direct or both")
     parser.add_argument("--rounds", type=int, default=5, help="measured rounds per N")
     parser.add_argument("--ttft-ms", type=float, default=120.0)
     parser.add_argument("--itl-ms", type=float, default=15.0)
     parser.add_argument("--tokens", type=int, default=64)
+    parser.add_argument(
+        "--gc-freeze", action="store_true", help="gc.freeze() after imports, as a runner could"
+    )
+    parser.add_argument("--worker", choices=PATHS, help=argparse.SUPPRESS)
+    parser.add_argument("--api-base", help=argparse.SUPPRESS)
     args = parser.parse_args()
-    counts = [int(n) for n in args.streams.split(",")]
+    if args.worker:
+        asyncio.run(_worker(args.worker, args.api_base, args))
+        return 0
     paths = [p.strip() for p in args.paths.split(",")]
-    if any(p not in ("litellm", "direct") for p in paths):
+    if any(p not in PATHS for p in paths):
         print("--paths: litellm and/or direct", file=sys.stderr)
         return 2
+
     profile = SimProfile(
         ttft_ms=args.ttft_ms, itl_ms=args.itl_ms, output_tokens=args.tokens, jitter=0.0
     )
     print(
         f"profile: TTFT {profile.ttft_ms:g} ms, ITL {profile.itl_ms:g} ms, "
-        f"{profile.output_tokens} tokens, jitter 0; {args.rounds} rounds per N (+1 warm-up)"
+        f"{profile.output_tokens} tokens, jitter 0; {args.rounds} rounds per N (+1 warm-up); "
+        f"gc.freeze: {'yes' if args.gc_freeze else 'no'}"
     )
     print(
         f"errors in ms, measured − true (simulator lateness included); {os.cpu_count()} CPUs, "
         f"load average {os.getloadavg()[0]:.2f}\n"
     )
-    header = (
-        f"{'path':<8} {'N':>5} {'TTFT p50':>9} {'TTFT p99':>9} {'ITL p50':>8} {'ITL p99':>8} "
-        f"{'gap p50':>8} {'gap p99':>8} {'send p50':>9} {'send p99':>9} {'cpu':>5} {'ok':>6} "
-        f"{'err':>4}"
-    )
+    header = f"{'path':<8} {'N':>5} " + " ".join(f"{t:>{w}}" for _, t, w, _ in COLUMNS)
     print(header)
     print("-" * len(header))
     with SimProcess({"clock": profile}) as sim:
         for path in paths:
-            results = asyncio.run(
-                run_path(path, sim.api_base, counts, args.rounds, profile.output_tokens)
-            )
-            for n, (rows, cpu) in results.items():
-                s = summarize(rows, profile)
-                if s is None:
-                    print(f"{path:<8} {n:>5}  every request failed: {rows[0]['error_message']}")
-                    continue
-                print(
-                    f"{path:<8} {n:>5} {s['ttft_p50']:>9.2f} {s['ttft_p99']:>9.2f} "
-                    f"{s['itl_p50']:>8.3f} {s['itl_p99']:>8.3f} {s['gap_p50']:>8.2f} "
-                    f"{s['gap_p99']:>8.2f} {s['send_p50']:>9.2f} {s['send_p99']:>9.2f} {cpu:>5.0%} "
-                    f"{s['ok']:>6.0f} {s['errors']:>4.0f}"
-                )
-    print("\ncpu: client process CPU time / wall time over the measured rounds")
-    print(f"load average at the end {os.getloadavg()[0]:.2f}")
+            cmd = [sys.executable, __file__, "--worker", path, "--api-base", sim.api_base]
+            for name in ("streams", "rounds", "ttft_ms", "itl_ms", "tokens"):
+                cmd += [f"--{name.replace('_', '-')}", str(getattr(args, name))]
+            cmd += ["--gc-freeze"] if args.gc_freeze else []
+            with subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True) as worker:
+                assert worker.stdout is not None
+                for line in worker.stdout:
+                    r = json.loads(line)
+                    if not r["ok"]:
+                        print(f"{path:<8} {r['n']:>5}  every request failed: {r['message']}")
+                        continue
+                    cells = " ".join(
+                        f"{r[key]:>{w}{fmt}}" if r[key] is not None else f"{'-':>{w}}"
+                        for key, _, w, fmt in COLUMNS
+                    )
+                    print(f"{path:<8} {r['n']:>5} {cells}", flush=True)
+            if worker.returncode:
+                print(f"{path} worker failed (exit {worker.returncode})", file=sys.stderr)
+                return 1
+    print(f"\nload average at the end {os.getloadavg()[0]:.2f}")
     return 0
 
 

@@ -46,15 +46,19 @@ class RetryPolicy:
 class RateLimiter:
     """Token buckets for requests per minute and tokens per minute (either optional).
 
-    ``acquire`` waits until both buckets hold enough; buckets start full, as
-    providers' limits do, and refill continuously.
+    ``acquire`` waits until both buckets hold enough. A bucket holds one
+    second's worth (at least one request), so a run starts without a
+    minute-sized burst that a provider enforcing its limit per second would
+    answer with 429s.
     """
 
     def __init__(self, rpm: float | None = None, tpm: float | None = None):
         self.rpm = rpm
         self.tpm = tpm
-        self._requests = rpm or 0.0
-        self._tokens = tpm or 0.0
+        self._request_cap = max(1.0, rpm / 60) if rpm else 0.0
+        self._token_cap = tpm / 60 if tpm else 0.0
+        self._requests = self._request_cap
+        self._tokens = self._token_cap
         self._last = time.monotonic()
         self._lock = asyncio.Lock()
 
@@ -62,9 +66,9 @@ class RateLimiter:
         now = time.monotonic()
         elapsed, self._last = now - self._last, now
         if self.rpm:
-            self._requests = min(self.rpm, self._requests + elapsed * self.rpm / 60)
+            self._requests = min(self._request_cap, self._requests + elapsed * self.rpm / 60)
         if self.tpm:
-            self._tokens = min(self.tpm, self._tokens + elapsed * self.tpm / 60)
+            self._tokens = min(self._token_cap, self._tokens + elapsed * self.tpm / 60)
 
     async def acquire(self, tokens: int = 0) -> float:
         """Wait for a request slot (and ``tokens``); returns the seconds waited."""
@@ -74,7 +78,7 @@ class RateLimiter:
                 self._refill()
                 need_requests = 1.0 - self._requests if self.rpm else 0.0
                 # A request larger than the whole bucket waits for a full bucket.
-                want = min(float(tokens), self.tpm) if self.tpm else 0.0
+                want = min(float(tokens), self._token_cap) if self.tpm else 0.0
                 need_tokens = want - self._tokens if self.tpm else 0.0
                 delay = max(
                     need_requests * 60 / self.rpm if self.rpm and need_requests > 0 else 0.0,

@@ -72,7 +72,9 @@ def record_error(trace: StreamTrace, exc: BaseException, secret: str | None) -> 
         from harness.providers.direct import parse_retry_after
 
         trace.retry_after_s = parse_retry_after(headers.get("retry-after"))
-    if trace.text_offsets and error_type != "timeout":
+    if re.search(r"Expecting value|JSONDecodeError|Unterminated string|Invalid control", str(exc)):
+        error_type = "malformed_stream"  # litellm wraps a JSON error as a connection error
+    elif trace.text_offsets and error_type != "timeout":
         error_type = "stream_error"  # the stream broke after text had arrived
     trace.error_type = error_type
     trace.http_status = status
