@@ -56,9 +56,20 @@ def main() -> None:
 @click.option("--run-id", help="Name of this run (default: UTC timestamp and run name).")
 @click.option("--no-progress", is_flag=True, help="Do not show the progress bar.")
 @click.option("--dry-run", is_flag=True, help="Print the plan and a cost estimate; send nothing.")
+@click.option(
+    "--resume",
+    "resume",
+    metavar="RUN_ID",
+    help="Continue RUN_ID: send only the requests that have no finished row.",
+)
 @_clean_errors
 def run(
-    config: Path, out: Path | None, run_id: str | None, no_progress: bool, dry_run: bool
+    config: Path,
+    out: Path | None,
+    run_id: str | None,
+    no_progress: bool,
+    dry_run: bool,
+    resume: str | None,
 ) -> None:
     """Send every suite of CONFIG to every provider, store the rows, print the comparison."""
     from harness.config import load_config
@@ -69,7 +80,9 @@ def run(
     if dry_run:
         _print_dry_run(spec)
         return
-    result = execute(spec, out=out, run_id=run_id, show_progress=not no_progress)
+    if resume and run_id:
+        raise click.UsageError("--resume names the run; do not combine it with --run-id")
+    result = execute(spec, out=out, run_id=run_id, resume=resume, show_progress=not no_progress)
     for notice in result.skipped.values():
         click.echo(f"note: {notice}", err=True)
     root = result.run_dir.parent

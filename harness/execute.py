@@ -30,7 +30,13 @@ from harness.pricing import resolve_price
 from harness.providers.trace import Endpoint
 from harness.runner import Phase, RunOutcome, run_phases
 from harness.sim import SimProcess, SimProfile
-from harness.store import PartWriter, validate_run_id, write_manifest
+from harness.store import (
+    PartWriter,
+    prepare_resume,
+    read_manifest,
+    validate_run_id,
+    write_manifest,
+)
 from harness.suites import SUITE_KINDS, RequestSpec
 from harness.suites.rag_qa import JudgeConfig, RagQaSuite
 
@@ -309,25 +315,64 @@ class Sender:
             await self.direct.close()
 
 
+def remaining(plan: list[Phase], finished: set[int]) -> list[Phase]:
+    """The plan without its finished requests, each keeping its original index."""
+    out = []
+    for phase in plan:
+        pairs = [
+            (phase.first_index + i, r)
+            for i, r in enumerate(phase.requests)
+            if phase.first_index + i not in finished
+        ]
+        if pairs:
+            out.append(
+                dataclasses.replace(
+                    phase, requests=[r for _, r in pairs], indices=[i for i, _ in pairs]
+                )
+            )
+    return out
+
+
 def execute(
     spec: RunSpec,
     *,
     out: Path | None = None,
     run_id: str | None = None,
+    resume: str | None = None,
     show_progress: bool = True,
 ) -> RunResult:
-    """Run every suite against every provider and store one row per request."""
+    """Run every suite against every provider and store one row per request.
+
+    With ``resume``, continue that run: only requests without a finished row
+    are sent, so no case is paid for twice.
+    """
     root = Path(out if out is not None else spec.run.out)
     spec, skipped = skip_unavailable(spec)
     keys = resolve_keys(spec)
-    if run_id is not None:
+    plan = build_plan(spec)
+    planned = sum(len(p.requests) for p in plan)
+    previous: dict[str, Any] = {}
+    resume_notes: list[str] = []
+    if resume is not None:
+        run_id = validate_run_id(resume)
+        previous = read_manifest(root / run_id)
+        if not previous:
+            raise StoreError(f"{root / run_id}: no such run to resume (no manifest)")
+        if previous.get("config_hash") != spec.config_hash:
+            raise StoreError(
+                f"{spec.path} changed since run {run_id} was planned (config sha256"
+                f" {str(previous.get('config_hash'))[:12]} → {spec.config_hash[:12]});"
+                " resuming would mix two plans"
+            )
+        finished, resume_notes = prepare_resume(root / run_id)
+        plan = remaining(plan, finished)
+    elif run_id is not None:
         validate_run_id(run_id)
         if (root / run_id).exists():
             raise StoreError(f"{root / run_id} already exists; choose another --run-id")
     else:
         run_id = new_run_id(spec.run.name, root)
-    plan = build_plan(spec)
-    planned = sum(len(p.requests) for p in plan)
+    to_send = sum(len(p.requests) for p in plan)
     run_dir = root / run_id
 
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -335,11 +380,13 @@ def execute(
         endpoints, judge_endpoints = build_endpoints(spec, keys, sim, local_bases)
         sender = Sender(endpoints, judge_endpoints)
         writer = PartWriter(run_dir, run_id, flush_s=spec.run.flush_s)
+        if resume:
+            writer.rows_written = planned - to_send
         manifest: dict[str, Any] = {
             "run_id": run_id,
             "name": spec.run.name,
             "status": "running",
-            "started_at": datetime.now(UTC).isoformat(),
+            "started_at": previous.get("started_at") or datetime.now(UTC).isoformat(),
             "ended_at": None,
             "config_path": str(spec.path),
             "config_hash": spec.config_hash,
@@ -368,10 +415,24 @@ def execute(
             },
             "skipped_providers": skipped,
             "planned_requests": planned,
+            "resumes": [
+                *previous.get("resumes", []),
+                *(
+                    [
+                        {
+                            "at": datetime.now(UTC).isoformat(),
+                            "to_send": to_send,
+                            "notes": resume_notes,
+                        }
+                    ]
+                    if resume
+                    else []
+                ),
+            ],
             "time_bounded_phases": sum(p.duration_s is not None for p in plan),
         }
         write_manifest(run_dir, manifest)
-        progress = _progress(planned, show_progress)
+        progress = _progress(to_send, show_progress)
 
         def sink(row: dict[str, Any]) -> None:
             writer.add(row)
@@ -429,7 +490,7 @@ def execute(
                 status=status,
                 ended_at=datetime.now(UTC).isoformat(),
                 rows_written=writer.rows_written,
-                not_sent=max(0, planned - writer.rows_written),
+                not_sent=max(0, to_send - writer.rows_written),
             )
             if budget is not None:
                 manifest["budget"] = budget.summary()

@@ -54,6 +54,7 @@ class Phase:
     duration_s: float | None = None
     seed: int = 0
     first_index: int = 0  # request_index of requests[0]
+    indices: list[int] | None = None  # explicit request_index of each request (resume)
 
 
 @dataclass
@@ -128,7 +129,13 @@ async def run_phases(
     global_slots = asyncio.Semaphore(concurrency)
     monitor = LoopMonitor()
     monitor.start()
-    counter = itertools.count(sum(len(p.requests) for p in phases))  # indices past the plan
+    # Time-bounded phases number their extra requests past every planned index.
+    counter = itertools.count(
+        max(
+            (max(p.indices) + 1 if p.indices else p.first_index + len(p.requests) for p in phases),
+            default=0,
+        )
+    )
 
     stop = asyncio.Event()
 
@@ -185,7 +192,8 @@ async def run_phases(
 
     def numbered(phase: Phase) -> Iterator[tuple[int, RequestSpec]]:
         """The phase's requests with their plan index; cycles when bounded by time."""
-        yield from ((phase.first_index + i, r) for i, r in enumerate(phase.requests))
+        indices = phase.indices or range(phase.first_index, phase.first_index + len(phase.requests))
+        yield from zip(indices, phase.requests, strict=True)
         if phase.duration_s is not None:
             for r in itertools.cycle(phase.requests):
                 yield next(counter), replace(r, repeat=r.repeat + 1_000_000)

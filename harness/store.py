@@ -129,7 +129,7 @@ class PartWriter:
         self._buffer: list[dict[str, Any]] = []
         self._last_flush = time.monotonic()
         run_dir.mkdir(parents=True, exist_ok=True)
-        self._next_part = len(list(run_dir.glob("part-*.parquet")))
+        self._next_part = next_part_number(run_dir)
 
     def add(self, row: dict[str, Any]) -> None:
         self._buffer.append({**row, "run_id": self.run_id})
@@ -150,6 +150,52 @@ class PartWriter:
         self._next_part += 1
         self.rows_written += len(self._buffer)
         self._buffer.clear()
+
+
+def next_part_number(run_dir: Path) -> int:
+    """One past the highest existing part number (parts may have gaps after a resume)."""
+    numbers = [int(p.stem.split("-")[1]) for p in run_dir.glob("part-*.parquet")]
+    return max(numbers, default=-1) + 1
+
+
+FINISHED = ("ok", "error")
+
+
+def prepare_resume(run_dir: Path) -> tuple[set[int], list[str]]:
+    """Make a run resumable; returns (finished request indices, notes).
+
+    Rows of requests that were cancelled (in flight at Ctrl-C) are removed, so
+    the resumed run holds exactly one row per request: every part is read,
+    the rows to keep are written as one new part (atomically), then the old
+    parts are deleted. A part that cannot be read is renamed ``_corrupt-…``
+    (readers skip it), reported, and its requests are sent again.
+    """
+    notes: list[str] = []
+    tables = []
+    parts = sorted(run_dir.glob("part-*.parquet"))
+    for part in parts:
+        try:
+            tables.append(_conform(pq.read_table(part)))
+        except (OSError, pa.ArrowInvalid) as exc:
+            quarantined = part.with_name(f"_corrupt-{part.name}")
+            os.replace(part, quarantined)
+            notes.append(f"{part.name} was unreadable ({exc}); moved to {quarantined.name}")
+    if not tables:
+        return set(), notes
+    rows = pa.concat_tables(tables).to_pandas()
+    finished = rows[rows["status"].isin(FINISHED)]
+    # A crash between writing the merged part and deleting the old ones leaves
+    # duplicates; the last finished row of each request wins.
+    kept = finished.drop_duplicates(subset="request_index", keep="last")
+    if len(kept) != len(rows):
+        readable = [p for p in parts if p.exists()]
+        merged = pa.Table.from_pandas(kept, schema=SCHEMA, preserve_index=False)
+        final = run_dir / f"part-{next_part_number(run_dir):05d}.parquet"
+        atomic_write(final, lambda f: pq.write_table(merged, f, compression="zstd"))
+        for part in readable:
+            part.unlink()
+        notes.append(f"dropped {len(rows) - len(kept)} cancelled or duplicate rows")
+    return {int(i) for i in kept["request_index"].dropna()}, notes
 
 
 def atomic_write(path: Path, write: Any) -> None:
