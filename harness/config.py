@@ -168,7 +168,8 @@ def load_config(path: str | Path) -> RunSpec:
     if not isinstance(source.data, dict):
         raise ConfigError(f"{path}: a config is a mapping with run/providers/suites keys")
     _refuse_literal_secrets(source, source.data, ())
-    for i, provider in enumerate(source.data.get("providers") or []):
+    providers = source.data.get("providers")
+    for i, provider in enumerate(providers if isinstance(providers, list) else []):
         if isinstance(provider, dict) and "api_key" in provider:
             raise ConfigError(
                 f"{source.where(('providers', i, 'api_key'))}: literal API keys are not allowed"
