@@ -35,11 +35,22 @@ _SECRET_KEYS = {"api_key", "apikey", "key", "secret", "token", "password", "auth
 class RunSettings(StrictModel):
     """The ``run:`` section."""
 
+    @model_validator(mode="after")
+    def _budget_in_one_process(self) -> RunSettings:
+        if self.budget_usd is not None and self.workers > 1:
+            # The reservation ledger lives in one event loop; sharing it across
+            # processes would let them overspend together.
+            raise ValueError("budget_usd needs workers: 1")
+        return self
+
     name: str = Field(default="run", pattern=r"^[A-Za-z0-9_.\-]+$")
     out: str = Field(default="results", description="results root, relative to the working dir")
     concurrency: int = Field(default=16, ge=1, description="global cap on requests in flight")
     timeout_s: float = Field(default=120.0, gt=0, description="per-request total timeout")
     warmup_requests: int = Field(default=1, ge=0, description="unrecorded requests per provider")
+    workers: int = Field(
+        default=1, ge=1, le=64, description="processes sending requests (one event loop each)"
+    )
     budget_usd: float | None = Field(
         default=None, gt=0, description="stop before the spend could pass this (USD)"
     )

@@ -378,7 +378,8 @@ def execute(
     run_dir.mkdir(parents=True, exist_ok=True)
     with simulators(spec) as sim, local_servers(spec, run_dir) as local_bases:
         endpoints, judge_endpoints = build_endpoints(spec, keys, sim, local_bases)
-        sender = Sender(endpoints, judge_endpoints)
+        # With worker processes, each builds its own sender (and imports litellm).
+        sender = Sender(endpoints, judge_endpoints) if spec.run.workers == 1 else None
         writer = PartWriter(run_dir, run_id, flush_s=spec.run.flush_s)
         if resume:
             writer.rows_written = planned - to_send
@@ -448,36 +449,51 @@ def execute(
             else None
         )
 
+        retries = {
+            p.name: RetryPolicy(max_retries=p.max_retries, base_s=p.retry_base_s)
+            for p in spec.providers
+        }
+        rates = {p.name: (p.rpm, p.tpm) for p in spec.providers if p.rpm or p.tpm}
+        provider_caps = {p.name: p.concurrency for p in spec.providers if p.concurrency}
+
         async def main() -> RunOutcome:
+            assert sender is not None
             try:
                 return await run_phases(
                     plan,
                     sender,
                     sink,
                     concurrency=spec.run.concurrency,
-                    provider_concurrency={
-                        p.name: p.concurrency for p in spec.providers if p.concurrency
-                    },
+                    provider_concurrency=provider_caps,
                     warmup_requests=spec.run.warmup_requests,
                     budget=budget,
-                    retries={
-                        p.name: RetryPolicy(max_retries=p.max_retries, base_s=p.retry_base_s)
-                        for p in spec.providers
-                    },
-                    limiters={
-                        p.name: RateLimiter(rpm=p.rpm, tpm=p.tpm)
-                        for p in spec.providers
-                        if p.rpm or p.tpm
-                    },
+                    retries=retries,
+                    limiters={n: RateLimiter(rpm=r, tpm=t) for n, (r, t) in rates.items()},
                     token_estimate=lambda r: input_tokens(r) + r.max_tokens,
                 )
             finally:
                 await sender.close()
 
+        def in_workers() -> RunOutcome:
+            from harness.workers import run_in_workers
+
+            return run_in_workers(
+                spec.run.workers,
+                plan,
+                sink,
+                endpoints=endpoints,
+                judge_endpoints=judge_endpoints,
+                concurrency=spec.run.concurrency,
+                provider_concurrency=provider_caps,
+                warmup_requests=spec.run.warmup_requests,
+                retries=retries,
+                rates=rates,
+            )
+
         status = "interrupted"
         outcome = None
         try:
-            outcome = asyncio.run(main())
+            outcome = asyncio.run(main()) if spec.run.workers == 1 else in_workers()
             status = "completed"
         except KeyboardInterrupt:
             # Ctrl-C: in-flight requests were cancelled and recorded as such;

@@ -55,6 +55,8 @@ class Phase:
     seed: int = 0
     first_index: int = 0  # request_index of requests[0]
     indices: list[int] | None = None  # explicit request_index of each request (resume)
+    key: int = 0  # position in the whole plan: worker processes line up on it
+    start_offset_s: float = 0.0  # open loop: shifts arrivals (interleaves workers)
 
 
 @dataclass
@@ -116,6 +118,7 @@ async def run_phases(
     retries: dict[str, RetryPolicy] | None = None,
     limiters: dict[str, RateLimiter] | None = None,
     token_estimate: Callable[[RequestSpec], int] | None = None,
+    before_phase: Callable[[Phase], Awaitable[None]] | None = None,
 ) -> RunOutcome:
     """Run every phase; each provider's phases in order, providers side by side.
 
@@ -221,7 +224,7 @@ async def run_phases(
             ):
                 if stop.is_set() or (phase.duration_s is not None and offset >= phase.duration_s):
                     break
-                due = start + offset
+                due = start + phase.start_offset_s + offset
                 delay = due - time.perf_counter()
                 if delay > 0:
                     await asyncio.sleep(delay)
@@ -243,6 +246,8 @@ async def run_phases(
         for phase in its_phases:
             if stop.is_set():
                 return
+            if before_phase is not None:
+                await before_phase(phase)
             if phase.pattern == "concurrency":
                 await closed_loop(phase, cap)
             else:

@@ -80,6 +80,7 @@ SCHEMA = pa.schema(
         ("loop_lag_ms", pa.float64()),
         ("client_cpu", pa.float64()),
         ("clock_ok", pa.bool_()),
+        ("worker", pa.int64()),
         ("finish_reason", pa.string()),
         ("response_text", pa.string()),
         # rag_qa scores (null for other suite kinds)

@@ -1,0 +1,190 @@
+"""Spreading a run over worker processes, one event loop each.
+
+One Python process streaming through litellm reads about 2,300 chunks/s;
+past that its timestamps are late. With ``run.workers: N`` every phase is
+split N ways — requests round-robin, concurrency and rates divided (N Poisson
+streams of rate R/N make one Poisson stream of rate R; constant-rate arrivals
+are interleaved) — and each worker runs its share in its own process. Workers
+line up on a barrier before each phase, so a sweep's levels do not overlap.
+Rows come back to the parent through a queue and are written to the same
+run, as if one process had sent them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import multiprocessing
+import queue
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from typing import Any
+
+from harness.limits import RateLimiter, RetryPolicy
+from harness.providers.trace import Endpoint
+from harness.runner import Phase, RunOutcome, run_phases
+
+_DONE = "__done__"
+
+
+def split_phase(phase: Phase, workers: int, k: int) -> Phase | None:
+    """Worker ``k``'s share of a phase (None when it gets no request)."""
+    indices = phase.indices or list(
+        range(phase.first_index, phase.first_index + len(phase.requests))
+    )
+    mine = list(range(k, len(phase.requests), workers))
+    if not mine and phase.duration_s is None:
+        return None
+    level = phase.level
+    offset = 0.0
+    if level is not None and phase.pattern == "concurrency":
+        level = float(int(level) // workers + (k < int(level) % workers))
+        if level == 0:
+            return None
+    elif level is not None:
+        offset = k / level if phase.pattern == "rate" else 0.0
+        level = level / workers
+    requests = [phase.requests[i] for i in mine] or phase.requests[:1]
+    return replace(
+        phase,
+        requests=requests,
+        indices=[indices[i] for i in mine] or None,
+        level=level,
+        seed=phase.seed * 1000 + k,
+        start_offset_s=offset,
+    )
+
+
+@dataclass
+class WorkerJob:
+    """Everything a worker process needs (all picklable)."""
+
+    k: int
+    phases: list[Phase]
+    endpoints: dict[str, Endpoint]
+    judge_endpoints: dict[str, Endpoint]
+    concurrency: int
+    provider_concurrency: dict[str, int]
+    warmup_requests: int
+    retries: dict[str, RetryPolicy]
+    rates: dict[str, tuple[float | None, float | None]]
+
+
+def _worker_main(job: WorkerJob, rows: Any, barriers: dict[int, Any]) -> None:
+    from harness.budget import input_tokens
+    from harness.execute import Sender
+
+    async def main() -> RunOutcome:
+        sender = Sender(job.endpoints, job.judge_endpoints)
+
+        async def line_up(phase: Phase) -> None:
+            await asyncio.to_thread(barriers[phase.key].wait)
+
+        def sink(row: dict[str, Any]) -> None:
+            row["worker"] = job.k
+            rows.put(row)
+
+        try:
+            return await run_phases(
+                job.phases,
+                sender,
+                sink,
+                concurrency=job.concurrency,
+                provider_concurrency=job.provider_concurrency,
+                warmup_requests=job.warmup_requests,
+                retries=job.retries,
+                limiters={p: RateLimiter(rpm=r, tpm=t) for p, (r, t) in job.rates.items()},
+                token_estimate=lambda r: input_tokens(r) + r.max_tokens,
+                before_phase=line_up,
+            )
+        finally:
+            await sender.close()
+
+    outcome: RunOutcome | None = None
+    try:
+        outcome = asyncio.run(main())
+    except KeyboardInterrupt:
+        for barrier in barriers.values():
+            barrier.abort()  # let the others stop waiting
+    finally:
+        rows.put((_DONE, job.k, outcome))
+
+
+def run_in_workers(
+    workers: int,
+    phases: list[Phase],
+    sink: Callable[[dict[str, Any]], None],
+    *,
+    endpoints: dict[str, Endpoint],
+    judge_endpoints: dict[str, Endpoint],
+    concurrency: int,
+    provider_concurrency: dict[str, int],
+    warmup_requests: int,
+    retries: dict[str, RetryPolicy],
+    rates: dict[str, tuple[float | None, float | None]],
+) -> RunOutcome:
+    """Run ``phases`` in ``workers`` processes; rows go to ``sink`` in this process."""
+    context = multiprocessing.get_context("spawn")
+    rows = context.Queue()
+    keyed = [replace(p, key=i) for i, p in enumerate(phases)]
+    barriers = {p.key: context.Barrier(workers) for p in keyed}
+    shared_rates = {
+        name: (r / workers if r else None, t / workers if t else None)
+        for name, (r, t) in rates.items()
+    }
+    processes = []
+    for k in range(workers):
+        job = WorkerJob(
+            k=k,
+            # Every worker gets every phase, possibly empty, so that each
+            # barrier sees all its parties.
+            phases=[split_phase(p, workers, k) or _idle_share(p) for p in keyed],
+            endpoints=endpoints,
+            judge_endpoints=judge_endpoints,
+            concurrency=max(1, concurrency // workers),
+            provider_concurrency={n: max(1, c // workers) for n, c in provider_concurrency.items()},
+            warmup_requests=warmup_requests,
+            retries=retries,
+            rates=shared_rates,
+        )
+        process = context.Process(target=_worker_main, args=(job, rows, barriers), daemon=True)
+        process.start()
+        processes.append(process)
+
+    total = RunOutcome(planned=sum(len(p.requests) for p in phases if p.duration_s is None))
+    done = 0
+    interrupted = False
+    while done < workers:
+        try:
+            item = rows.get(timeout=0.5)
+        except queue.Empty:
+            if not any(p.is_alive() for p in processes) and rows.empty():
+                break  # a worker died without saying so
+            continue
+        except KeyboardInterrupt:
+            interrupted = True  # workers got the signal too; keep draining their rows
+            continue
+        if isinstance(item, tuple) and item and item[0] == _DONE:
+            done += 1
+            _merge(total, item[2])
+        else:
+            sink(item)
+    for process in processes:
+        process.join(timeout=10)
+    if interrupted:
+        raise KeyboardInterrupt
+    return total
+
+
+def _idle_share(phase: Phase) -> Phase:
+    # A worker with no request in a phase still meets the others at its barrier.
+    return replace(phase, requests=[], indices=[], level=1.0)
+
+
+def _merge(total: RunOutcome, part: RunOutcome | None) -> None:
+    if part is None:
+        return
+    for name in ("finished", "errors", "cancelled", "untrustworthy", "not_sent", "retries"):
+        setattr(total, name, getattr(total, name) + getattr(part, name))
+    total.warmup_errors.update(part.warmup_errors)
+    for key, value in part.clock.items():
+        total.clock[key] = max(total.clock.get(key, 0.0), value)
