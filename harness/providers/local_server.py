@@ -46,6 +46,7 @@ from typing import IO
 
 import httpx
 
+from harness.children import die_with_parent
 from harness.errors import ProviderSetupError
 
 __all__ = [
@@ -457,6 +458,7 @@ class LocalModelServer:
                 stdout=log_file,
                 stderr=subprocess.STDOUT,
                 env=env,
+                preexec_fn=die_with_parent(),  # the server must not outlive a killed run
             )
         except OSError as exc:
             self.stop()

@@ -15,6 +15,7 @@ import threading
 from collections.abc import Mapping
 from types import TracebackType
 
+from harness.children import die_with_parent
 from harness.errors import ProviderSetupError
 from harness.sim.profile import SimProfile
 
@@ -42,6 +43,7 @@ class SimProcess:
             stderr=subprocess.PIPE,
             stdin=subprocess.DEVNULL,
             text=True,
+            preexec_fn=die_with_parent(),  # the simulator must not outlive a killed run
         )
         line: list[str] = []
         reader = threading.Thread(target=lambda: line.append(self._proc.stdout.readline()))  # type: ignore[union-attr]

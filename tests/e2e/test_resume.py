@@ -155,3 +155,32 @@ def test_resume_refuses_a_changed_config(
     )
     assert result.exit_code == 2
     assert "changed since run x" in result.stderr
+
+
+def test_sigkill_leaves_no_simulator_behind(
+    write_config: Callable[..., Path], tmp_path: Path
+) -> None:
+    marker = f"orphan-check-{tmp_path.name}"
+    config = write_config(
+        f"""
+        run: {{name: orphan, flush_s: 0.1}}
+        providers:
+          - {{name: {marker}, simulate: {{ttft_ms: 50, itl_ms: 20, output_tokens: 20}}}}
+        suites:
+          - {{name: s, kind: latency, prompts: ["a"], requests: 200, max_tokens: 32}}
+        """
+    )
+    root = tmp_path / "out"
+    proc = start_run(config, root, "orphan")
+    wait_for_rows(root / "orphan", 1, proc)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=10)
+
+    def simulators() -> list[str]:
+        found = subprocess.run(["pgrep", "-f", marker], capture_output=True, text=True)
+        return found.stdout.split()
+
+    deadline = time.monotonic() + 10
+    while simulators() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert simulators() == []
