@@ -79,6 +79,9 @@ def price_row(row: dict[str, Any], price: Price) -> None:
     )
     row["cost_usd"] = cost(usage, price) if row.get("status") == "ok" else None
     row["price_source"] = price.source
+    # The price used, so any summary can be recomputed from the rows alone.
+    row["price_input_per_mtok"] = None if price.input is None else price.input * 1e6
+    row["price_output_per_mtok"] = None if price.output is None else price.output * 1e6
 
 
 def classify_outcome(trace: StreamTrace) -> None:
@@ -131,9 +134,11 @@ def build_row(trace: StreamTrace, endpoint: Endpoint, request: RequestSpec) -> d
         "text_chunks": len(offsets),
         "finish_reason": trace.finish_reason,
         "response_text": "".join(trace.text_parts),
+        "input_chars": sum(len(str(m.get("content", ""))) for m in request.messages),
         **{k: trace.usage.get(k) for k in _USAGE_KEYS},
     }
     row["output_tokens_client"] = len(offsets)
+    row["output_chars"] = len(row["response_text"])
     price_row(row, endpoint.price)
     # The provider's count is the truth for cost; a different client count is
     # flagged (e.g. several tokens per chunk, or a stream cut short).

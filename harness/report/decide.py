@@ -321,7 +321,9 @@ def _tag_columns(
     keys: list[str] = []
     for provider_tags in tags.values():
         keys.extend(k for k in provider_tags if k not in keys)
-    return {key: [tags.get(_base_name(p), {}).get(key) for p in providers] for key in keys}
+    # Tags are configured per provider name; labels add " (simulated)".
+    found = [tags.get(p, tags.get(_base_name(p), {})) for p in providers]
+    return {key: [entry.get(key) for entry in found] for key in keys}
 
 
 def _where_mask(
@@ -862,13 +864,21 @@ def diff_runs(
 # --------------------------------------------------------------------------- history
 
 
-def history(rows: pd.DataFrame, metric: str, provider: str | None = None) -> pd.DataFrame:
+def history(
+    rows: pd.DataFrame,
+    metric: str,
+    provider: str | None = None,
+    *,
+    slos: Mapping[str, Mapping[str, Mapping[str, float]]] | None = None,
+) -> pd.DataFrame:
     """One summary metric (a column of :func:`summarize`) over many runs.
 
-    Each run is summarised on its own; its start time is the earliest ``started_at`` of
-    its rows. ``provider`` matches the name with or without ``" (simulated)"``. A series
-    (suite, load level, provider) where the metric is NaN in every run is left out; a
-    NaN in some runs stays, as a gap (e.g. a run without a successful request).
+    Each run is summarised on its own (with ``slos[run_id]``, e.g. from
+    :func:`harness.report.summary.run_slos`, so that ``goodput`` exists); its start time
+    is the earliest ``started_at`` of its rows. ``provider`` matches the name with or
+    without ``" (simulated)"``. A series (suite, load level, provider) where the metric is
+    NaN in every run is left out; a NaN in some runs stays, as a gap (e.g. a run without
+    a successful request).
 
     Returns:
         Columns ``run_id, started_at, provider, suite, load_level, value``, ordered by
@@ -889,7 +899,7 @@ def history(rows: pd.DataFrame, metric: str, provider: str | None = None) -> pd.
     pieces = []
     available: set[str] = set()
     for run_id, run_rows in rows.groupby("run_id", sort=False):
-        table = summarize(run_rows)
+        table = summarize(run_rows, (slos or {}).get(str(run_id)))
         available.update(str(c) for c in table.columns)
         if metric not in table.columns:
             continue

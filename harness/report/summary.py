@@ -148,10 +148,35 @@ def summarize(
         priced = len(ok) > 0 and bool(costs.notna().all())
         line["cost_usd"] = float(costs.sum()) if priced else None
         line["usd_per_1k_requests"] = float(costs.mean()) * 1000 if priced else None
+        line.update(_cost_detail(ok, line["cost_usd"]))
         line.update(_quality(group, line["cost_usd"]))
         out.append(line)
     table = pd.DataFrame(out)
     return table.sort_values(GROUP, kind="stable") if len(table) else table
+
+
+def _cost_detail(ok: pd.DataFrame, cost: float | None) -> dict[str, Any]:
+    """Cost in units that compare across tokenizers, beside $ per million tokens."""
+    if cost is None or not len(ok) or "input_chars" not in ok:
+        return {}
+    tokens = float(ok["input_tokens"].fillna(0).sum() + ok["output_tokens"].fillna(0).sum())
+    chars = float(ok["input_chars"].fillna(0).sum() + ok["output_chars"].fillna(0).sum())
+    out: dict[str, Any] = {
+        "usd_per_task": cost / len(ok),
+        "usd_per_1k_chars": cost / chars * 1000 if chars else None,
+        "effective_usd_per_mtok": cost / tokens * 1e6 if tokens else None,
+    }
+    input_tokens = float(ok["input_tokens"].fillna(0).sum())
+    if input_tokens:
+        out["chars_per_input_token"] = float(ok["input_chars"].sum()) / input_tokens
+    prices = ok[["price_input_per_mtok", "price_output_per_mtok"]].dropna()
+    if len(prices):
+        # The 3:1 input:output blend that public leaderboards quote.
+        first = prices.iloc[0]
+        out["blended_usd_per_mtok"] = (
+            3 * first["price_input_per_mtok"] + first["price_output_per_mtok"]
+        ) / 4
+    return out
 
 
 def _quality(group: pd.DataFrame, cost: float | None) -> dict[str, Any]:

@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from harness.suites import latency, rag_qa
+from harness.suites import cost, latency, rag_qa
 from harness.suites.base import RequestSpec, SuiteConfig
 
 Scorer = Callable[[dict[str, Any], RequestSpec], dict[str, Any]]
@@ -30,6 +30,7 @@ class SuiteKind:
 SUITE_KINDS: dict[str, SuiteKind] = {
     "latency": SuiteKind(latency.LatencySuite, latency.plan),
     "rag_qa": SuiteKind(rag_qa.RagQaSuite, rag_qa.plan, rag_qa.score),
+    "cost": SuiteKind(cost.CostSuite, cost.plan),
 }
 
 __all__ = ["SUITE_KINDS", "RequestSpec", "SuiteConfig", "SuiteKind"]

@@ -122,3 +122,40 @@ def test_models_audit_exits_nonzero_on_deprecation() -> None:
     unknown = runner.invoke(main, ["models", "no-such/model", "--within", "90", "--format", "csv"])
     assert unknown.exit_code == 0
     assert "unknown" in unknown.stdout
+
+
+def test_cost_suite_reports_comparable_units(
+    sim: SimProcess, write_config: Callable[..., Path], tmp_path: Path
+) -> None:
+    config = write_config(
+        f"""
+        providers:
+          - {{name: priced, model: openai/steady, api_base: "{sim.api_base}", {PRICED}}}
+          - name: per-second
+            model: openai/fast
+            api_base: "{sim.api_base}"
+            pricing: {{per_second: 0.5}}
+        suites:
+          - {Path(__file__).resolve().parents[2] / "suites" / "cost" / "tasks.yaml"}
+        """
+    )
+    root = tmp_path / "out"
+    result = CliRunner().invoke(main, ["run", str(config), "--out", str(root), "--no-progress"])
+    assert result.exit_code == 0, result.output
+    rows = pd.read_parquet(root)
+    assert set(rows["suite_kind"]) == {"cost"}
+    assert len(rows) == 2 * 8
+    priced = rows[rows["provider"] == "priced"]
+    by_second = rows[rows["provider"] == "per-second"]
+    # per_second pricing: cost = 0.5 $/s × the request's E2E time.
+    assert by_second["cost_usd"].tolist() == pytest.approx((by_second["e2e_s"] * 0.5).tolist())
+    summary = json.loads(
+        CliRunner().invoke(main, ["summarize", str(root), "--format", "json"]).stdout
+    )
+    line = next(s for s in summary if s["provider"] == "priced")
+    total = priced["cost_usd"].sum()
+    chars = priced["input_chars"].sum() + priced["output_chars"].sum()
+    assert line["usd_per_task"] == pytest.approx(total / 8)
+    assert line["usd_per_1k_chars"] == pytest.approx(total / chars * 1000)
+    assert line["blended_usd_per_mtok"] == pytest.approx((3 * 1000 + 2000) / 4)
+    assert line["chars_per_input_token"] > 1

@@ -602,6 +602,18 @@ def test_history_matches_simulated_labels() -> None:
     assert series["value"].tolist() == [10.0]
 
 
+def test_history_uses_each_runs_slos() -> None:
+    data = frame(
+        latency_rows("p", n=10, ttft_ms=100.0, run_id="r1")
+        + latency_rows("p", n=10, ttft_ms=300.0, run_id="r2", start=T0 + timedelta(days=1))
+    )
+    with pytest.raises(ValueError, match="unknown metric 'goodput'"):
+        history(data, "goodput")
+    slo = {"lat": {"ttft_ms": 200.0}}
+    series = history(data, "goodput", slos={"r1": slo, "r2": slo})
+    assert series["value"].tolist() == [1.0, 0.0]
+
+
 # --------------------------------------------------------------------------- adoption gate
 
 
