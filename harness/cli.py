@@ -182,8 +182,8 @@ def _print_dry_run(spec: Any) -> None:
         unpriced = sorted({line.provider for line in lines if line.cost_high is None})
         click.echo(
             f"\n{total} requests; priced part ${sum(v or 0 for v in low):.4f} to"
-            f" ${sum(v or 0 for v in high):.4f}; no price for: {', '.join(unpriced)}"
-            " (set providers[].pricing). Nothing was sent."
+            f" ${sum(v or 0 for v in high):.4f}; no estimate for: {', '.join(unpriced)}"
+            " (no price, or priced per second). Nothing was sent."
         )
     if spec.run.budget_usd is not None:
         click.echo(f"budget cap: ${spec.run.budget_usd:.4f}")
