@@ -211,6 +211,17 @@ def _cpu_ticks(pid: int) -> int:
     return int(fields[11]) + int(fields[12])  # utime + stime
 
 
+def _pin(pid: int, cpu: int) -> None:
+    """Keep a process on one CPU (when there are two or more).
+
+    Left alone, Linux tends to wake a loopback reader on its writer's CPU, so
+    client and server share one core, each at ~50%, and neither rate means
+    much; pinned, each has a core of its own.
+    """
+    if (os.cpu_count() or 1) >= 2:
+        os.sched_setaffinity(pid, {cpu})
+
+
 def _children() -> set[int]:
     pids: set[int] = set()
     for task in Path(f"/proc/{os.getpid()}/task").iterdir():
@@ -225,6 +236,7 @@ def _run_client(
     cmd += ["--concurrency", str(args.concurrency), "--duration", str(args.duration)]
     cmd += ["--tokens", str(args.tokens)]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True)
+    _pin(proc.pid, 0)
     assert proc.stdout is not None
     if proc.stdout.readline().strip() != "start":
         proc.wait()
@@ -292,6 +304,7 @@ def main() -> int:
     profile = SimProfile(ttft_ms=0, itl_ms=0, output_tokens=args.tokens, jitter=0.0)
     with SimProcess({"capacity": profile}) as sim:
         (sim_pid,) = _children()
+        _pin(sim_pid, 1)
         if "sim" in servers:
             _table("sim", {c: _run_client(c, sim.api_base, sim_pid, args) for c in clients})
         if "replay" in servers:
@@ -301,6 +314,7 @@ def main() -> int:
             json.dump(events, f)
         cmd = [sys.executable, __file__, "--replay-server", f.name]
         server = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True)
+        _pin(server.pid, 1)
         try:
             assert server.stdout is not None
             api_base = server.stdout.readline().split("listening on ", 1)[1].strip()

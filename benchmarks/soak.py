@@ -45,7 +45,9 @@ suites:
 def harness(*args: str) -> subprocess.Popen[str]:
     return subprocess.Popen(
         [sys.executable, "-m", "harness.cli", *args, "--no-progress"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
 
 
@@ -92,15 +94,19 @@ def main() -> None:
         proc.send_signal(signal.SIGKILL)
         proc.wait()
         before = pd.read_parquet(root)
-        print(f"SIGKILL: {len(before)} rows readable after the kill, "
-              f"{int(before['request_index'].duplicated().sum())} duplicates")
+        print(
+            f"SIGKILL: {len(before)} rows readable after the kill, "
+            f"{int(before['request_index'].duplicated().sum())} duplicates"
+        )
         resumed = harness("run", str(config), "--out", str(root), "--resume", "killed")
         resumed.communicate()
         after = pd.read_parquet(root)
         manifest = json.loads((root / "killed" / "_manifest.json").read_text())
-        print(f"resume: exit {resumed.returncode}, sent {manifest['resumes'][-1]['to_send']}"
-              f" (= planned − rows before: {args.requests - len(before)}),"
-              f" merged {check(after, args.requests)}, status {manifest['status']}")
+        print(
+            f"resume: exit {resumed.returncode}, sent {manifest['resumes'][-1]['to_send']}"
+            f" (= planned − rows before: {args.requests - len(before)}),"
+            f" merged {check(after, args.requests)}, status {manifest['status']}"
+        )
 
 
 if __name__ == "__main__":

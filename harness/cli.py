@@ -244,6 +244,223 @@ def sim(
         asyncio.run(serve(profile, {model: profile}, host=host, port=port))
 
 
+def _table(frame: Any, fmt: str) -> str:
+    """A DataFrame as a terminal table, Markdown, CSV or JSON."""
+    if fmt == "csv":
+        return str(frame.to_csv(index=False))
+    if fmt == "json":
+        return str(frame.to_json(orient="records", indent=2))
+    from tabulate import tabulate
+
+    shown = frame.astype(object).where(frame.notna(), None)
+    style = "github" if fmt == "markdown" else "simple"
+    return str(
+        tabulate(
+            shown.to_dict("list"),
+            headers="keys",
+            tablefmt=style,
+            showindex=False,
+            floatfmt=".4g",
+            missingval="-",
+        )
+    )
+
+
+FORMAT = click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["table", "markdown", "csv", "json"]),
+    default="table",
+    show_default=True,
+)
+
+
+@main.command()
+@click.argument("results_root", type=click.Path(path_type=Path))
+@click.option("--run", "run_id", help="Run id (default: the latest run).")
+@click.option(
+    "--weights",
+    default="quality=0.5,latency=0.3,cost=0.2",
+    show_default=True,
+    help="Weights of the normalised dimensions quality, latency, cost.",
+)
+@click.option("--where", "where", default=None, help="Filter on tags, e.g. region=eu.")
+@FORMAT
+@_clean_errors
+def leaderboard(
+    results_root: Path, run_id: str | None, weights: str, where: str | None, fmt: str
+) -> None:
+    """Rank providers on a weighted, normalised score; mark the Pareto frontier."""
+    from harness.report import decide
+    from harness.report.summary import load_run, run_slos, summarize
+    from harness.store import read_manifest
+
+    chosen, rows = load_run(results_root, run_id)
+    manifest = read_manifest(results_root / chosen)
+    try:
+        board = decide.leaderboard(
+            summarize(rows, run_slos(results_root, chosen)),
+            weights=decide.parse_weights(weights),
+            tags=decide.tags_from_manifest(manifest),
+            where=decide.parse_where(where) if where else None,
+        )
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
+    notes = list(board.attrs.get("notes", []))
+    if fmt in ("table", "markdown"):
+        click.echo(f"leaderboard of run {chosen} (weights {board.attrs.get('weights')})\n")
+    click.echo(_table(board, fmt))
+    for note in notes:
+        click.echo(f"note: {note}", err=True)
+
+
+@main.command()
+@click.argument("results_root", type=click.Path(path_type=Path))
+@click.argument("runs", nargs=-1)
+@click.option(
+    "--against",
+    type=click.Choice(["previous"]),
+    default=None,
+    help="Compare the latest run (or the one given) with the run before it.",
+)
+@click.option(
+    "--threshold",
+    "thresholds",
+    multiple=True,
+    metavar="METRIC=VALUE",
+    help="Regression threshold, e.g. ttft_p50_ms=0.15 (relative) or "
+    "exact_match_abstain=0.03 (absolute).",
+)
+@click.option("--all", "show_all", is_flag=True, help="Show every metric, not only changes.")
+@FORMAT
+@_clean_errors
+def diff(
+    results_root: Path,
+    runs: tuple[str, ...],
+    against: str | None,
+    thresholds: tuple[str, ...],
+    show_all: bool,
+    fmt: str,
+) -> None:
+    """Change per provider and metric between two runs, with significance.
+
+    Exit 1 when a significant change crosses a regression threshold, so a nightly
+    job fails on a real regression and not on noise.
+    """
+    from harness.report import decide
+    from harness.store import list_runs, read_runs
+
+    known = list_runs(results_root)
+    if against == "previous":
+        if len(runs) > 1:
+            raise click.UsageError("--against previous takes at most one run")
+        b = runs[0] if runs else (known[-1] if known else "")
+        if b not in known or known.index(b) == 0:
+            raise click.UsageError(f"no run before {b!r} in {results_root}")
+        a = known[known.index(b) - 1]
+    elif len(runs) == 2:
+        a, b = runs
+    else:
+        raise click.UsageError("give RUN_A RUN_B, or --against previous")
+    parsed: dict[str, float] = {}
+    for item in thresholds:
+        name, _, value = item.partition("=")
+        try:
+            parsed[name.strip()] = float(value)
+        except ValueError:
+            raise click.BadParameter(f"{item!r}: expected METRIC=NUMBER") from None
+    rows_a = read_runs(results_root, [a]).to_pandas()
+    rows_b = read_runs(results_root, [b]).to_pandas()
+    try:
+        table = decide.diff_runs(rows_a, rows_b, {**decide.DEFAULT_THRESHOLDS, **parsed})
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
+    notes = list(table.attrs.get("notes", []))
+    shown = (
+        table if show_all or not len(table) else table[table["significant"] | table["regression"]]
+    )
+    if fmt in ("table", "markdown"):
+        click.echo(
+            f"{a} → {b}: {int(table['regression'].sum()) if len(table) else 0} regressions,"
+            f" {int(table['significant'].sum()) if len(table) else 0} significant changes"
+            f" of {len(table)} compared\n"
+        )
+    click.echo(_table(shown, fmt) if len(shown) else "no significant change")
+    for note in notes:
+        click.echo(f"note: {note}", err=True)
+    if len(table) and table["regression"].any():
+        sys.exit(1)
+
+
+@main.command()
+@click.argument("results_root", type=click.Path(path_type=Path))
+@click.option("--baseline", required=True, help="Provider in use today.")
+@click.option("--candidate", required=True, help="Provider to adopt.")
+@click.option("--run", "run_id", help="Run id (default: the latest run).")
+@click.option("--suite", default=None, help="Only this suite.")
+@click.option(
+    "--max-quality-drop",
+    type=float,
+    default=0.02,
+    show_default=True,
+    help="Non-inferiority margin on exact_match_abstain (absolute).",
+)
+@click.option("--confidence", type=float, default=0.95, show_default=True)
+@click.option("--max-p95-latency-ms", type=float, default=None, help="E2E p95 limit.")
+@click.option("--max-usd-per-1k", type=float, default=None, help="Cost limit per 1k requests.")
+@_clean_errors
+def compare(
+    results_root: Path,
+    baseline: str,
+    candidate: str,
+    run_id: str | None,
+    suite: str | None,
+    max_quality_drop: float,
+    confidence: float,
+    max_p95_latency_ms: float | None,
+    max_usd_per_1k: float | None,
+) -> None:
+    """Adoption gate: should CANDIDATE replace BASELINE? Exit 0 adopt, 1 do not adopt."""
+    from harness.report import decide
+    from harness.report.summary import load_run
+
+    _, rows = load_run(results_root, run_id)
+    try:
+        result = decide.adoption_gate(
+            rows,
+            baseline,
+            candidate,
+            max_quality_drop=max_quality_drop,
+            confidence=confidence,
+            max_p95_latency_ms=max_p95_latency_ms,
+            max_usd_per_1k=max_usd_per_1k,
+            suite=suite,
+        )
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
+    click.echo(decide.render_gate(result))
+    sys.exit(result.exit_code)
+
+
+@main.command()
+@click.argument("results_root", type=click.Path(path_type=Path))
+@click.option("--metric", required=True, help="A summary column, e.g. ttft_p50_ms.")
+@click.option("--provider", default=None)
+@FORMAT
+@_clean_errors
+def history(results_root: Path, metric: str, provider: str | None, fmt: str) -> None:
+    """A metric of the summary over every run in RESULTS_ROOT, oldest first."""
+    from harness.report import decide
+    from harness.store import read_runs
+
+    rows = read_runs(results_root).to_pandas()
+    try:
+        series = decide.history(rows, metric, provider)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
+    click.echo(_table(series, fmt))
+
+
 @main.group()
 def datasets() -> None:
     """Convert question-answering datasets into the project's JSONL."""
