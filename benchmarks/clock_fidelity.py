@@ -35,6 +35,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Any
 
 from harness.sim import SimProcess, SimProfile
@@ -153,6 +154,23 @@ async def _worker(path: str, api_base: str, args: argparse.Namespace) -> None:
 # --- the parent: simulator, one worker per transport, table -------------------------
 
 
+def _pin(pid: int, cpu: int) -> None:
+    """Keep a process on one CPU (when there are two or more).
+
+    Left alone, Linux tends to wake a loopback reader on its writer's CPU, so
+    the client and the simulator can end up sharing one core.
+    """
+    if (os.cpu_count() or 1) >= 2:
+        os.sched_setaffinity(pid, {cpu})
+
+
+def _children() -> set[int]:
+    pids: set[int] = set()
+    for task in Path(f"/proc/{os.getpid()}/task").iterdir():
+        pids.update(int(p) for p in (task / "children").read_text().split())
+    return pids
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--streams", default="1,32,128,512", help="comma-separated N")
@@ -163,6 +181,9 @@ def main() -> int:
     parser.add_argument("--tokens", type=int, default=64)
     parser.add_argument(
         "--gc-freeze", action="store_true", help="gc.freeze() after imports, as a runner could"
+    )
+    parser.add_argument(
+        "--pin", action="store_true", help="client on CPU 0, simulator on CPU 1 (as a runner could)"
     )
     parser.add_argument("--worker", choices=PATHS, help=argparse.SUPPRESS)
     parser.add_argument("--api-base", help=argparse.SUPPRESS)
@@ -181,7 +202,7 @@ def main() -> int:
     print(
         f"profile: TTFT {profile.ttft_ms:g} ms, ITL {profile.itl_ms:g} ms, "
         f"{profile.output_tokens} tokens, jitter 0; {args.rounds} rounds per N (+1 warm-up); "
-        f"gc.freeze: {'yes' if args.gc_freeze else 'no'}"
+        f"gc.freeze: {'yes' if args.gc_freeze else 'no'}; pinned: {'yes' if args.pin else 'no'}"
     )
     print(
         f"errors in ms, measured − true (simulator lateness included); {os.cpu_count()} CPUs, "
@@ -191,12 +212,17 @@ def main() -> int:
     print(header)
     print("-" * len(header))
     with SimProcess({"clock": profile}) as sim:
+        if args.pin:
+            (sim_pid,) = _children()
+            _pin(sim_pid, 1)
         for path in paths:
             cmd = [sys.executable, __file__, "--worker", path, "--api-base", sim.api_base]
             for name in ("streams", "rounds", "ttft_ms", "itl_ms", "tokens"):
                 cmd += [f"--{name.replace('_', '-')}", str(getattr(args, name))]
             cmd += ["--gc-freeze"] if args.gc_freeze else []
             with subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True) as worker:
+                if args.pin:
+                    _pin(worker.pid, 0)
                 assert worker.stdout is not None
                 for line in worker.stdout:
                     r = json.loads(line)

@@ -82,9 +82,14 @@ def run(
         return
     if resume and run_id:
         raise click.UsageError("--resume names the run; do not combine it with --run-id")
+    from harness.execute import deprecation_warnings
+
+    for warning in deprecation_warnings(spec):
+        click.echo(f"warning: {warning}", err=True)
     result = execute(spec, out=out, run_id=run_id, resume=resume, show_progress=not no_progress)
     for notice in result.skipped.values():
         click.echo(f"note: {notice}", err=True)
+
     root = result.run_dir.parent
     _, rows = load_run(root, result.run_id)
     table = summarize(rows, run_slos(root, result.run_id))

@@ -55,6 +55,7 @@ class RunResult:
     status: str
     skipped: dict[str, str] = dataclasses.field(default_factory=dict)
     stopped_reason: str | None = None
+    warnings: list[str] = dataclasses.field(default_factory=list)
 
 
 def build_plan(spec: RunSpec) -> list[Phase]:
@@ -149,6 +150,27 @@ def choose_transport(provider: ProviderConfig) -> str:
     speaks_openai = prefix in DIRECT_PREFIXES and "/" in provider.model
     served_here = provider.simulated or provider.local is not None
     return "direct" if speaks_openai and (provider.api_base or served_here) else "litellm"
+
+
+DEPRECATION_WARNING_DAYS = 90
+
+
+def deprecation_warnings(spec: RunSpec) -> list[str]:
+    """Configured models that are deprecated, or will be within 90 days."""
+    from harness.catalog import audit
+
+    models = sorted(
+        {p.model for p in spec.providers if p.model and not p.simulated and not p.local}
+    )
+    today = datetime.now(UTC).date()
+    warnings = []
+    for row in audit(
+        models, price_table.model_cost(), today=today, within_days=DEPRECATION_WARNING_DAYS
+    ):
+        if row.status in ("deprecated", "deprecating"):
+            successor = f"; successor: {row.successor_model}" if row.successor_model else ""
+            warnings.append(f"{row.model} is {row.status} ({row.deprecation_date}){successor}")
+    return warnings
 
 
 def skip_unavailable(spec: RunSpec) -> tuple[RunSpec, dict[str, str]]:
@@ -349,6 +371,7 @@ def execute(
     root = Path(out if out is not None else spec.run.out)
     spec, skipped = skip_unavailable(spec)
     keys = resolve_keys(spec)
+    warnings = deprecation_warnings(spec)
     plan = build_plan(spec)
     planned = sum(len(p.requests) for p in plan)
     previous: dict[str, Any] = {}
@@ -415,6 +438,7 @@ def execute(
                 for s, e in judge_endpoints.items()
             },
             "skipped_providers": skipped,
+            "model_warnings": warnings,
             "planned_requests": planned,
             "resumes": [
                 *previous.get("resumes", []),
@@ -526,7 +550,7 @@ def execute(
                 )
             write_manifest(run_dir, manifest)
     stopped = budget.stopped_reason if budget is not None else None
-    return RunResult(run_id, run_dir, outcome, status, skipped, stopped)
+    return RunResult(run_id, run_dir, outcome, status, skipped, stopped, warnings)
 
 
 def plan_estimate(spec: RunSpec) -> tuple[list[PlanLine], dict[str, str]]:

@@ -12,7 +12,7 @@ The clock starts when the request's bytes are handed to the socket, not when
 :meth:`DirectClient.send` is called. On Python < 3.12 aiohttp writes a request
 body from a task of its own, which runs only after every other ready task has
 had its turn: when a runner starts 128 requests at once, the first one's bytes
-leave after all 128 have been prepared, ~20 ms later here. A clock started at
+leave after all 128 have been prepared (p99 ~15 ms later here). A clock started at
 the call would count that as the provider's latency. So ``t0`` is stamped from
 aiohttp's ``on_request_chunk_sent`` trace signal, immediately before the write;
 the time from the call to that write (connection acquisition, a new connection's

@@ -159,3 +159,30 @@ def test_cost_suite_reports_comparable_units(
     assert line["usd_per_1k_chars"] == pytest.approx(total / chars * 1000)
     assert line["blended_usd_per_mtok"] == pytest.approx((3 * 1000 + 2000) / 4)
     assert line["chars_per_input_token"] > 1
+
+
+def test_a_run_warns_about_deprecated_models_at_start(
+    sim: SimProcess, write_config: Callable[..., Path], tmp_path: Path
+) -> None:
+    config = write_config(
+        f"""
+        providers:
+          - {{name: old, model: openai/gpt-4o-mini, api_base: "{sim.api_base}"}}
+        suites:
+          - {{name: s, kind: latency, prompts: ["hi"], requests: 1, max_tokens: 4}}
+        """
+    )
+    root = tmp_path / "out"
+    result = CliRunner().invoke(main, ["run", str(config), "--out", str(root), "--no-progress"])
+    assert result.exit_code == 0, result.output
+    # gpt-4o-mini: deprecation 2027-01-14 in the bundled table, within 90 days of 2026-11-25+.
+    from datetime import UTC, date, datetime
+
+    days_left = (date(2027, 1, 14) - datetime.now(UTC).date()).days
+    manifest = json.loads(next(root.glob("*/_manifest.json")).read_text())
+    if days_left <= 90:
+        assert "openai/gpt-4o-mini is" in result.stderr
+        assert "successor: gpt-6-luna" in result.stderr
+        assert manifest["model_warnings"]
+    else:
+        assert manifest["model_warnings"] == []

@@ -95,7 +95,7 @@ def test_missing_config_file(tmp_path: Path) -> None:
 
 def test_unknown_suite_kind_lists_the_known_ones(write_config: Callable[..., Path]) -> None:
     path = write_config(GOOD_PROVIDER + "suites:\n  - {name: s, kind: latncy}\n")
-    assert "suite kind is 'latncy'; known: latency" in error_of(path)
+    assert "suite kind is 'latncy'; known: cost, latency, rag_qa" in error_of(path)
 
 
 def test_duplicate_provider_name(write_config: Callable[..., Path]) -> None:
@@ -232,3 +232,11 @@ def test_missing_api_key_env_fails_before_sending(
     assert result.exit_code == 2
     assert "providers[0].api_key_env: HARNESS_TEST_UNSET_KEY" in result.stderr
     assert sim_requests(sim) == before
+
+
+def test_the_shipped_example_configs_are_valid() -> None:
+    repo = Path(__file__).resolve().parents[2]
+    for name in ("quickstart.yaml", "nightly.example.yaml"):
+        spec = load_config(repo / "configs" / name)
+        assert spec.providers
+        assert spec.suites
