@@ -258,7 +258,7 @@ def build_endpoints(
         key, api_base = keys[p.name], p.api_base
         if p.simulated:
             assert sim is not None
-            api_base, key = sim.api_base, "sim-no-key"
+            api_base, key = sim.api_base, key or "sim-no-key"
         elif p.local is not None:
             api_base, key = (local_bases or {})[p.name], "local-no-key"
         elif key is None and api_base is not None:

@@ -124,6 +124,10 @@ DEFAULT_THRESHOLDS: Mapping[str, float] = {
     "exact_match_abstain": 0.02,
     "usd_per_1k_requests": 0.10,
 }
+# A latency change smaller than this is never a regression, whatever its relative
+# size: a client's timestamps are good to a few milliseconds (see the clock-health
+# check), so "20 ms became 22.5 ms" is within the instrument's error.
+MIN_LATENCY_CHANGE_MS = 5.0
 RELATIVE_THRESHOLDS = frozenset(
     {"ttft_p50_ms", "ttft_p95_ms", "e2e_p50_ms", "itl_p50_ms", "usd_per_1k_requests"}
 )
@@ -832,6 +836,8 @@ def diff_runs(
             worse_abs, worse_rel = _worse_by(metric, result.a, result.b)
             threshold = limits[metric]
             beyond = (worse_rel if metric in RELATIVE_THRESHOLDS else worse_abs) > threshold
+            if metric in _LATENCY and worse_abs <= MIN_LATENCY_CHANGE_MS:
+                beyond = False
             worse = worse_abs > 0
             change = result.b - result.a
             out.append(

@@ -116,6 +116,10 @@ class SimServer:
             return response
         if fault == "server_error":
             return _error(503, "server_error", "simulated overload")
+        if fault == "auth_error":
+            # Careless providers echo the credential; the client must scrub it.
+            sent = request.headers.get("Authorization", "")
+            return _error(401, "invalid_api_key", f"Incorrect API key provided: {sent}")
         max_tokens = body.get("max_tokens") or body.get("max_completion_tokens")
         prompt = _prompt_text(messages)
         words = answer_words(profile, model, prompt, max_tokens)

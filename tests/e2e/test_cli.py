@@ -130,6 +130,8 @@ def test_api_keys_never_reach_results_or_output(
           - {{name: good, model: openai/fast, api_base: "{sim.api_base}", api_key_env: HARNESS_TEST_KEY}}
           - {{name: bad, model: openai/broken, api_base: "{sim.api_base}", api_key_env: HARNESS_TEST_KEY}}
           - {{name: gone, model: openai/x, api_base: "http://127.0.0.1:9/v1", api_key_env: HARNESS_TEST_KEY}}
+          - {{name: echo, simulate: {{faults: {{auth_error: 1.0}}}}, api_key_env: HARNESS_TEST_KEY}}
+          - {{name: echo-litellm, simulate: {{faults: {{auth_error: 1.0}}}}, api_key_env: HARNESS_TEST_KEY, transport: litellm}}
         suites:
           - {{name: s, kind: latency, prompts: ["hi"], requests: 2, max_tokens: 4}}
         """
@@ -140,6 +142,15 @@ def test_api_keys_never_reach_results_or_output(
     for fmt in ("table", "csv", "markdown", "json"):
         out = CliRunner().invoke(main, ["summarize", str(root), "--format", fmt]).output
         assert secret not in out
+    for ext in ("csv", "xlsx", "md", "html", "json"):
+        exported = CliRunner().invoke(main, ["export", str(root), "--to", str(root / f"_r.{ext}")])
+        assert exported.exit_code == 0, exported.output
+    import pandas as pd
+
+    rows = pd.read_parquet(root)
+    echoed = rows[rows["provider"].str.startswith("echo")]
+    assert set(echoed["error_type"]) == {"http_401"}
+    assert echoed["error_message"].str.contains("***", regex=False).all()
     assert secret not in result.output
     files = [p for p in root.rglob("*") if p.is_file()]
     assert any(p.name == "_manifest.json" for p in files)

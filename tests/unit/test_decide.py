@@ -471,7 +471,7 @@ def test_diff_same_distribution_rarely_alarms() -> None:
 
 def test_diff_threshold_separates_significant_from_important() -> None:
     a = frame(latency_rows("p", n=400, ttft_ms=100.0, sd_ms=2.0, seed=1, run_id="a"))
-    b = frame(latency_rows("p", n=400, ttft_ms=104.0, sd_ms=2.0, seed=2, run_id="b"))
+    b = frame(latency_rows("p", n=400, ttft_ms=108.0, sd_ms=2.0, seed=2, run_id="b"))
     ttft = metric_row(diff_runs(a, b), "ttft_p50_ms")
     assert ttft["significant"] and ttft["worse"] and not ttft["regression"]
     assert ttft["threshold"] == DEFAULT_THRESHOLDS["ttft_p50_ms"]
@@ -751,3 +751,11 @@ def test_functions_accept_rows_read_back_from_the_store(tmp_path: Path) -> None:
     series = history(both, "ttft_p50_ms", "p")
     assert series[series["suite"] == "lat"]["run_id"].tolist() == ["run-a", "run-b"]
     assert adoption_gate(b, "p", "q").decision == "do not adopt"
+
+
+def test_latency_changes_within_the_clock_error_are_not_regressions() -> None:
+    # 20 ms → 23 ms is +15 % and significant, but 3 ms is within a client's clock error.
+    a = frame(latency_rows("p", n=400, ttft_ms=20.0, sd_ms=0.5, seed=1, run_id="a"))
+    b = frame(latency_rows("p", n=400, ttft_ms=23.0, sd_ms=0.5, seed=2, run_id="b"))
+    ttft = metric_row(diff_runs(a, b), "ttft_p50_ms")
+    assert ttft["significant"] and ttft["worse"] and not ttft["regression"]
