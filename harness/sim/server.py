@@ -223,12 +223,21 @@ def _token_schedule(profile: SimProfile, n: int, rng: random.Random) -> list[flo
     return offsets
 
 
+# asyncio's timers round to the loop's clock resolution and wake up late by up
+# to a millisecond; the last stretch is spent yielding instead, so the profile's
+# times are kept to a fraction of a millisecond (the simulator is the ground
+# truth of the clock-fidelity benchmark).
+_SPIN_S = 0.0015
+
+
 async def _sleep_until(deadline: float) -> None:
     # Sleeping to an absolute deadline keeps the schedule from drifting by the
     # time spent writing each chunk.
-    delay = deadline - time.perf_counter()
+    delay = deadline - time.perf_counter() - _SPIN_S
     if delay > 0:
         await asyncio.sleep(delay)
+    while time.perf_counter() < deadline:  # noqa: ASYNC110 - a deliberate sub-ms spin
+        await asyncio.sleep(0)
 
 
 def _error(status: int, kind: str, message: str) -> web.Response:
@@ -270,6 +279,17 @@ async def _stream(
     half = len(words) // 2
     if fault == "hang_before_first_token":
         await asyncio.sleep(hang_s)
+    if fault is None and words and delays[-1] == delays[0]:
+        # No inter-token delay: the whole answer in one write, so that a
+        # capacity benchmark measures the client rather than this server.
+        await _sleep_until(received + delays[0])
+        await response.write(
+            b"".join(
+                _chunk(ident, model, {"content": w if i == 0 else " " + w}, None)
+                for i, w in enumerate(words)
+            )
+        )
+        words, delays = [], []
     for i, (word, due) in enumerate(zip(words, delays, strict=True)):
         if i == half and fault == "hang_mid_stream":
             await asyncio.sleep(hang_s)
