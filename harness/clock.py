@@ -15,7 +15,8 @@ import contextlib
 import time
 from dataclasses import dataclass
 
-BUCKET_S = 0.1
+BUCKET_S = 0.1  # CPU share is measured over this
+LAG_BUCKET_S = 0.01  # lag samples are indexed by when the stall began
 # Past these, a row's timestamps are not trusted: a 5 ms lag is the p99 TTFT
 # error we accept, and a loop using >90 % of its core has no slack left.
 MAX_LAG_MS = 5.0
@@ -40,7 +41,7 @@ class LoopMonitor:
     def __init__(self, interval_s: float = 0.005, keep_s: float = 3600.0):
         self.interval_s = interval_s
         self._keep = int(keep_s / BUCKET_S)
-        self._lag: dict[int, float] = {}
+        self._lag: dict[int, list[tuple[float, float]]] = {}
         self._cpu: dict[int, float] = {}
         self._task: asyncio.Task[None] | None = None
         self.samples = 0
@@ -63,8 +64,11 @@ class LoopMonitor:
             await asyncio.sleep(self.interval_s)
             now = time.perf_counter()
             lag_ms = max(0.0, (now - expected) * 1000)
+            # A stall delays a request only if it began while the request was in
+            # flight: a request cannot start while the loop is blocked, so a stall
+            # that began earlier had ended before it started.
+            self._lag.setdefault(int(expected / LAG_BUCKET_S), []).append((expected, lag_ms))
             bucket = int(now / BUCKET_S)
-            self._lag[bucket] = max(self._lag.get(bucket, 0.0), lag_ms)
             self.max_lag_ms = max(self.max_lag_ms, lag_ms)
             self.samples += 1
             if now - wall_then >= BUCKET_S:
@@ -73,16 +77,32 @@ class LoopMonitor:
                 self._cpu[bucket] = share
                 self.max_cpu = max(self.max_cpu, share)
                 cpu_then, wall_then = cpu_now, now
-                self._forget(bucket - self._keep)
+                self._forget(now - self._keep * BUCKET_S)
 
-    def _forget(self, before: int) -> None:
-        for store in (self._lag, self._cpu):
-            for key in [k for k in store if k < before][:64]:
-                del store[key]
+    def _forget(self, before_s: float) -> None:
+        for key in [k for k in self._lag if k < before_s / LAG_BUCKET_S][:256]:
+            del self._lag[key]
+        for key in [k for k in self._cpu if k < before_s / BUCKET_S][:64]:
+            del self._cpu[key]
 
     def window(self, start: float, end: float) -> ClockWindow:
         """Worst lag (ms) and CPU share between two ``perf_counter`` times."""
-        first, last = int(start / BUCKET_S), int(end / BUCKET_S)
-        lag = max((self._lag.get(b, 0.0) for b in range(first, last + 1)), default=0.0)
-        cpu = max((self._cpu.get(b, 0.0) for b in range(first, last + 2)), default=0.0)
+        lag = max(
+            (
+                ms
+                for b in range(int(start / LAG_BUCKET_S), int(end / LAG_BUCKET_S) + 1)
+                for began, ms in self._lag.get(b, ())
+                if start <= began < end
+            ),
+            default=0.0,
+        )
+        # CPU buckets that lie within the request (a burst just before it, such
+        # as a garbage collection, is not its problem).
+        cpu = max(
+            (
+                self._cpu.get(b, 0.0)
+                for b in range(int(start / BUCKET_S) + 1, int(end / BUCKET_S) + 1)
+            ),
+            default=0.0,
+        )
         return ClockWindow(round(lag, 3), round(cpu, 3))

@@ -180,3 +180,51 @@ def test_worker_processes_share_the_plan(
     # The steady profile's TTFT (80 ms) is measured the same way by every worker.
     by_worker = sweep.groupby("worker")["ttft_s"].median()
     assert (by_worker.between(0.080, 0.130)).all()
+
+
+def test_saturation_warning_fires_when_overloaded_and_not_otherwise(
+    write_config: Callable[..., Path], tmp_path: Path
+) -> None:
+    # Quiet: one stream at a time through the direct client, 20 ms between tokens.
+    quiet = write_config(
+        """
+        run: {name: quiet}
+        providers:
+          - {name: calm, simulate: {ttft_ms: 30, itl_ms: 20, output_tokens: 10}, concurrency: 1}
+        suites:
+          - {name: s, kind: latency, prompts: ["a b"], requests: 10, max_tokens: 16}
+        """,
+        name="quiet.yaml",
+    )
+    result = CliRunner().invoke(
+        main, ["run", str(quiet), "--out", str(tmp_path / "q"), "--no-progress"]
+    )
+    assert result.exit_code == 0, result.output
+    assert "saturated" not in result.stderr
+    rows = pd.read_parquet(tmp_path / "q")
+    assert rows["clock_ok"].all(), rows[["loop_lag_ms", "client_cpu"]].describe()
+
+    # Overloaded: 64 streams of 1-ms tokens through litellm (~0.4 ms of CPU per chunk).
+    loud = write_config(
+        """
+        run: {name: loud, concurrency: 64}
+        providers:
+          - name: flood
+            simulate: {ttft_ms: 1, itl_ms: 1, output_tokens: 100}
+            transport: litellm
+            concurrency: 64
+        suites:
+          - {name: s, kind: latency, prompts: ["a b"], requests: 64, max_tokens: 128}
+        """,
+        name="loud.yaml",
+    )
+    result = CliRunner().invoke(
+        main, ["run", str(loud), "--out", str(tmp_path / "l"), "--no-progress"]
+    )
+    assert result.exit_code == 0, result.output
+    assert "saturated" in result.stderr
+    rows = pd.read_parquet(tmp_path / "l")
+    assert (~rows["clock_ok"]).sum() > len(rows) / 2
+    manifest = json.loads(next((tmp_path / "l").glob("*/_manifest.json")).read_text())
+    assert manifest["clock_health"]["untrustworthy_rows"] > 0
+    assert "saturated" in manifest["clock_health"]["warning"]
