@@ -151,6 +151,8 @@ class Budget:
     def settle(self, request: RequestSpec, row: Mapping[str, Any]) -> None:
         """Replace the reservation by what the request (and its judge) really cost."""
         self.reserved_usd -= self._reservations.pop(id(request), 0.0)
+        if row.get("from_cache"):
+            return  # served from the response cache: nothing was bought
         for column in ("cost_usd", "judge_cost_usd"):
             value = row.get(column)
             if isinstance(value, int | float):

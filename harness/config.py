@@ -54,6 +54,10 @@ class RunSettings(StrictModel):
     budget_usd: float | None = Field(
         default=None, gt=0, description="stop before the spend could pass this (USD)"
     )
+    response_cache: str | None = Field(
+        default=None,
+        description="directory of cached successful responses: re-runs do not re-buy them",
+    )
     flush_s: float = Field(
         default=5.0, gt=0, description="write a Parquet part at least this often"
     )

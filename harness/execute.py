@@ -23,6 +23,7 @@ from typing import Any
 
 from harness import __version__, price_table
 from harness.budget import Budget, PlanLine, dry_run, input_tokens
+from harness.cache import ResponseCache
 from harness.config import ProviderConfig, RunSpec
 from harness.errors import ConfigError, ProviderSetupError, StoreError
 from harness.limits import RateLimiter, RetryPolicy
@@ -299,9 +300,15 @@ def build_endpoints(
 class Sender:
     """Sends one request through its provider's transport, then scores and judges it."""
 
-    def __init__(self, endpoints: dict[str, Endpoint], judge_endpoints: dict[str, Endpoint]):
+    def __init__(
+        self,
+        endpoints: dict[str, Endpoint],
+        judge_endpoints: dict[str, Endpoint],
+        cache: ResponseCache | None = None,
+    ):
         self.endpoints = endpoints
         self.judge_endpoints = judge_endpoints
+        self.cache = cache
         needs_litellm = judge_endpoints or any(e.transport == "litellm" for e in endpoints.values())
         self.litellm: Any = None
         if needs_litellm:
@@ -312,6 +319,9 @@ class Sender:
 
     async def __call__(self, request: RequestSpec) -> dict[str, Any]:
         endpoint = self.endpoints[request.provider]
+        cached = self.cache.get(endpoint, request) if self.cache and not request.warmup else None
+        if cached is not None:
+            return self._scored(cached, request)
         if endpoint.transport == "direct":
             if self.direct is None:
                 from harness.providers.direct import DirectClient
@@ -322,9 +332,17 @@ class Sender:
             from harness.providers.transport import send
 
             row = await send(self.litellm, endpoint, request)
+        if self.cache is not None and not request.warmup:
+            self.cache.put(endpoint, request, row)
+        return await self._judged(self._scored(row, request), request)
+
+    def _scored(self, row: dict[str, Any], request: RequestSpec) -> dict[str, Any]:
         kind = SUITE_KINDS[request.suite_kind]
         if kind.score is not None:
             row.update(kind.score(row, request))
+        return row
+
+    async def _judged(self, row: dict[str, Any], request: RequestSpec) -> dict[str, Any]:
         judge_endpoint = self.judge_endpoints.get(request.suite)
         if judge_endpoint is not None and not request.warmup and row["status"] == "ok":
             from harness.providers.judge import judge
@@ -402,7 +420,8 @@ def execute(
     with simulators(spec) as sim, local_servers(spec, run_dir) as local_bases:
         endpoints, judge_endpoints = build_endpoints(spec, keys, sim, local_bases)
         # With worker processes, each builds its own sender (and imports litellm).
-        sender = Sender(endpoints, judge_endpoints) if spec.run.workers == 1 else None
+        cache = ResponseCache(Path(spec.run.response_cache)) if spec.run.response_cache else None
+        sender = Sender(endpoints, judge_endpoints, cache) if spec.run.workers == 1 else None
         writer = PartWriter(run_dir, run_id, flush_s=spec.run.flush_s)
         if resume:
             writer.rows_written = planned - to_send

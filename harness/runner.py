@@ -238,7 +238,10 @@ async def run_phases(
 
     async def warm(provider: str, request: RequestSpec) -> None:
         for _ in range(warmup_requests):
-            row = await send(request)
+            warm_request = replace(request, warmup=True)
+            row = await send(warm_request)
+            if budget is not None:
+                budget.settle(warm_request, row)  # warm-ups are paid for too
             if row.get("status") != "ok":
                 outcome.warmup_errors[provider] = str(row.get("error_type"))
 

@@ -48,6 +48,7 @@ SCHEMA = pa.schema(
         ("model", pa.string()),
         ("simulated", pa.bool_()),
         ("transport", pa.string()),
+        ("from_cache", pa.bool_()),
         ("max_tokens", pa.int64()),
         ("status", pa.string()),
         ("error_type", pa.string()),

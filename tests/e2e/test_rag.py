@@ -12,8 +12,9 @@ from click.testing import CliRunner
 
 from harness.cli import main
 from harness.scoring import exact_match, f1, is_abstention
+from harness.sim import SimProcess
 
-from ..conftest import REPO, SHARED_DATA
+from ..conftest import REPO, SHARED_DATA, sim_requests
 
 SQUAD_SAMPLE = SHARED_DATA / "squad-v2" / "sample-200.jsonl"
 
@@ -106,3 +107,40 @@ def test_bad_dataset_is_a_config_error_with_the_line(
     assert result.exit_code == 2
     assert f"{config}:5: suites[0]" in result.stderr
     assert "cases.jsonl:2" in result.stderr
+
+
+def test_response_cache_never_rebuys_an_answer(
+    sim: SimProcess, write_config: Callable[..., Path], tmp_path: Path
+) -> None:
+    config = write_config(
+        f"""
+        run: {{name: cached, response_cache: {tmp_path / "cache"}}}
+        providers:
+          - {{name: steady, model: openai/steady, api_base: "{sim.api_base}",
+              pricing: {{input_per_mtok: 1.0, output_per_mtok: 1.0}}}}
+        suites:
+          - {{name: qa, kind: rag_qa, dataset: "{SQUAD_SAMPLE}", limit: 10}}
+        """
+    )
+    first, second = tmp_path / "first", tmp_path / "second"
+    assert (
+        CliRunner()
+        .invoke(main, ["run", str(config), "--out", str(first), "--no-progress"])
+        .exit_code
+        == 0
+    )
+    before = sim_requests(sim)
+    assert (
+        CliRunner()
+        .invoke(main, ["run", str(config), "--out", str(second), "--no-progress"])
+        .exit_code
+        == 0
+    )
+    assert sim_requests(sim) - before == 1  # only the unrecorded warm-up went out
+    a = pd.read_parquet(first).sort_values("request_index").reset_index(drop=True)
+    b = pd.read_parquet(second).sort_values("request_index").reset_index(drop=True)
+    assert not a["from_cache"].fillna(False).any()
+    assert b["from_cache"].all()
+    assert b["response_text"].tolist() == a["response_text"].tolist()
+    assert b["f1"].tolist() == a["f1"].tolist()
+    assert b["ttft_s"].isna().all()  # nothing was measured
