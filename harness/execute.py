@@ -613,4 +613,5 @@ def _progress(total: int, show: bool) -> Any:
         return _NoProgress()
     from tqdm import tqdm
 
-    return tqdm(total=total, unit="req", desc="requests", dynamic_ncols=True)
+    # disable=None: a bar on a terminal, nothing in CI logs or redirected output.
+    return tqdm(total=total, unit="req", desc="requests", dynamic_ncols=True, disable=None)
