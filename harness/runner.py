@@ -36,6 +36,7 @@ from typing import Any
 from harness.budget import Budget
 from harness.clock import LoopMonitor
 from harness.limits import RateLimiter, RetryPolicy
+from harness.providers.trace import request_identity
 from harness.suites.base import RequestSpec
 
 Row = dict[str, Any]
@@ -78,15 +79,8 @@ class RunOutcome:
 def cancelled_row(request: RequestSpec, index: int) -> Row:
     """The row of a request that was in flight when the run was interrupted."""
     return {
+        **request_identity(request),
         "request_index": index,
-        "suite": request.suite,
-        "suite_kind": request.suite_kind,
-        "case_id": request.case_id,
-        "repeat": request.repeat,
-        "load_level": request.load_level,
-        "warmup": request.warmup,
-        "provider": request.provider,
-        "max_tokens": request.max_tokens,
         "status": "cancelled",
         "error_type": "cancelled",
     }

@@ -40,7 +40,7 @@ from urllib.parse import urlsplit
 import aiohttp
 from yarl import URL
 
-from harness.providers.trace import Endpoint, StreamTrace, build_row
+from harness.providers.trace import Endpoint, StreamTrace, build_row, request_timeout
 from harness.providers.transport import record_error, scrub, usage_counts
 from harness.suites.base import RequestSpec
 
@@ -169,16 +169,8 @@ class DirectClient:
         complete = False
         clock = _SendClock()
         called = t0 = _perf_counter()  # t0 moves to the write once it has happened
-        loop = asyncio.get_running_loop()
-        first = endpoint.first_token_timeout_s
-        deadline = loop.time() + endpoint.timeout_s
         try:
-            async with asyncio.timeout_at(
-                min(deadline, loop.time() + first) if first else deadline
-            ) as limit:
-                if first:
-                    # Once text flows, only the total timeout applies.
-                    trace.on_first_text = lambda: limit.reschedule(deadline)
+            async with request_timeout(endpoint, trace):
                 response = await session.post(
                     url,
                     data=data,

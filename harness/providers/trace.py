@@ -7,7 +7,9 @@ Every transport (litellm, the direct OpenAI-compatible client) fills a
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -67,6 +69,34 @@ class StreamTrace:
         self.reasoning_chunks += 1
 
 
+def request_identity(request: RequestSpec) -> dict[str, Any]:
+    """The columns that say which planned request a row answers."""
+    return {
+        "suite": request.suite,
+        "suite_kind": request.suite_kind,
+        "case_id": request.case_id,
+        "repeat": request.repeat,
+        "load_level": request.load_level,
+        "warmup": request.warmup,
+        "provider": request.provider,
+        "max_tokens": request.max_tokens,
+    }
+
+
+@contextlib.asynccontextmanager
+async def request_timeout(endpoint: Endpoint, trace: StreamTrace) -> AsyncIterator[None]:
+    """The total timeout of one attempt, and a first-token timeout lifted once text flows."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + endpoint.timeout_s
+    first = endpoint.first_token_timeout_s
+    async with asyncio.timeout_at(
+        min(deadline, loop.time() + first) if first else deadline
+    ) as limit:
+        if first:
+            trace.on_first_text = lambda: limit.reschedule(deadline)
+        yield
+
+
 def price_row(row: dict[str, Any], price: Price) -> None:
     """Add ``cost_usd`` (None when the price or the usage is unknown) and ``price_source``."""
     usage = Usage(
@@ -109,17 +139,11 @@ def build_row(trace: StreamTrace, endpoint: Endpoint, request: RequestSpec) -> d
     server_tokens = trace.usage.get("output_tokens")
     n = server_tokens if server_tokens is not None else len(offsets)
     row: dict[str, Any] = {
-        "suite": request.suite,
-        "suite_kind": request.suite_kind,
-        "case_id": request.case_id,
-        "repeat": request.repeat,
-        "load_level": request.load_level,
-        "warmup": request.warmup,
+        **request_identity(request),
         "provider": endpoint.provider,
         "model": endpoint.model,
         "simulated": endpoint.simulated,
         "transport": endpoint.transport,
-        "max_tokens": request.max_tokens,
         "status": "ok" if ok else "error",
         "error_type": trace.error_type,
         "error_message": trace.error_message,

@@ -15,7 +15,7 @@ import time
 from datetime import UTC, datetime
 from typing import Any
 
-from harness.providers.trace import Endpoint, StreamTrace, build_row
+from harness.providers.trace import Endpoint, StreamTrace, build_row, request_timeout
 from harness.suites.base import RequestSpec
 
 __all__ = ["Endpoint", "classify_error", "import_litellm", "record_error", "scrub", "send"]
@@ -91,16 +91,9 @@ async def send(litellm: Any, endpoint: Endpoint, request: RequestSpec) -> dict[s
     kwargs.update(request.extra)
     trace = StreamTrace(started_at=datetime.now(UTC))
     usage: Any = None
-    loop = asyncio.get_running_loop()
-    first = endpoint.first_token_timeout_s
-    deadline = loop.time() + endpoint.timeout_s
     t0 = time.perf_counter()
     try:
-        async with asyncio.timeout_at(
-            min(deadline, loop.time() + first) if first else deadline
-        ) as limit:
-            if first:
-                trace.on_first_text = lambda: limit.reschedule(deadline)
+        async with request_timeout(endpoint, trace):
             stream = await litellm.acompletion(
                 model=endpoint.model,
                 messages=request.messages,
