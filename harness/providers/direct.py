@@ -413,7 +413,8 @@ def request_body(endpoint: Endpoint, request: RequestSpec) -> dict[str, Any]:
     """
     params = dict(endpoint.params)
     params.pop("extra_headers", None)
-    extra_body = params.pop("extra_body", None)
+    extra = dict(request.extra)
+    extra_bodies = [params.pop("extra_body", None), extra.pop("extra_body", None)]
     body: dict[str, Any] = {
         "model": wire_model(endpoint.model),
         "messages": request.messages,
@@ -421,10 +422,11 @@ def request_body(endpoint: Endpoint, request: RequestSpec) -> dict[str, Any]:
         "stream": True,
         "stream_options": {"include_usage": True},
         **params,
-        **request.extra,
+        **extra,
     }
-    if isinstance(extra_body, dict):
-        body.update(extra_body)
+    for extra_body in extra_bodies:
+        if isinstance(extra_body, dict):
+            body.update(extra_body)
     # The metrics need a stream whatever a param says.
     body["stream"] = True
     return body

@@ -483,3 +483,22 @@ def test_request_body_keeps_streaming_whatever_the_params_say() -> None:
     ep = endpoint("http://h/v1", params={"stream": False, "seed": 1})
     body = request_body(ep, spec())
     assert body["stream"] is True and body["seed"] == 1
+
+
+def test_suite_extra_body_is_merged_into_the_request() -> None:
+    from harness.providers.direct import request_body
+
+    ep = endpoint("http://127.0.0.1:1/v1", "hosted_vllm/m")
+    req = RequestSpec(
+        suite="s",
+        suite_kind="latency",
+        case_id="c",
+        repeat=0,
+        provider="p",
+        messages=[{"role": "user", "content": "hi"}],
+        max_tokens=8,
+        extra={"extra_body": {"ignore_eos": True}},
+    )
+    body = request_body(ep, req)
+    assert body["ignore_eos"] is True
+    assert "extra_body" not in body
