@@ -277,7 +277,7 @@ def _table(server: str, results: dict[str, dict[str, Any]]) -> None:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--clients", default=",".join(CLIENTS))
-    parser.add_argument("--server", default="sim,replay", help="sim, replay or both")
+    parser.add_argument("--server", default="sim,replay", help="comma-separated: sim, replay")
     parser.add_argument("--concurrency", type=int, default=64)
     parser.add_argument("--duration", type=float, default=10.0, help="seconds per client")
     parser.add_argument("--tokens", type=int, default=256)

@@ -232,7 +232,7 @@ def local_servers(spec: RunSpec, run_dir: Path) -> Iterator[dict[str, str]]:
 
 
 @contextmanager
-def simulators(spec: RunSpec) -> Iterator[SimProcess | None]:
+def simulators(spec: RunSpec, log_path: Path | None = None) -> Iterator[SimProcess | None]:
     """Start one simulator process for every simulated provider and judge."""
     profiles: dict[str, SimProfile] = {
         p.name: p.simulate for p in spec.providers if p.simulate is not None
@@ -241,7 +241,7 @@ def simulators(spec: RunSpec) -> Iterator[SimProcess | None]:
     if not profiles:
         yield None
         return
-    with SimProcess(profiles) as sim:
+    with SimProcess(profiles, log_path=log_path) as sim:
         yield sim
 
 
@@ -417,7 +417,10 @@ def execute(
     run_dir = root / run_id
 
     run_dir.mkdir(parents=True, exist_ok=True)
-    with simulators(spec) as sim, local_servers(spec, run_dir) as local_bases:
+    with (
+        simulators(spec, run_dir / "_sim.log") as sim,
+        local_servers(spec, run_dir) as local_bases,
+    ):
         endpoints, judge_endpoints = build_endpoints(spec, keys, sim, local_bases)
         # With worker processes, each builds its own sender (and imports litellm).
         cache = ResponseCache(Path(spec.run.response_cache)) if spec.run.response_cache else None

@@ -367,7 +367,13 @@ async def _finish(response: aiohttp.ClientResponse, complete: bool) -> None:
     it lets aiohttp reuse the connection (an unread body forces a close, and
     the next request would pay for a new one inside its timed window).
     """
-    if complete and not response.content.at_eof():
+    if not complete:
+        # A stream we stopped reading (malformed, cut, failed) may still have
+        # bytes in flight; a reused connection would hand them to the next
+        # request, which then waits for a response that never starts.
+        response.close()
+        return
+    if not response.content.at_eof():
         try:
             async with asyncio.timeout(1.0):
                 while await response.content.readany():

@@ -11,9 +11,12 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import tempfile
 import threading
 from collections.abc import Mapping
+from pathlib import Path
 from types import TracebackType
+from typing import Any
 
 from harness.children import die_with_parent
 from harness.errors import ProviderSetupError
@@ -23,11 +26,19 @@ from harness.sim.profile import SimProfile
 class SimProcess:
     """A simulator child process serving one or more named profiles."""
 
-    def __init__(self, profiles: Mapping[str, SimProfile], *, startup_timeout_s: float = 30.0):
+    def __init__(
+        self,
+        profiles: Mapping[str, SimProfile],
+        *,
+        startup_timeout_s: float = 30.0,
+        log_path: Path | None = None,
+    ):
         self.profiles = dict(profiles)
         self.startup_timeout_s = startup_timeout_s
+        self.log_path = log_path
         self.port: int | None = None
         self._proc: subprocess.Popen[str] | None = None
+        self._log: Any = None
 
     @property
     def api_base(self) -> str:
@@ -37,10 +48,17 @@ class SimProcess:
 
     def start(self) -> SimProcess:
         profiles_json = json.dumps({k: v.model_dump() for k, v in self.profiles.items()})
+        # The simulator's log goes to a file, never to a pipe nobody reads: a
+        # full pipe would freeze it mid-run once it has logged 64 KiB.
+        self._log = (
+            open(self.log_path, "ab")  # noqa: SIM115 - closed in stop()
+            if self.log_path is not None
+            else tempfile.TemporaryFile()  # noqa: SIM115 - closed in stop()
+        )
         self._proc = subprocess.Popen(
             [sys.executable, "-m", "harness.sim", "--port", "0", "--profiles-json", profiles_json],
             stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
+            stderr=self._log,
             stdin=subprocess.DEVNULL,
             text=True,
             preexec_fn=die_with_parent(),  # the simulator must not outlive a killed run
@@ -53,20 +71,25 @@ class SimProcess:
         text = line[0] if line else ""
         if not text.startswith("listening on "):
             self.stop()
-            err = self._proc.stderr.read() if self._proc.stderr else ""
+            self._log.seek(0)
+            err = self._log.read().decode(errors="replace")[-4000:]
             raise ProviderSetupError(f"simulated provider did not start: {text}{err}".strip())
         self.port = int(text.rsplit(":", 1)[1].split("/")[0])
         return self
 
     def stop(self) -> None:
-        if self._proc is None or self._proc.poll() is not None:
-            return
-        self._proc.terminate()
-        try:
-            self._proc.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            self._proc.kill()
-            self._proc.wait()
+        if self._proc is not None and self._proc.poll() is None:
+            self._proc.terminate()
+            try:
+                self._proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                self._proc.kill()
+                self._proc.wait()
+        if self._proc is not None and self._proc.stdout is not None:
+            self._proc.stdout.close()
+        if self._log is not None:
+            self._log.close()
+            self._log = None
 
     def __enter__(self) -> SimProcess:
         return self.start()

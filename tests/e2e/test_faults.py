@@ -136,3 +136,27 @@ def test_rate_limiter_math() -> None:
 
     elapsed = asyncio.run(scenario())
     assert elapsed == pytest.approx(1.5, abs=0.2)
+
+
+def test_a_simulator_that_logs_a_lot_does_not_freeze(
+    write_config: Callable[..., Path], tmp_path: Path
+) -> None:
+    # Every dropped stream used to log a traceback into a pipe nobody read; after
+    # 64 KiB the simulator froze and every later request timed out.
+    config = write_config(
+        """
+        run: {name: noisy, concurrency: 16}
+        providers:
+          - name: noisy
+            simulate: {ttft_ms: 5, itl_ms: 2, output_tokens: 12, faults: {malformed_chunk: 0.5}}
+            max_retries: 0
+            timeout_s: 2
+            concurrency: 16
+        suites:
+          - {name: s, kind: latency, prompts: ["a b c d"], requests: 400, max_tokens: 16}
+        """
+    )
+    rows = run(config, tmp_path / "out")
+    assert len(rows) == 400
+    assert set(rows["error_type"].dropna()) == {"malformed_stream"}
+    assert any((tmp_path / "out").glob("*/_sim.log"))
