@@ -36,8 +36,11 @@ LATENCY_SERIES = (
     ("e2e_p95_ms", "E2E p95", "#D55E00"),
 )
 QUALITY_NAMES = (
+    # The summary's primary quality score first: a correct abstention counts.
+    "exact_match_abstain",
     "exact_match",
     "f1",
+    "f1_abstain",
     "exact_match_with_abstention",
     "f1_with_abstention",
     "accuracy",
