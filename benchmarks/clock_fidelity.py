@@ -17,10 +17,13 @@ minus the profile ITL; for the direct path, ``send`` is the p50/p99 of
 which its clock leaves out (the litellm path's clock starts at the call, so its
 error includes that time); ``cpu`` is the client's CPU time / wall time.
 
-The error includes the simulator's own lateness (one Python process on the same
-machine: ~0.7 ms on each timed sleep, and a backlog when N requests arrive at
-once); nothing here subtracts it, so these figures are an upper bound on the
-client's error.
+The TTFT/ITL columns include the simulator's own lateness (one Python process
+on the same machine, with a backlog when N requests arrive at once), so they are
+an upper bound on the client's error. The simulator also stamps, on the host's
+monotonic clock, when it wrote each request's first token: ``client`` is how
+long after that write the client timestamped the token (the client's own TTFT
+error: wire, reading, its event loop), ``server`` is how late the simulator
+wrote it against the profile (the fixture's error).
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import gc
+import itertools
 import json
 import logging
 import os
@@ -35,10 +39,14 @@ import subprocess
 import sys
 import time
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+import aiohttp
+
 from harness.sim import SimProcess, SimProfile
+from harness.suites.base import RequestSpec
 
 PROMPT = "Tell me a long story about the quick brown fox that jumps over the lazy dog."
 PATHS = ("litellm", "direct")
@@ -51,6 +59,10 @@ COLUMNS = (
     ("gap_p99", "gap p99", 8, ".2f"),
     ("send_p50", "send p50", 9, ".2f"),
     ("send_p99", "send p99", 9, ".2f"),
+    ("client_p50", "client p50", 11, ".2f"),
+    ("client_p99", "client p99", 11, ".2f"),
+    ("server_p50", "server p50", 11, ".2f"),
+    ("server_p99", "server p99", 11, ".2f"),
     ("cpu", "cpu", 5, ".0%"),
     ("ok", "ok", 6, ".0f"),
     ("errors", "err", 4, ".0f"),
@@ -77,7 +89,17 @@ def summarize(rows: list[dict[str, Any]], ttft_s: float, itl_s: float) -> dict[s
         for a, b in zip(r["chunk_offsets_s"], r["chunk_offsets_s"][1:], strict=False)
     ]
     send = [r["send_delay_s"] * 1000 for r in ok if r.get("send_delay_s") is not None]
+    # With the simulator's own stamps (same monotonic clock on this host): how late
+    # the client timestamped the first token after the server wrote it (the
+    # client's error), and how late the server wrote it (the fixture's error).
+    stamped = [r for r in ok if r.get("first_sent") is not None and r.get("t0_perf_s")]
+    client = [(r["t0_perf_s"] + r["ttft_s"] - r["first_sent"]) * 1000 for r in stamped]
+    server = [(r["first_sent"] - r["t0_perf_s"] - ttft_s) * 1000 for r in stamped]
     return {
+        "client_p50": percentile(client, 50) if client else None,
+        "client_p99": percentile(client, 99) if client else None,
+        "server_p50": percentile(server, 50) if server else None,
+        "server_p99": percentile(server, 99) if server else None,
         "ttft_p50": percentile(ttft, 50),
         "ttft_p99": percentile(ttft, 99),
         "itl_p50": percentile(itl, 50),
@@ -99,7 +121,6 @@ async def _worker(path: str, api_base: str, args: argparse.Namespace) -> None:
     from harness.providers.direct import DirectClient
     from harness.providers.trace import Endpoint
     from harness.providers.transport import import_litellm, send
-    from harness.suites.base import RequestSpec
 
     endpoint = Endpoint(
         provider="sim",
@@ -121,19 +142,37 @@ async def _worker(path: str, api_base: str, args: argparse.Namespace) -> None:
         max_tokens=args.tokens,
     )
     client = DirectClient()
-    one: Callable[[], Awaitable[dict[str, Any]]]
+    ids = itertools.count()
+    send_one: Callable[[RequestSpec], Awaitable[dict[str, Any]]]
     if path == "direct":
 
-        def one() -> Awaitable[dict[str, Any]]:
-            return client.send(endpoint, spec)
+        def send_one(request: RequestSpec) -> Awaitable[dict[str, Any]]:
+            return client.send(endpoint, request)
 
     else:
         litellm = import_litellm()
         # litellm warns about its own pool queueing at high N; the table shows the effect.
         logging.getLogger("LiteLLM").setLevel(logging.ERROR)
 
-        def one() -> Awaitable[dict[str, Any]]:
-            return send(litellm, endpoint, spec)
+        def send_one(request: RequestSpec) -> Awaitable[dict[str, Any]]:
+            return send(litellm, endpoint, request)
+
+    async def one() -> dict[str, Any]:
+        # A "user" makes the simulator record when it received the request and
+        # wrote its first token.
+        user = f"{path}-{next(ids)}"
+        row = await send_one(replace(spec, extra={"user": user}))
+        row["user"] = user
+        return row
+
+    timings_url = api_base.removesuffix("/v1") + "/sim/timings"
+
+    async def with_server_times(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        async with aiohttp.ClientSession() as session, session.get(timings_url) as response:
+            served = await response.json()
+        for row in rows:
+            row["first_sent"] = (served.get(row["user"]) or {}).get("first_sent")
+        return rows
 
     if args.gc_freeze:
         # What a runner can do after its imports: the objects alive now are never
@@ -145,6 +184,7 @@ async def _worker(path: str, api_base: str, args: argparse.Namespace) -> None:
         wall, cpu = time.perf_counter(), time.process_time()
         for _ in range(args.rounds):
             rows += await asyncio.gather(*(one() for _ in range(n)))
+        await with_server_times(rows)
         share = (time.process_time() - cpu) / (time.perf_counter() - wall)
         result = summarize(rows, args.ttft_ms / 1000, args.itl_ms / 1000)
         print(json.dumps({"n": n, "cpu": share, **result}), flush=True)

@@ -204,6 +204,7 @@ class DirectClient:
         trace.usage = usage_counts(usage)
         row = build_row(trace, endpoint, request)
         row["send_delay_s"] = None if clock.sent is None else clock.sent - called
+        row["t0_perf_s"] = t0  # the clock's start on this host's monotonic clock
         return row
 
 

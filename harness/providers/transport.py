@@ -125,7 +125,9 @@ async def send(litellm: Any, endpoint: Endpoint, request: RequestSpec) -> dict[s
         record_error(trace, exc, endpoint.api_key)
     trace.end_s = time.perf_counter() - t0
     trace.usage = usage_counts(usage)
-    return build_row(trace, endpoint, request)
+    row = build_row(trace, endpoint, request)
+    row["t0_perf_s"] = t0  # the clock's start on this host's monotonic clock
+    return row
 
 
 def usage_counts(usage: Any) -> dict[str, int | None]:

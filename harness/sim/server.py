@@ -62,6 +62,11 @@ class SimServer:
         self.app.router.add_get("/v1/models", self.models)
         self.app.router.add_get("/health", self.health)
         self.app.router.add_get("/sim/stats", self.stats)
+        self.app.router.add_get("/sim/timings", self.timings)
+        # Requests that carry a "user" field get their server-side times recorded
+        # (time.perf_counter: one clock for every process on a Linux host), so a
+        # benchmark can tell the client's timestamp error from this server's.
+        self._timings: dict[str, dict[str, float | None]] = {}
         self.requests_received = 0
         self.app.router.add_post("/v1/chat/completions", self.chat_completions)
 
@@ -89,6 +94,11 @@ class SimServer:
         """How many chat requests arrived: lets tests prove that nothing was sent."""
         return web.json_response({"requests": self.requests_received})
 
+    async def timings(self, request: web.Request) -> web.Response:
+        """Server-side times of requests that named a ``user``; cleared when read."""
+        served, self._timings = self._timings, {}
+        return web.json_response(served)
+
     async def models(self, request: web.Request) -> web.Response:
         names = sorted(self.profiles) or ["sim"]
         data = [{"id": n, "object": "model", "owned_by": "harness-sim"} for n in names]
@@ -104,6 +114,9 @@ class SimServer:
         except (json.JSONDecodeError, KeyError, TypeError):
             return _error(400, "invalid_request_error", "body must be JSON with 'messages'")
         profile = self.profile_for(model)
+        stamps: dict[str, float | None] | None = None
+        if isinstance(body.get("user"), str):
+            stamps = self._timings[body["user"]] = {"received": received, "first_sent": None}
         # One generator per request, seeded by the request's ordinal, so a run's
         # errors and jitter are reproducible while requests still differ.
         rng = random.Random(f"{profile.seed}:{next(self._counter)}")
@@ -145,19 +158,25 @@ class SimServer:
             words, delays, finish = words[:2], delays[:2], "content_filter"
         if body.get("stream"):
             include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
-            return await _stream(
-                request,
-                ident,
-                model,
-                words,
-                delays,
-                received,
-                finish,
-                usage,
-                include_usage,
-                fault,
-                profile.hang_s,
-            )
+            try:
+                return await _stream(
+                    request,
+                    ident,
+                    model,
+                    words,
+                    delays,
+                    received,
+                    finish,
+                    usage,
+                    include_usage,
+                    fault,
+                    profile.hang_s,
+                    stamps,
+                )
+            except ConnectionError:
+                # The client went away (it timed out, or gave up on a bad stream):
+                # normal in a benchmark, not worth a traceback in the log.
+                return web.Response(status=499)
         if fault in ("hang_before_first_token", "hang_mid_stream"):
             await asyncio.sleep(profile.hang_s)
         await _sleep_until(received + (delays[-1] if delays else 0.0))
@@ -268,6 +287,7 @@ async def _stream(
     include_usage: bool,
     fault: str | None = None,
     hang_s: float = 0.0,
+    stamps: dict[str, float | None] | None = None,
 ) -> web.StreamResponse:
     response = web.StreamResponse(
         headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"}
@@ -283,6 +303,8 @@ async def _stream(
         # No inter-token delay: the whole answer in one write, so that a
         # capacity benchmark measures the client rather than this server.
         await _sleep_until(received + delays[0])
+        if stamps is not None:
+            stamps["first_sent"] = time.perf_counter()
         await response.write(
             b"".join(
                 _chunk(ident, model, {"content": w if i == 0 else " " + w}, None)
@@ -301,6 +323,8 @@ async def _stream(
         if i == half and fault == "malformed_chunk":
             await response.write(b'data: {"id": "broken", "choices": [\n\n')
         await _sleep_until(received + due)
+        if i == 0 and stamps is not None:
+            stamps["first_sent"] = time.perf_counter()
         text = word if i == 0 else " " + word
         await response.write(_chunk(ident, model, {"content": text}, None))
     if fault == "no_finish":
