@@ -8,6 +8,7 @@ import pandas as pd
 import pytest
 
 from harness.errors import StoreError
+from harness.sim import SimProcess
 from harness.sim.profile import SimProfile
 from harness.sim.server import answer_words
 from harness.store import PartWriter, list_runs, read_runs, validate_run_id
@@ -58,3 +59,22 @@ def test_run_ids_cannot_escape_the_results_root() -> None:
         with pytest.raises(StoreError):
             validate_run_id(bad)
     assert validate_run_id("20261125T120000Z-nightly") == "20261125T120000Z-nightly"
+
+
+def test_simulator_stamps_requests_that_name_a_user(sim: SimProcess) -> None:
+    import httpx
+
+    body = {
+        "model": "steady",
+        "user": "stamp-me",
+        "stream": True,
+        "messages": [{"role": "user", "content": "one two three"}],
+    }
+    with httpx.stream("POST", f"{sim.api_base}/chat/completions", json=body) as response:
+        for _ in response.iter_lines():
+            pass
+    base = sim.api_base.removesuffix("/v1")
+    served = httpx.get(f"{base}/sim/timings").json()
+    stamp = served["stamp-me"]
+    assert stamp["first_sent"] - stamp["received"] == pytest.approx(0.080, abs=0.010)
+    assert httpx.get(f"{base}/sim/timings").json() == {}  # cleared when read
