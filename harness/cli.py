@@ -74,7 +74,7 @@ def run(
     """Send every suite of CONFIG to every provider, store the rows, print the comparison."""
     from harness.config import load_config
     from harness.execute import execute
-    from harness.report import load_run, render, run_slos, summarize
+    from harness.report import load_summary, render
 
     spec = load_config(config)
     if dry_run:
@@ -91,8 +91,7 @@ def run(
         click.echo(f"note: {notice}", err=True)
 
     root = result.run_dir.parent
-    _, rows = load_run(root, result.run_id)
-    table = summarize(rows, run_slos(root, result.run_id))
+    _, rows, table = load_summary(root, result.run_id)
     click.echo(render(table, "table", title=f"run {result.run_id}"))
     _echo_pairs(rows, "table")
     click.echo(f"\n{len(rows)} rows in {result.run_dir}")
@@ -137,11 +136,9 @@ def validate(config: Path) -> None:
 @_clean_errors
 def summarize(results_root: Path, run_id: str | None, fmt: str) -> None:
     """Print the comparison table of a run from the Parquet data alone."""
-    from harness.report import load_run, render, run_slos
-    from harness.report import summarize as summarize_rows
+    from harness.report import load_summary, render
 
-    chosen, rows = load_run(results_root, run_id)
-    table = summarize_rows(rows, run_slos(results_root, chosen))
+    chosen, rows, table = load_summary(results_root, run_id)
     title = f"run {chosen}" if fmt in ("table", "markdown") else None
     click.echo(render(table, fmt, title=title))
     if fmt in ("table", "markdown"):
@@ -297,14 +294,14 @@ def leaderboard(
 ) -> None:
     """Rank providers on a weighted, normalised score; mark the Pareto frontier."""
     from harness.report import decide
-    from harness.report.summary import load_run, run_slos, summarize
+    from harness.report.summary import load_summary
     from harness.store import read_manifest
 
-    chosen, rows = load_run(results_root, run_id)
+    chosen, _, summary = load_summary(results_root, run_id)
     manifest = read_manifest(results_root / chosen)
     try:
         board = decide.leaderboard(
-            summarize(rows, run_slos(results_root, chosen)),
+            summary,
             weights=decide.parse_weights(weights),
             tags=decide.tags_from_manifest(manifest),
             where=decide.parse_where(where) if where else None,

@@ -41,7 +41,6 @@ from harness.suites.base import RequestSpec
 
 Row = dict[str, Any]
 Send = Callable[[RequestSpec], Awaitable[Row]]
-PATTERNS = ("concurrency", "rate", "poisson")
 NO_RETRY = RetryPolicy(max_retries=0)
 
 

@@ -40,7 +40,13 @@ from urllib.parse import urlsplit
 import aiohttp
 from yarl import URL
 
-from harness.providers.trace import Endpoint, StreamTrace, build_row, request_timeout
+from harness.providers.trace import (
+    Endpoint,
+    StreamTrace,
+    build_row,
+    parse_retry_after,
+    request_timeout,
+)
 from harness.providers.transport import record_error, scrub, usage_counts
 from harness.suites.base import RequestSpec
 
@@ -331,23 +337,6 @@ async def _record_http_error(
     trace.retry_after_s = parse_retry_after(response.headers.get("Retry-After"))
     reason = response.reason or ""
     trace.error_message = scrub(f"HTTP {status} {reason}: {text}".strip(), secret)[:2000]
-
-
-def parse_retry_after(value: str | None) -> float | None:
-    """Seconds to wait from a Retry-After header (delta-seconds or an HTTP date)."""
-    if not value:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    from email.utils import parsedate_to_datetime
-
-    try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return max(0.0, (when - datetime.now(UTC)).total_seconds())
 
 
 def _fail(trace: StreamTrace, error_type: str, message: str, secret: str | None) -> None:

@@ -11,7 +11,7 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from harness.pricing import UNKNOWN_PRICE, Price, Usage, cost
@@ -95,6 +95,23 @@ async def request_timeout(endpoint: Endpoint, trace: StreamTrace) -> AsyncIterat
         if first:
             trace.on_first_text = lambda: limit.reschedule(deadline)
         yield
+
+
+def parse_retry_after(value: str | None) -> float | None:
+    """Seconds to wait from a Retry-After header (delta-seconds or an HTTP date)."""
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    from email.utils import parsedate_to_datetime
+
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, (when - datetime.now(UTC)).total_seconds())
 
 
 def price_row(row: dict[str, Any], price: Price) -> None:

@@ -15,7 +15,13 @@ import time
 from datetime import UTC, datetime
 from typing import Any
 
-from harness.providers.trace import Endpoint, StreamTrace, build_row, request_timeout
+from harness.providers.trace import (
+    Endpoint,
+    StreamTrace,
+    build_row,
+    parse_retry_after,
+    request_timeout,
+)
 from harness.suites.base import RequestSpec
 
 __all__ = ["Endpoint", "classify_error", "import_litellm", "record_error", "scrub", "send"]
@@ -69,8 +75,6 @@ def record_error(trace: StreamTrace, exc: BaseException, secret: str | None) -> 
     response = getattr(exc, "response", None)
     headers = getattr(response, "headers", None)
     if headers is not None:
-        from harness.providers.direct import parse_retry_after
-
         trace.retry_after_s = parse_retry_after(headers.get("retry-after"))
     if re.search(r"Expecting value|JSONDecodeError|Unterminated string|Invalid control", str(exc)):
         error_type = "malformed_stream"  # litellm wraps a JSON error as a connection error

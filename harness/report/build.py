@@ -5,15 +5,15 @@ from __future__ import annotations
 from pathlib import Path
 
 from harness.report.export import Report
-from harness.report.summary import load_run, paired_quality, run_slos, summarize
+from harness.report.summary import load_summary, paired_quality
 from harness.store import read_manifest
 
 
 def build_report(root: Path, run_id: str | None = None) -> Report:
     """Summary first (it is what CSV writes to the main file), then pairs and rows."""
-    chosen, rows = load_run(root, run_id)
+    chosen, rows, summary = load_summary(root, run_id)
     manifest = read_manifest(Path(root) / chosen)
-    tables = {"summary": summarize(rows, run_slos(root, chosen))}
+    tables = {"summary": summary}
     pairs = paired_quality(rows)
     if len(pairs):
         tables["paired_quality"] = pairs

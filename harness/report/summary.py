@@ -62,6 +62,12 @@ def run_slos(root: Path, run_id: str) -> dict[str, dict[str, float]]:
     }
 
 
+def load_summary(root: Path, run_id: str | None = None) -> tuple[str, pd.DataFrame, pd.DataFrame]:
+    """A run's id, its rows, and its comparison table (with the SLOs its manifest names)."""
+    chosen, rows = load_run(root, run_id)
+    return chosen, rows, summarize(rows, run_slos(root, chosen))
+
+
 def provider_label(provider: str, simulated: object) -> str:
     """Simulated providers are labelled as such wherever they appear."""
     return f"{provider} (simulated)" if simulated is not None and bool(simulated) else provider
