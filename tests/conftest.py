@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import textwrap
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -13,9 +12,9 @@ import pytest
 from harness.sim import SimProcess, SimProfile
 
 REPO = Path(__file__).resolve().parents[1]
-# Shared test data lives beside the repository (../shared/data); HARNESS_SHARED_DATA
-# points elsewhere when the checkout is not next to it.
-SHARED_DATA = Path(os.environ.get("HARNESS_SHARED_DATA") or REPO.parent / "shared" / "data")
+# Test data ships inside the repository (tests/data, licences in each folder's
+# README), so a clone anywhere passes its own tests.
+TEST_DATA = REPO / "tests" / "data"
 
 
 @pytest.fixture(scope="session")

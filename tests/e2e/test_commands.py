@@ -12,9 +12,9 @@ from click.testing import CliRunner
 
 from harness.cli import main
 
-from ..conftest import SHARED_DATA
+from ..conftest import TEST_DATA
 
-SQUAD = SHARED_DATA / "squad-v2"
+SQUAD = TEST_DATA / "squad-v2"
 
 
 def test_score_squad_reproduces_the_official_script() -> None:

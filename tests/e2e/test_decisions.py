@@ -10,9 +10,9 @@ from click.testing import CliRunner
 
 from harness.cli import main
 
-from ..conftest import SHARED_DATA
+from ..conftest import TEST_DATA
 
-SAMPLE = SHARED_DATA / "squad-v2" / "sample-200.jsonl"
+SAMPLE = TEST_DATA / "squad-v2" / "sample-200.jsonl"
 
 
 def config_for(write_config: Callable[..., Path], slow_ttft: int, name: str) -> Path:

@@ -14,13 +14,13 @@ from harness.cli import main
 from harness.scoring import exact_match, f1, is_abstention
 from harness.sim import SimProcess
 
-from ..conftest import REPO, SHARED_DATA, sim_requests
+from ..conftest import REPO, TEST_DATA, sim_requests
 
-SQUAD_SAMPLE = SHARED_DATA / "squad-v2" / "sample-200.jsonl"
+SQUAD_SAMPLE = TEST_DATA / "squad-v2" / "sample-200.jsonl"
 
 
-def test_shared_squad_sample_is_present() -> None:
-    assert SQUAD_SAMPLE.is_file(), f"missing shared test data: {SQUAD_SAMPLE}"
+def test_squad_sample_is_present() -> None:
+    assert SQUAD_SAMPLE.is_file(), f"missing test data: {SQUAD_SAMPLE}"
 
 
 def test_rag_run_scores_every_answer_and_judges_it(

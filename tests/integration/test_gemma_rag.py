@@ -19,7 +19,7 @@ from harness.cli import main
 from harness.providers.local_server import local_extra_available
 from harness.scoring import exact_match, f1
 
-from ..conftest import SHARED_DATA
+from ..conftest import TEST_DATA
 
 pytestmark = pytest.mark.local
 
@@ -51,7 +51,7 @@ def test_gemma_answers_are_scored(
         suites:
           - name: squad
             kind: rag_qa
-            dataset: {SHARED_DATA / "squad-v2" / "sample-200.jsonl"}
+            dataset: {TEST_DATA / "squad-v2" / "sample-200.jsonl"}
             limit: 4
             max_tokens: 16
         """.replace(", }", "}")

@@ -33,11 +33,11 @@ from harness.prompting import (
     render_messages,
 )
 from harness.scoring import is_abstention, is_unanswerable
-from tests.conftest import SHARED_DATA
+from tests.conftest import TEST_DATA
 
 REPO = Path(__file__).resolve().parents[2]
-# The shared data lives beside the repository: <repo>/../shared/data/squad-v2.
-SQUAD_DIR = SHARED_DATA / "squad-v2"
+# SQuAD 2.0 test data ships in the repository: tests/data/squad-v2 (CC BY-SA 4.0).
+SQUAD_DIR = TEST_DATA / "squad-v2"
 KB_DIR = REPO / "suites" / "rag_qa"
 
 
@@ -45,7 +45,7 @@ def _squad_file(name: str) -> Path:
     # A missing file must fail loudly: skipping would hide that the check never ran.
     path = SQUAD_DIR / name
     assert path.is_file(), (
-        f"shared SQuAD data not found: {path} (expected <repo>/../shared/data/squad-v2/{name})"
+        f"SQuAD test data not found: {path} (it ships in tests/data/squad-v2/{name})"
     )
     return path
 
@@ -379,7 +379,7 @@ def test_import_dataset_auto_and_unknown_format(tmp_path: Path) -> None:
         import_dataset("xml", src, dest)
 
 
-# --------------------------------------------------------------------------- shared SQuAD data
+# --------------------------------------------------------------------------- SQuAD data
 
 
 def test_squad_sample_200() -> None:

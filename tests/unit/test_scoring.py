@@ -29,10 +29,10 @@ from harness.scoring import (
     score_answer,
 )
 from harness.scoring.squad import _naive_sum
-from tests.conftest import SHARED_DATA
+from tests.conftest import TEST_DATA
 
-# The shared data lives beside the repository: <repo>/../shared/data/squad-v2.
-SQUAD_DIR = SHARED_DATA / "squad-v2"
+# SQuAD 2.0 test data ships in the repository: tests/data/squad-v2 (CC BY-SA 4.0).
+SQUAD_DIR = TEST_DATA / "squad-v2"
 
 
 def _require_squad_dir() -> Path:
@@ -41,7 +41,7 @@ def _require_squad_dir() -> Path:
     if not SQUAD_DIR.is_dir():
         pytest.fail(
             f"SQuAD 2.0 test data not found at {SQUAD_DIR}; it is expected in "
-            "../shared/data/squad-v2 relative to the repository root"
+            "tests/data/squad-v2 of the repository"
         )
     return SQUAD_DIR
 
