@@ -82,9 +82,9 @@ def main() -> None:
         config = Path(tmp) / "overload.yaml"
         config.write_text(config_text(args, rates))
         out = Path(tmp) / "out"
+        command = [sys.executable, "-m", "harness.cli", "run", str(config), "--out", str(out)]
         done = subprocess.run(
-            [sys.executable, "-m", "harness.cli", "run", str(config), "--out", str(out)]
-            + ["--no-progress"],
+            [*command, "--no-progress"],
             capture_output=True,
             text=True,
         )

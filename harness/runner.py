@@ -176,7 +176,8 @@ async def run_phases(
         async with provider_slots.get(request.provider) or contextlib.nullcontext():
             limiter = limiters.get(request.provider)
             if limiter is not None:
-                await limiter.acquire(token_estimate(request) if token_estimate else 0)
+                tokens = token_estimate(request) if token_estimate and limiter.tpm else 0
+                await limiter.acquire(tokens)
             async with global_slots:
                 called = time.perf_counter()
                 row = await send(request)
@@ -274,6 +275,10 @@ async def run_phases(
             await asyncio.gather(*tasks, return_exceptions=True)
 
     async def warm(provider: str, request: RequestSpec) -> None:
+        if token_estimate is not None:
+            # The first estimate loads the tokenizer (~1 s, blocking the loop):
+            # here, not in the first measured request's queue wait.
+            token_estimate(request)
         for _ in range(warmup_requests):
             warm_request = replace(request, warmup=True)
             row = await send(warm_request)

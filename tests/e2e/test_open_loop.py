@@ -207,3 +207,72 @@ def test_closed_loop_queue_wait_is_the_wait_for_a_slot(
     line = next(iter(summary_of(tmp_path / "out").values()))
     assert line["queue_wait_p50_ms"] >= (S - 0.05) * 1000
     assert "offered_rps" not in line or line["offered_rps"] is None  # closed loop: no offer
+
+
+def test_rate_limiter_wait_is_queue_wait(
+    sim: SimProcess, write_config: Callable[..., Path], tmp_path: Path
+) -> None:
+    # rpm 600 = 10 requests/s, with a bucket of one second's worth (10) full at
+    # the phase start; 20 requests offered at 40/s (i × 25 ms). By t seconds at
+    # most 10 + 10 t requests can have passed, so request i (i ≥ 10) is sent at
+    # ≥ (i - 9) / 10 s: request 19 at ≥ 1.0 s, scheduled at 0.475 s.
+    config = write_config(
+        f"""
+        run: {{name: paced}}
+        providers:
+          - {{name: fast, model: openai/fast, api_base: "{sim.api_base}", rpm: 600}}
+        suites:
+          - name: arrivals
+            kind: latency
+            prompts: ["a b"]
+            max_tokens: 8
+            requests: 20
+            load: {{pattern: rate, levels: [40]}}
+        """
+    )
+    rows = run(config, tmp_path / "out").sort_values("request_index").reset_index(drop=True)
+    assert (rows["status"] == "ok").all() and len(rows) == 20
+    i = np.arange(20)
+    earliest = np.maximum(i * 0.025, (i - 9) / 10)
+    assert (rows["sent_s"].to_numpy() >= earliest - 1e-3).all(), rows["sent_s"].to_numpy()
+    wait = rows["queue_wait_s"].to_numpy()
+    assert wait[19] >= 1.0 - 0.475 - 1e-3
+    assert wait[19] <= 1.0 - 0.475 + 0.3
+    assert (wait[:10] < 0.05).all()  # the full bucket let the first ten through
+
+
+def test_a_retried_request_waits_from_its_scheduled_arrival(
+    write_config: Callable[..., Path], tmp_path: Path
+) -> None:
+    # The warm-up takes the script's first "ok"; measured request 0 gets a 429
+    # with Retry-After 0.3 s, then succeeds. Its user-seen latency runs from its
+    # scheduled arrival (0 s) to the end of its second attempt: ≥ the first
+    # attempt + 0.3 s back-off + TTFT 20 ms.
+    config = write_config(
+        """
+        run: {name: retried}
+        providers:
+          - name: flaky
+            simulate: {ttft_ms: 20, itl_ms: 2, output_tokens: 4, script: [ok, rate_limit],
+                       retry_after_s: 0.3}
+            max_retries: 1
+        suites:
+          - name: arrivals
+            kind: latency
+            prompts: ["a b"]
+            max_tokens: 8
+            requests: 4
+            load: {pattern: rate, levels: [10]}
+        """
+    )
+    rows = run(config, tmp_path / "out").sort_values("request_index").reset_index(drop=True)
+    assert (rows["status"] == "ok").all()
+    first = rows.iloc[0]
+    assert first["attempts"] == 2 and first["retry_wait_s"] == pytest.approx(0.3)
+    assert first["scheduled_s"] == pytest.approx(0.0, abs=1e-6)
+    assert first["queue_wait_s"] >= 0.3
+    assert first["queue_wait_s"] <= 0.3 + 0.25
+    assert first["queue_wait_s"] + first["ttft_s"] >= 0.3 + 0.020
+    # The others were not retried and did not wait (10 req/s, uncapped).
+    assert (rows["attempts"].iloc[1:] == 1).all()
+    assert (rows["queue_wait_s"].iloc[1:] < 0.05).all()
