@@ -27,7 +27,7 @@ each row keeps, as offsets from its phase's start:
 - ``scheduled_s``: when the request arrived: its scheduled arrival (open loop),
   or the moment a worker picked it (closed loop);
 - ``sent_s``: when its final attempt was written to the socket (the
-  transport's ``t0``);
+  transport's ``t0``: for litellm, the call to it);
 - ``queue_wait_s`` = ``sent_s - scheduled_s``: the time it waited in the
   client (caps, limiter; for a retried request also its earlier attempts and
   back-off), so the latency a user sees is ``queue_wait_s + ttft_s``;
