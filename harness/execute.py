@@ -570,6 +570,8 @@ def execute(
                         "warning": clock_warning(outcome),
                     },
                 )
+            if any(p.pattern != "concurrency" for p in plan):
+                manifest["open_loop"] = open_loop_block(run_dir)
             write_manifest(run_dir, manifest)
     stopped = budget.stopped_reason if budget is not None else None
     return RunResult(run_id, run_dir, outcome, status, skipped, stopped, warnings)
@@ -589,6 +591,27 @@ def plan_estimate(spec: RunSpec) -> tuple[list[PlanLine], dict[str, str]]:
         for s, j in judges(spec).items()
     }
     return dry_run(build_plan(spec), prices, judge_prices), skipped
+
+
+def open_loop_block(run_dir: Path) -> dict[str, Any]:
+    """Offered vs achieved rate of each open-loop level, from the rows as stored,
+    with the levels that were over capacity (the summary's definition)."""
+    from harness.report.summary import open_loop_capacity
+    from harness.store import read_runs
+
+    try:
+        rows = read_runs(run_dir.parent, [run_dir.name]).to_pandas()
+    except StoreError:
+        return {}  # nothing was stored (interrupted before the first row)
+    levels = open_loop_capacity(rows)
+    return {
+        "levels": levels,
+        "over_capacity": [
+            f"{lv['suite']} {lv['load_level']} {lv['provider']}"
+            for lv in levels
+            if lv["over_capacity"]
+        ],
+    }
 
 
 def clock_warning(outcome: RunOutcome) -> str | None:

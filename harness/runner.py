@@ -16,14 +16,29 @@ run side by side. Load patterns:
   ``1/level`` (seeded), as independent users produce.
 
 A phase is bounded by its number of requests, or by ``duration_s`` (requests
-cycle through the phase's list until the time is up). Open-loop arrivals are
-still bounded by the global concurrency cap; the delay that causes is
-recorded per row as ``schedule_lag_s``.
+cycle through the phase's list until the time is up).
+
+Caps apply in every pattern: a request waits for a slot under its provider's
+``concurrency``, then for its provider's rpm/tpm limiter, then for a slot under
+the global cap. An open-loop request's clock must not start only once it gets
+through (coordinated omission: the queue would vanish from every latency), so
+each row keeps, as offsets from its phase's start:
+
+- ``scheduled_s``: when the request arrived: its scheduled arrival (open loop),
+  or the moment a worker picked it (closed loop);
+- ``sent_s``: when its final attempt was written to the socket (the
+  transport's ``t0``: for litellm, the call to it);
+- ``queue_wait_s`` = ``sent_s - scheduled_s``: the time it waited in the
+  client (caps, limiter; for a retried request also its earlier attempts and
+  back-off), so the latency a user sees is ``queue_wait_s + ttft_s``;
+- ``schedule_lag_s`` (open loop only): how late the runner itself dispatched
+  the request (event-loop lateness), a part of ``queue_wait_s``.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
 import itertools
 import random
@@ -85,6 +100,18 @@ def cancelled_row(request: RequestSpec, index: int) -> Row:
     }
 
 
+def sent_at(row: Row, called: float) -> float:
+    """When the request was written: the transport's ``t0_perf_s``, else the call.
+
+    A cached row, or a transport that does not say, is taken as sent at the call;
+    a ``t0`` outside [call, now] (a row from elsewhere) is not trusted.
+    """
+    t0 = row.get("t0_perf_s")
+    if isinstance(t0, float) and called <= t0 <= time.perf_counter():
+        return t0
+    return called
+
+
 def arrivals(pattern: str, rate: float, seed: int) -> Iterator[float]:
     """Offsets (s) from the phase start at which an open-loop pattern sends."""
     if pattern == "rate":
@@ -124,6 +151,9 @@ async def run_phases(
     for phase in phases:
         by_provider[phase.provider].append(phase)
     global_slots = asyncio.Semaphore(concurrency)
+    # A provider's concurrency is a cap in every pattern, not only the size of
+    # a closed loop's worker pool.
+    provider_slots = {name: asyncio.Semaphore(cap) for name, cap in provider_concurrency.items()}
     monitor = LoopMonitor()
     monitor.start()
     # Time-bounded phases number their extra requests past every planned index.
@@ -140,15 +170,26 @@ async def run_phases(
     limiters = limiters or {}
     rng = random.Random(0)
 
-    async def attempt(request: RequestSpec) -> Row:
-        """One attempt: paced by the provider's rate limits, within the global cap."""
-        limiter = limiters.get(request.provider)
-        if limiter is not None:
-            await limiter.acquire(token_estimate(request) if token_estimate else 0)
-        async with global_slots:
-            return await send(request)
+    async def attempt(request: RequestSpec) -> tuple[Row, float]:
+        """One attempt within the provider's cap, paced by its rate limits, within the
+        global cap; returns the row and when the request was written (perf_counter)."""
+        async with provider_slots.get(request.provider) or contextlib.nullcontext():
+            limiter = limiters.get(request.provider)
+            if limiter is not None:
+                tokens = token_estimate(request) if token_estimate and limiter.tpm else 0
+                await limiter.acquire(tokens)
+            async with global_slots:
+                called = time.perf_counter()
+                row = await send(request)
+        return row, sent_at(row, called)
 
-    async def one(request: RequestSpec, index: int, scheduled: float | None = None) -> None:
+    async def one(
+        request: RequestSpec, index: int, origin: float, scheduled: float | None = None
+    ) -> None:
+        """Send one request (with retries) and sink its row; ``origin`` is the phase's
+        start and ``scheduled`` an open-loop arrival (both perf_counter)."""
+        dispatched = time.perf_counter()
+        arrival = dispatched if scheduled is None else scheduled
         if stop.is_set() or (budget is not None and not budget.try_reserve(request)):
             stop.set()
             outcome.not_sent += 1
@@ -160,7 +201,7 @@ async def run_phases(
             n = 1
             while True:
                 start = time.perf_counter()  # latency comes from the final attempt
-                row = await attempt(request)
+                row, sent = await attempt(request)
                 if not policy.should_retry(row.get("error_type"), n):
                     break
                 pause = policy.wait_s(n, row.get("retry_after_s"), rng)
@@ -181,7 +222,10 @@ async def run_phases(
         row["loop_lag_ms"] = window.loop_lag_ms
         row["client_cpu"] = window.client_cpu
         row["clock_ok"] = window.trustworthy
-        row["schedule_lag_s"] = None if scheduled is None else max(0.0, start - scheduled)
+        row["scheduled_s"] = arrival - origin
+        row["sent_s"] = sent - origin
+        row["queue_wait_s"] = max(0.0, sent - arrival)
+        row["schedule_lag_s"] = None if scheduled is None else max(0.0, dispatched - scheduled)
         outcome.finished += 1
         outcome.errors += row.get("status") != "ok"
         outcome.untrustworthy += not window.trustworthy
@@ -197,13 +241,14 @@ async def run_phases(
 
     async def closed_loop(phase: Phase, cap: int) -> None:
         source = numbered(phase)
-        deadline = None if phase.duration_s is None else time.perf_counter() + phase.duration_s
+        origin = time.perf_counter()
+        deadline = None if phase.duration_s is None else origin + phase.duration_s
 
         async def worker() -> None:
             for index, request in source:
                 if stop.is_set() or (deadline is not None and time.perf_counter() >= deadline):
                     return
-                await one(request, index)
+                await one(request, index, origin)
 
         workers = int(phase.level or cap)
         await asyncio.gather(*(worker() for _ in range(max(1, workers))))
@@ -222,7 +267,7 @@ async def run_phases(
                 delay = due - time.perf_counter()
                 if delay > 0:
                     await asyncio.sleep(delay)
-                tasks.append(asyncio.create_task(one(request, index, scheduled=due)))
+                tasks.append(asyncio.create_task(one(request, index, start, scheduled=due)))
             await asyncio.gather(*tasks)
         finally:
             for task in tasks:
@@ -230,6 +275,10 @@ async def run_phases(
             await asyncio.gather(*tasks, return_exceptions=True)
 
     async def warm(provider: str, request: RequestSpec) -> None:
+        if token_estimate is not None:
+            # The first estimate loads the tokenizer (~1 s, blocking the loop):
+            # here, not in the first measured request's queue wait.
+            token_estimate(request)
         for _ in range(warmup_requests):
             warm_request = replace(request, warmup=True)
             row = await send(warm_request)

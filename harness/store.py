@@ -82,6 +82,10 @@ SCHEMA = pa.schema(
         ("output_chars", pa.int64()),
         ("schedule_lag_s", pa.float64()),
         ("send_delay_s", pa.float64()),
+        # open-loop queueing (offsets from the phase start; see harness/runner.py)
+        ("scheduled_s", pa.float64()),
+        ("sent_s", pa.float64()),
+        ("queue_wait_s", pa.float64()),
         ("loop_lag_ms", pa.float64()),
         ("client_cpu", pa.float64()),
         ("clock_ok", pa.bool_()),

@@ -156,9 +156,88 @@ def summarize(
         line["usd_per_1k_requests"] = float(costs.mean()) * 1000 if priced else None
         line.update(_cost_detail(ok, line["cost_usd"]))
         line.update(_quality(group, line["cost_usd"]))
+        line.update(_queueing(group, ok, str(level)))
         out.append(line)
     table = pd.DataFrame(out)
     return table.sort_values(GROUP, kind="stable") if len(table) else table
+
+
+# Open-loop levels (labels "rate=…", "poisson=…"): a level is over capacity when
+# its requests could not be sent as fast as they were scheduled, i.e. the span of
+# send times exceeds the span of scheduled arrivals by more than 5 % plus 50 ms.
+# The relative part ignores the ordinary spread of a loaded client's timers over
+# a long phase; the absolute part keeps a 10-request phase (a 0.45 s span at
+# 20 req/s) from being flagged because its last send was a few ms late.
+OPEN_LOOP_PATTERNS = ("rate", "poisson")
+OVER_CAPACITY_REL = 0.05
+OVER_CAPACITY_SLACK_S = 0.05
+
+
+def _open_loop_rates(group: pd.DataFrame) -> dict[str, Any]:
+    """Offered and achieved request rates of one open-loop level.
+
+    Both are (n - 1) / span over the same n rows: of the scheduled arrivals
+    (``scheduled_s``) for the offered rate, of the send moments (``sent_s``, the
+    final attempt's) for the achieved one. So a level that keeps up shows equal
+    rates whatever its length, and a capped one shows the rate the cap let out.
+    """
+    timed = group[["scheduled_s", "sent_s"]].dropna()
+    n = len(timed)
+    if n < 2:
+        return {}
+    scheduled_span = float(timed["scheduled_s"].max() - timed["scheduled_s"].min())
+    sent_span = float(timed["sent_s"].max() - timed["sent_s"].min())
+    if scheduled_span <= 0:
+        return {}
+    limit = scheduled_span * (1 + OVER_CAPACITY_REL) + OVER_CAPACITY_SLACK_S
+    return {
+        "offered_rps": (n - 1) / scheduled_span,
+        "achieved_rps": (n - 1) / sent_span if sent_span > 0 else None,
+        "over_capacity": bool(sent_span > limit),
+    }
+
+
+def is_open_loop(level: str) -> bool:
+    """Whether a load level's label names an open-loop pattern."""
+    return level.split("=", 1)[0] in OPEN_LOOP_PATTERNS
+
+
+def _queueing(group: pd.DataFrame, ok: pd.DataFrame, level: str) -> dict[str, Any]:
+    """Queue wait of every sent request; for open-loop levels also the latency users
+    see (from the scheduled arrival) and offered vs achieved rate."""
+    if "queue_wait_s" not in group or group["queue_wait_s"].isna().all():
+        return {}
+    waits = group["queue_wait_s"].dropna().to_numpy(dtype=float) * 1000
+    out: dict[str, Any] = {
+        "queue_wait_p50_ms": float(np.percentile(waits, 50)),
+        "queue_wait_p99_ms": float(np.percentile(waits, 99)),
+    }
+    if not is_open_loop(level):
+        return out
+    for name, column in (("user_ttft", "ttft_s"), ("user_e2e", "e2e_s")):
+        values = (ok["queue_wait_s"] + ok[column]).dropna().to_numpy(dtype=float) * 1000
+        for p in (50, 90, 99):
+            out[f"{name}_p{p}_ms"] = float(np.percentile(values, p)) if len(values) else None
+        low, high = percentile_ci(values, 50) if len(values) else (None, None)
+        out[f"{name}_p50_ms_ci_low"], out[f"{name}_p50_ms_ci_high"] = low, high
+    out.update(_open_loop_rates(group))
+    return out
+
+
+def open_loop_capacity(rows: pd.DataFrame) -> list[dict[str, Any]]:
+    """Offered vs achieved rate of every open-loop level (for the manifest)."""
+    if "scheduled_s" not in rows or "load_level" not in rows:
+        return []
+    if "warmup" in rows:
+        rows = rows[rows["warmup"].fillna(False).astype(bool) == False]  # noqa: E712
+    out = []
+    for (suite, level, provider), group in rows.groupby(GROUP, sort=False):
+        if not is_open_loop(str(level)):
+            continue
+        rates = _open_loop_rates(group)
+        if rates:
+            out.append({"suite": suite, "load_level": level, "provider": provider, **rates})
+    return out
 
 
 def _cost_detail(ok: pd.DataFrame, cost: float | None) -> dict[str, Any]:
@@ -285,6 +364,11 @@ COMPACT = {
     "e2e_p95_ms": "E2E p95",
     "output_tps_p50": "tok/s p50",
     "throughput_rps": "req/s",
+    "offered_rps": "offered req/s",
+    "achieved_rps": "sent req/s",
+    "over_capacity": "over capacity",
+    "queue_wait_p50_ms": "queue p50 ms",
+    "user_ttft_p50_ms": "user TTFT p50",
     "goodput": "goodput",
     "quality": "EM (abstain) [95% CI]",
     "usd_per_1k_requests": "$/1k req",
@@ -319,6 +403,12 @@ def compact(table: pd.DataFrame) -> pd.DataFrame:
     if "usd_per_correct" in shown:
         shown["usd_per_correct"] = shown["usd_per_correct"].map(
             lambda v: "-" if pd.isna(v) else f"{v:.4g}"
+        )
+    if "offered_rps" not in shown:  # queue waits matter to the reader beside open-loop rates
+        shown = shown.drop(columns=["queue_wait_p50_ms"], errors="ignore")
+    if "over_capacity" in shown:
+        shown["over_capacity"] = shown["over_capacity"].map(
+            lambda v: "-" if pd.isna(v) else ("OVER" if v else "no")
         )
     for column in ("error_rate", "goodput"):
         if column in shown:
