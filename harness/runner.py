@@ -38,6 +38,7 @@ from harness.clock import LoopMonitor
 from harness.limits import RateLimiter, RetryPolicy
 from harness.providers.trace import request_identity
 from harness.suites.base import RequestSpec
+from harness.tokens import encoding
 
 Row = dict[str, Any]
 Send = Callable[[RequestSpec], Awaitable[Row]]
@@ -255,6 +256,9 @@ async def run_phases(
     await asyncio.gather(
         *(warm(p, ps[0].requests[0]) for p, ps in by_provider.items() if ps[0].requests)
     )
+    # Rows count each chunk's tokens with the local tokenizer; its one-off load
+    # (~0.8 s) would stall the loop mid-measurement when there is no warm-up.
+    encoding()
     # A full garbage collection walks every object litellm created at import
     # (~180 ms here) and stalls the loop mid-measurement; objects alive now
     # are kept out of future collections.
