@@ -78,7 +78,12 @@ TEXT = [(1.000 + 0.010 * j, " answer") for j in range(10)]
 
 def test_reasoning_then_text_counts_only_visible_tokens_after_ttft() -> None:
     row = row_of(
-        trace(TEXT, reasoning=REASONING, end_s=1.090, usage={"output_tokens": 100, "reasoning_tokens": 90})
+        trace(
+            TEXT,
+            reasoning=REASONING,
+            end_s=1.090,
+            usage={"output_tokens": 100, "reasoning_tokens": 90},
+        )
     )
     assert row["status"] == "ok"
     assert row["ttft_s"] == pytest.approx(1.000)
@@ -167,7 +172,13 @@ def test_empty_answer_is_an_error_without_timing_metrics() -> None:
 def test_reasoning_cut_before_any_text_has_no_reasoning_time() -> None:
     # max_tokens ran out while reasoning: 5 reasoning chunks, no text.
     row = row_of(
-        trace([], reasoning=REASONING[:5], end_s=0.150, usage={"output_tokens": 5, "reasoning_tokens": 5}, finish="length")
+        trace(
+            [],
+            reasoning=REASONING[:5],
+            end_s=0.150,
+            usage={"output_tokens": 5, "reasoning_tokens": 5},
+            finish="length",
+        )
     )
     assert row["status"] == "ok" and row["ttft_s"] is None
     assert row["reasoning_s"] is None and row["first_reasoning_s"] == pytest.approx(0.100)
@@ -196,7 +207,12 @@ def test_goodput_treats_a_missing_itl_as_not_applicable() -> None:
 
 def test_summary_shows_reasoning_only_for_groups_that_reason() -> None:
     reasoned = row_of(
-        trace(TEXT, reasoning=REASONING, end_s=1.090, usage={"output_tokens": 100, "reasoning_tokens": 90})
+        trace(
+            TEXT,
+            reasoning=REASONING,
+            end_s=1.090,
+            usage={"output_tokens": 100, "reasoning_tokens": 90},
+        )
     )
     # the provider omits the reasoning count: the summary takes the stream's (90)
     quiet = row_of(trace(TEXT, reasoning=REASONING, end_s=1.090, usage={"output_tokens": 100}))
