@@ -125,6 +125,9 @@ async def run_phases(
     for phase in phases:
         by_provider[phase.provider].append(phase)
     global_slots = asyncio.Semaphore(concurrency)
+    # Rows count each chunk's tokens with the local tokenizer: its one-off load
+    # (~0.8 s) blocks the loop, so it happens before the clock monitor starts.
+    encoding()
     monitor = LoopMonitor()
     monitor.start()
     # Time-bounded phases number their extra requests past every planned index.
@@ -256,9 +259,6 @@ async def run_phases(
     await asyncio.gather(
         *(warm(p, ps[0].requests[0]) for p, ps in by_provider.items() if ps[0].requests)
     )
-    # Rows count each chunk's tokens with the local tokenizer; its one-off load
-    # (~0.8 s) would stall the loop mid-measurement when there is no warm-up.
-    encoding()
     # A full garbage collection walks every object litellm created at import
     # (~180 ms here) and stalls the loop mid-measurement; objects alive now
     # are kept out of future collections.

@@ -223,3 +223,17 @@ def test_summary_shows_reasoning_only_for_groups_that_reason() -> None:
     assert pd.isna(table.loc["q (simulated)", "reasoning_p50_ms"])
     only_plain = summarize(pd.DataFrame([plain]))
     assert "reasoning_p50_ms" not in only_plain and "reasoning_tokens_mean" not in only_plain
+
+
+def test_litellm_rows_keep_the_usage_the_provider_sent() -> None:
+    from types import SimpleNamespace
+
+    from harness.providers.transport import provider_usage
+
+    sent = {"completion_tokens": 28}  # no reasoning count: litellm would count one itself
+    rebuilt = {"completion_tokens": 28, "completion_tokens_details": {"reasoning_tokens": 20}}
+    kept = SimpleNamespace(chunks=[SimpleNamespace(usage=None), SimpleNamespace(usage=sent)])
+    assert provider_usage(kept, rebuilt) is sent
+    # a provider that sent no usage: litellm's is all there is
+    assert provider_usage(SimpleNamespace(chunks=[SimpleNamespace(usage=None)]), rebuilt) is rebuilt
+    assert provider_usage(object(), rebuilt) is rebuilt
