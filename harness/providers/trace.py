@@ -207,6 +207,22 @@ def count_chunk_tokens(parts: list[str]) -> list[int]:
     return [len(encode(part)) for part in parts]
 
 
+def stream_token_counts(trace: StreamTrace) -> tuple[list[int], int]:
+    """Tokens of each text chunk and of all reasoning, counted from the stream.
+
+    When the provider's output count equals the number of text and reasoning
+    chunks, every chunk carried exactly one token (a chunk with text carries at
+    least one): exact, and no tokenizer is needed, which is the common case.
+    Otherwise (several tokens per chunk, no usage) each chunk is counted locally.
+    """
+    n_text, n_reasoning = len(trace.text_offsets), trace.reasoning_chunks
+    output = trace.usage.get("output_tokens")
+    reasoning = trace.usage.get("reasoning_tokens")
+    if output == n_text + n_reasoning and reasoning in (None, n_reasoning):
+        return [1] * n_text, n_reasoning
+    return count_chunk_tokens(trace.text_parts), sum(count_chunk_tokens(trace.reasoning_parts))
+
+
 def visible_token_count(
     usage: dict[str, int | None], text_tokens: int, reasoning_tokens_client: int
 ) -> int:
@@ -241,8 +257,7 @@ def speed_metrics(trace: StreamTrace, ok: bool) -> dict[str, Any]:
     tail (finish and usage events), not the pace of generation.
     """
     offsets = trace.text_offsets
-    chunk_tokens = count_chunk_tokens(trace.text_parts)
-    reasoning_client = sum(count_chunk_tokens(trace.reasoning_parts))
+    chunk_tokens, reasoning_client = stream_token_counts(trace)
     visible = visible_token_count(trace.usage, sum(chunk_tokens), reasoning_client)
     first_reasoning = trace.first_reasoning_s
     out: dict[str, Any] = {

@@ -237,3 +237,14 @@ def test_litellm_rows_keep_the_usage_the_provider_sent() -> None:
     # a provider that sent no usage: litellm's is all there is
     assert provider_usage(SimpleNamespace(chunks=[SimpleNamespace(usage=None)]), rebuilt) is rebuilt
     assert provider_usage(object(), rebuilt) is rebuilt
+
+
+def test_one_token_per_chunk_is_inferred_from_usage_without_the_tokenizer() -> None:
+    # Two chunks and 2 output tokens: a chunk with text carries at least one token,
+    # so each carries exactly one, whatever the local tokenizer makes of the text
+    # (o200k_base splits this long word into several pieces).
+    chunks = [(0.100, "antidisestablishmentarianism"), (0.110, " again")]
+    row = row_of(trace(chunks, end_s=0.110, usage={"output_tokens": 2}))
+    assert row["chunk_tokens"] == [1, 1] and row["tokens_mismatch"] is False
+    # Without usage the local count is all there is: more than one token for the word.
+    assert row_of(trace(chunks, end_s=0.110))["chunk_tokens"][0] > 1
