@@ -30,6 +30,9 @@ CACHED_FIELDS = (
     "reasoning_tokens",
     "output_tokens_client",
     "text_chunks",
+    "reasoning_chunks",
+    "reasoning_tokens_client",
+    "visible_tokens",
     "cost_usd",
     "price_source",
     "price_input_per_mtok",
@@ -41,6 +44,7 @@ CACHED_FIELDS = (
 TIMINGS = (
     "first_chunk_s",
     "first_reasoning_s",
+    "reasoning_s",
     "ttft_s",
     "e2e_s",
     "itl_s",

@@ -53,6 +53,7 @@ from harness.clock import LoopMonitor
 from harness.limits import RateLimiter, RetryPolicy
 from harness.providers.trace import request_identity
 from harness.suites.base import RequestSpec
+from harness.tokens import encoding
 
 Row = dict[str, Any]
 Send = Callable[[RequestSpec], Awaitable[Row]]
@@ -154,6 +155,9 @@ async def run_phases(
     # A provider's concurrency is a cap in every pattern, not only the size of
     # a closed loop's worker pool.
     provider_slots = {name: asyncio.Semaphore(cap) for name, cap in provider_concurrency.items()}
+    # Rows count each chunk's tokens with the local tokenizer: its one-off load
+    # (~0.8 s) blocks the loop, so it happens before the clock monitor starts.
+    encoding()
     monitor = LoopMonitor()
     monitor.start()
     # Time-bounded phases number their extra requests past every planned index.

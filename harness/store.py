@@ -69,6 +69,13 @@ SCHEMA = pa.schema(
         ("text_chunks", pa.int64()),
         ("output_tokens_client", pa.int64()),
         ("tokens_mismatch", pa.bool_()),
+        # reasoning and visible tokens (see trace.speed_metrics)
+        ("reasoning_s", pa.float64()),
+        ("reasoning_chunks", pa.int64()),
+        ("reasoning_tokens_client", pa.int64()),
+        ("visible_tokens", pa.int64()),
+        ("chunk_tokens", pa.list_(pa.int64())),
+        ("tokens_per_chunk", pa.float64()),
         ("input_tokens", pa.int64()),
         ("output_tokens", pa.int64()),
         ("cached_input_tokens", pa.int64()),

@@ -297,8 +297,10 @@ def _on_event(payload: str, trace: StreamTrace, now: float, usage: Any) -> tuple
             for choice in choices:
                 delta = choice.get("delta")
                 if delta:
-                    if delta.get("reasoning_content") or delta.get("reasoning"):
-                        trace.on_reasoning(now)
+                    # DeepSeek and vLLM name it reasoning_content; OpenRouter, Ollama reasoning.
+                    reasoning = delta.get("reasoning_content") or delta.get("reasoning")
+                    if reasoning:
+                        trace.on_reasoning(now, reasoning if isinstance(reasoning, str) else "")
                     content = delta.get("content")
                     if content:
                         if not isinstance(content, str):

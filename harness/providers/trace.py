@@ -44,6 +44,7 @@ class StreamTrace:
     text_parts: list[str] = field(default_factory=list)
     first_reasoning_s: float | None = None
     reasoning_chunks: int = 0
+    reasoning_parts: list[str] = field(default_factory=list)
     end_s: float | None = None
     finish_reason: str | None = None
     usage: dict[str, int | None] = field(default_factory=dict)
@@ -63,10 +64,12 @@ class StreamTrace:
         self.text_offsets.append(now)
         self.text_parts.append(text)
 
-    def on_reasoning(self, now: float) -> None:
+    def on_reasoning(self, now: float, text: str = "") -> None:
         if self.first_reasoning_s is None:
             self.first_reasoning_s = now
         self.reasoning_chunks += 1
+        if text:
+            self.reasoning_parts.append(text)
 
 
 def request_identity(request: RequestSpec) -> dict[str, Any]:
@@ -154,7 +157,6 @@ def build_row(trace: StreamTrace, endpoint: Endpoint, request: RequestSpec) -> d
     ok = trace.error_type is None
     offsets = trace.text_offsets
     server_tokens = trace.usage.get("output_tokens")
-    n = server_tokens if server_tokens is not None else len(offsets)
     row: dict[str, Any] = {
         **request_identity(request),
         "provider": endpoint.provider,
@@ -182,16 +184,104 @@ def build_row(trace: StreamTrace, endpoint: Endpoint, request: RequestSpec) -> d
     row["output_chars"] = len(row["response_text"])
     price_row(row, endpoint.price)
     # The provider's count is the truth for cost; a different client count is
-    # flagged (e.g. several tokens per chunk, or a stream cut short).
-    row["tokens_mismatch"] = server_tokens is not None and server_tokens != len(offsets)
-    if ok and offsets and n > 1 and trace.end_s is not None:
-        row["itl_s"] = (offsets[-1] - offsets[0]) / (n - 1)
-        row["tpot_s"] = (trace.end_s - offsets[0]) / (n - 1)
-    else:
-        row["itl_s"] = row["tpot_s"] = None
-    generating = (trace.end_s - offsets[0]) if offsets and trace.end_s is not None else 0.0
-    row["output_tps"] = n / generating if ok and generating > 0 else None
+    # flagged (e.g. several tokens per chunk, or a stream cut short). Reasoning
+    # chunks are output tokens too.
+    client_chunks = len(offsets) + trace.reasoning_chunks
+    row["tokens_mismatch"] = server_tokens is not None and server_tokens != client_chunks
+    row.update(speed_metrics(trace, ok))
     return row
+
+
+def count_chunk_tokens(parts: list[str]) -> list[int]:
+    """Tokens in each streamed chunk's text, under the local tokenizer (``o200k_base``).
+
+    Each chunk is encoded on its own: a server cuts chunks at its own token
+    boundaries, so no token spans two chunks. ``encode_ordinary``: text that
+    looks like a special token (``<|endoftext|>``) is counted as text, not refused.
+    """
+    if not parts:
+        return []
+    from harness.tokens import encoding
+
+    encode = encoding().encode_ordinary
+    return [len(encode(part)) for part in parts]
+
+
+def stream_token_counts(trace: StreamTrace) -> tuple[list[int], int]:
+    """Tokens of each text chunk and of all reasoning, counted from the stream.
+
+    When the provider's output count equals the number of text and reasoning
+    chunks, every chunk carried exactly one token (a chunk with text carries at
+    least one): exact, and no tokenizer is needed, which is the common case.
+    Otherwise (several tokens per chunk, no usage) each chunk is counted locally.
+    """
+    n_text, n_reasoning = len(trace.text_offsets), trace.reasoning_chunks
+    output = trace.usage.get("output_tokens")
+    reasoning = trace.usage.get("reasoning_tokens")
+    if output == n_text + n_reasoning and reasoning in (None, n_reasoning):
+        return [1] * n_text, n_reasoning
+    return count_chunk_tokens(trace.text_parts), sum(count_chunk_tokens(trace.reasoning_parts))
+
+
+def visible_token_count(
+    usage: dict[str, int | None], text_tokens: int, reasoning_tokens_client: int
+) -> int:
+    """Output tokens the reader sees: output minus reasoning (see README, Metrics).
+
+    With the provider's usage: ``output - reasoning``. When usage has output
+    tokens but no reasoning count while reasoning was streamed, the provider's
+    output count is split in the proportion the local tokenizer finds in the
+    streamed text and reasoning: unlike ``output - reasoning counted locally``,
+    the tokenizers' difference cancels out, and a long reasoning miscounted by
+    a few percent cannot swallow a short answer. Without usage: the local count
+    of the streamed text.
+    """
+    output = usage.get("output_tokens")
+    if output is None:
+        return text_tokens
+    reasoning = usage.get("reasoning_tokens")
+    if reasoning is not None:
+        return max(0, output - reasoning)
+    if reasoning_tokens_client == 0:
+        return output
+    return round(output * text_tokens / (text_tokens + reasoning_tokens_client))
+
+
+def speed_metrics(trace: StreamTrace, ok: bool) -> dict[str, Any]:
+    """Reasoning and speed columns; after TTFT only visible tokens count.
+
+    ITL = (last text chunk - first text chunk) / (visible - 1);
+    TPOT = (E2E - TTFT) / (visible - 1); output speed = visible / (E2E - TTFT).
+    All three are undefined (None) with fewer than two text chunks: every
+    visible token then arrived at TTFT, and E2E - TTFT is only the stream's
+    tail (finish and usage events), not the pace of generation.
+    """
+    offsets = trace.text_offsets
+    chunk_tokens, reasoning_client = stream_token_counts(trace)
+    visible = visible_token_count(trace.usage, sum(chunk_tokens), reasoning_client)
+    first_reasoning = trace.first_reasoning_s
+    out: dict[str, Any] = {
+        "reasoning_s": (
+            offsets[0] - first_reasoning
+            if offsets and first_reasoning is not None and first_reasoning <= offsets[0]
+            else None
+        ),
+        "reasoning_chunks": trace.reasoning_chunks,
+        "reasoning_tokens_client": reasoning_client,
+        "visible_tokens": visible,
+        "chunk_tokens": chunk_tokens,
+        "tokens_per_chunk": visible / len(offsets) if offsets else None,
+        "itl_s": None,
+        "tpot_s": None,
+        "output_tps": None,
+    }
+    end = trace.end_s
+    if ok and len(offsets) >= 2 and visible >= 2 and end is not None:
+        generating = end - offsets[0]
+        out["itl_s"] = (offsets[-1] - offsets[0]) / (visible - 1)
+        out["tpot_s"] = generating / (visible - 1)
+        out["output_tps"] = visible / generating if generating > 0 else None
+    return out
 
 
 _USAGE_KEYS = (

@@ -116,13 +116,15 @@ async def send(litellm: Any, endpoint: Endpoint, request: RequestSpec) -> dict[s
                     usage = chunk_usage
                 for choice in chunk.choices or ():
                     delta = choice.delta
-                    if getattr(delta, "reasoning_content", None):
-                        trace.on_reasoning(now)
+                    reasoning = getattr(delta, "reasoning_content", None)
+                    if reasoning:
+                        trace.on_reasoning(now, reasoning if isinstance(reasoning, str) else "")
                     content = getattr(delta, "content", None)
                     if content:
                         trace.on_text(now, content)
                     if choice.finish_reason:
                         trace.finish_reason = choice.finish_reason
+            usage = provider_usage(stream, usage)
     except asyncio.CancelledError:
         raise
     except Exception as exc:  # every failure of the request becomes a row
@@ -132,6 +134,22 @@ async def send(litellm: Any, endpoint: Endpoint, request: RequestSpec) -> dict[s
     row = build_row(trace, endpoint, request)
     row["t0_perf_s"] = t0  # the clock's start on this host's monotonic clock
     return row
+
+
+def provider_usage(stream: Any, yielded: Any) -> Any:
+    """The usage the provider sent, rather than litellm's rebuilt one.
+
+    At the end of a stream litellm yields a usage it re-derives, filling in what
+    the provider left out with counts of its own (reasoning tokens counted from
+    the reasoning text, 0 reasoning tokens for a plain answer), which the direct
+    transport never sees. The chunks litellm kept hold the provider's usage; the
+    yielded one is used when the provider sent none.
+    """
+    for chunk in reversed(getattr(stream, "chunks", None) or ()):
+        usage = chunk.get("usage") if isinstance(chunk, dict) else getattr(chunk, "usage", None)
+        if usage:
+            return usage
+    return yielded
 
 
 def usage_counts(usage: Any) -> dict[str, int | None]:

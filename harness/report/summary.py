@@ -97,8 +97,28 @@ def _meets(ok: pd.DataFrame, slo: Mapping[str, float]) -> pd.Series:
     met = pd.Series(True, index=ok.index)
     for key, column in (("ttft_ms", "ttft_s"), ("itl_ms", "itl_s"), ("e2e_ms", "e2e_s")):
         if key in slo:
-            met &= ok[column].fillna(np.inf) * 1000 <= slo[key]
+            values = ok[column].astype(float) * 1000
+            within = values <= slo[key]  # False for a missing value
+            # A missing ITL (fewer than two text chunks) is not applicable, not a miss;
+            # a missing TTFT or E2E is.
+            met &= (within | values.isna()) if key == "itl_ms" else within
     return met
+
+
+def _reasoning(ok: pd.DataFrame) -> dict[str, Any]:
+    """Reasoning time p50 and reasoning tokens mean, for groups that have reasoning rows."""
+    if not {"reasoning_chunks", "reasoning_s", "reasoning_tokens_client"} <= set(ok.columns):
+        return {}  # rows from before these columns existed
+    reasoned = ok[(ok["reasoning_chunks"].fillna(0) > 0) | (ok["reasoning_tokens"].fillna(0) > 0)]
+    if not len(reasoned):
+        return {}
+    seconds = reasoned["reasoning_s"].dropna().to_numpy(dtype=float)
+    # The provider's count where it gives one, else the count from the stream.
+    tokens = reasoned["reasoning_tokens"].fillna(reasoned["reasoning_tokens_client"])
+    return {
+        "reasoning_p50_ms": float(np.percentile(seconds, 50)) * 1000 if len(seconds) else None,
+        "reasoning_tokens_mean": float(tokens.mean()) if tokens.notna().any() else None,
+    }
 
 
 def summarize(
@@ -142,6 +162,7 @@ def summarize(
         tokens = ok["output_tokens"].fillna(ok.get("output_tokens_client", np.nan))
         line["output_tokens_per_s"] = float(tokens.sum()) / span if span > 0 else None
         line["output_tokens_mean"] = float(tokens.mean()) if len(tokens.dropna()) else None
+        line.update(_reasoning(ok))
         slo = slos.get(str(suite))
         if slo:
             met = _meets(ok, slo)
@@ -363,6 +384,7 @@ COMPACT = {
     "e2e_p50_ms": "E2E p50 ms",
     "e2e_p95_ms": "E2E p95",
     "output_tps_p50": "tok/s p50",
+    "reasoning_p50_ms": "reasoning p50 ms",
     "throughput_rps": "req/s",
     "offered_rps": "offered req/s",
     "achieved_rps": "sent req/s",

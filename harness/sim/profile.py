@@ -31,10 +31,25 @@ class SimProfile(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    ttft_ms: float = Field(default=50.0, ge=0, description="delay before the first text token")
+    ttft_ms: float = Field(
+        default=50.0, ge=0, description="delay before the first output token (reasoning or text)"
+    )
     itl_ms: float = Field(default=5.0, ge=0, description="delay between two output tokens")
     output_tokens: int = Field(default=64, ge=1, description="answer length before max_tokens")
     jitter: float = Field(default=0.0, ge=0, le=1, description="relative std-dev of delays")
+    reasoning_tokens: int = Field(
+        default=0,
+        ge=0,
+        description="tokens streamed as delta.reasoning_content before the text, itl_ms apart "
+        "(counted in completion_tokens, not against max_tokens)",
+    )
+    usage_reasoning: bool = Field(
+        default=True,
+        description="report reasoning tokens as usage.completion_tokens_details.reasoning_tokens",
+    )
+    tokens_per_chunk: int = Field(
+        default=1, ge=1, description="tokens per SSE event, sent when the event's last one is due"
+    )
     error_rate: float = Field(default=0.0, ge=0, le=1, description="share of requests → HTTP 500")
     abstain_rate: float = Field(
         default=0.0, ge=0, le=1, description="share of answers that are 'I don't know'"

@@ -8,6 +8,10 @@ The answer is made of words taken from the prompt, chosen by a generator seeded
 with the profile seed and the prompt, so the same request always gets the same
 clearly artificial answer. One word is one token, both in the stream and in the
 reported usage; prompt tokens are the whitespace-separated words of all messages.
+A reasoning profile streams its reasoning words as ``delta.reasoning_content``
+before the answer and counts them in ``completion_tokens`` (and, unless
+``usage_reasoning`` is off, in ``completion_tokens_details.reasoning_tokens``),
+as OpenAI, DeepSeek and vLLM do. ``tokens_per_chunk`` puts several words in one event.
 """
 
 from __future__ import annotations
@@ -48,6 +52,36 @@ def answer_words(profile: SimProfile, model: str, prompt: str, max_tokens: int |
     vocabulary = [w for w in vocabulary if w] or list(_FALLBACK_WORDS)
     n = profile.output_tokens if max_tokens is None else min(profile.output_tokens, max_tokens)
     return [rng.choice(vocabulary) for _ in range(max(n, 1))]
+
+
+def reasoning_words(profile: SimProfile, model: str, prompt: str) -> list[str]:
+    """The reasoning a reasoning profile streams first: deterministic, apart from the answer."""
+    if not profile.reasoning_tokens:
+        return []
+    digest = hashlib.sha256(f"{profile.seed}\0{model}\0reasoning\0{prompt}".encode()).digest()
+    rng = random.Random(digest)
+    vocabulary = [w.strip(".,;:!?\"'()[]") for w in prompt.split()]
+    vocabulary = [w for w in vocabulary if w] or list(_FALLBACK_WORDS)
+    return [rng.choice(vocabulary) for _ in range(profile.reasoning_tokens)]
+
+
+def stream_events(
+    reasoning: list[str], words: list[str], delays: list[float], per_chunk: int
+) -> list[tuple[float, dict[str, str]]]:
+    """(due offset, delta) of each event: reasoning first, then text, ``per_chunk`` words each.
+
+    ``delays`` holds one offset per token (reasoning ones first); an event is due
+    when its last token is, since a server cannot send a token before it exists.
+    """
+    events: list[tuple[float, dict[str, str]]] = []
+    start = 0
+    for key, tokens in (("reasoning_content", reasoning), ("content", words)):
+        for j in range(0, len(tokens), per_chunk):
+            group = tokens[j : j + per_chunk]
+            text = "".join(w if j + i == 0 else " " + w for i, w in enumerate(group))
+            events.append((delays[start + j + len(group) - 1], {key: text}))
+        start += len(tokens)
+    return events
 
 
 class SimServer:
@@ -144,18 +178,23 @@ class SimServer:
             document = json.dumps(fill_schema(schema, random.Random(prompt + str(profile.seed))))
             words = document.split(" ")
         finish = "length" if max_tokens is not None and len(words) >= max_tokens else "stop"
-        delays = _token_schedule(profile, len(words), rng)
-        usage = {
+        reasoning = reasoning_words(profile, model, prompt)
+        delays = _token_schedule(profile, len(reasoning) + len(words), rng)
+        usage: dict[str, Any] = {
             "prompt_tokens": len(prompt.split()),
-            "completion_tokens": len(words),
-            "total_tokens": len(prompt.split()) + len(words),
+            "completion_tokens": len(reasoning) + len(words),
+            "total_tokens": len(prompt.split()) + len(reasoning) + len(words),
         }
+        if reasoning and profile.usage_reasoning:
+            usage["completion_tokens_details"] = {"reasoning_tokens": len(reasoning)}
         ident = f"chatcmpl-sim-{uuid.uuid4().hex[:16]}"
         if fault == "empty":
-            words, delays = [], []
+            reasoning, words, delays = [], [], []
             usage["completion_tokens"] = 0
+            usage.pop("completion_tokens_details", None)
         if fault == "content_filter":
-            words, delays, finish = words[:2], delays[:2], "content_filter"
+            words, finish = words[:2], "content_filter"
+            delays = delays[: len(reasoning) + 2]
         if body.get("stream"):
             include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
             try:
@@ -163,8 +202,7 @@ class SimServer:
                     request,
                     ident,
                     model,
-                    words,
-                    delays,
+                    stream_events(reasoning, words, delays, profile.tokens_per_chunk),
                     received,
                     finish,
                     usage,
@@ -189,7 +227,11 @@ class SimServer:
                 "choices": [
                     {
                         "index": 0,
-                        "message": {"role": "assistant", "content": " ".join(words)},
+                        "message": {
+                            "role": "assistant",
+                            "content": " ".join(words),
+                            **({"reasoning_content": " ".join(reasoning)} if reasoning else {}),
+                        },
                         "finish_reason": finish,
                     }
                 ],
@@ -279,11 +321,10 @@ async def _stream(
     request: web.Request,
     ident: str,
     model: str,
-    words: list[str],
-    delays: list[float],
+    events: list[tuple[float, dict[str, str]]],
     received: float,
     finish: str,
-    usage: dict[str, int],
+    usage: dict[str, Any],
     include_usage: bool,
     fault: str | None = None,
     hang_s: float = 0.0,
@@ -296,23 +337,18 @@ async def _stream(
     # Like OpenAI, the first chunk carries only the role: it is not a token, and
     # a client that counts it as the first token reports a TTFT that is too short.
     await response.write(_chunk(ident, model, {"role": "assistant", "content": ""}, None))
-    half = len(words) // 2
+    half = len(events) // 2
     if fault == "hang_before_first_token":
         await asyncio.sleep(hang_s)
-    if fault is None and words and delays[-1] == delays[0]:
+    if fault is None and events and events[-1][0] == events[0][0]:
         # No inter-token delay: the whole answer in one write, so that a
         # capacity benchmark measures the client rather than this server.
-        await _sleep_until(received + delays[0])
+        await _sleep_until(received + events[0][0])
         if stamps is not None:
             stamps["first_sent"] = time.perf_counter()
-        await response.write(
-            b"".join(
-                _chunk(ident, model, {"content": w if i == 0 else " " + w}, None)
-                for i, w in enumerate(words)
-            )
-        )
-        words, delays = [], []
-    for i, (word, due) in enumerate(zip(words, delays, strict=True)):
+        await response.write(b"".join(_chunk(ident, model, d, None) for _, d in events))
+        events = []
+    for i, (due, delta) in enumerate(events):
         if i == half and fault == "hang_mid_stream":
             await asyncio.sleep(hang_s)
         if i == half and fault == "connection_reset":
@@ -323,10 +359,9 @@ async def _stream(
         if i == half and fault == "malformed_chunk":
             await response.write(b'data: {"id": "broken", "choices": [\n\n')
         await _sleep_until(received + due)
-        if i == 0 and stamps is not None:
-            stamps["first_sent"] = time.perf_counter()
-        text = word if i == 0 else " " + word
-        await response.write(_chunk(ident, model, {"content": text}, None))
+        if stamps is not None and stamps["first_sent"] is None and "content" in delta:
+            stamps["first_sent"] = time.perf_counter()  # the first text: what TTFT measures
+        await response.write(_chunk(ident, model, delta, None))
     if fault == "no_finish":
         await response.write_eof()
         return response
