@@ -89,6 +89,11 @@ class SimProcess:
         text = line[0] if line else ""
         if not text.startswith("listening on "):
             code = self._proc.poll()
+            if code is None and not reader.is_alive():  # its stdout closed: it is exiting
+                try:
+                    code = self._proc.wait(timeout=5)
+                except subprocess.TimeoutExpired:
+                    code = None
             self._end_child()  # the log is read once the child is gone, before it is closed
             tail = self._log_tail()
             self.stop()

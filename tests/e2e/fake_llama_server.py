@@ -30,7 +30,6 @@ def die_of_sigill() -> None:
     if libc:
         ctypes.CDLL(libc).prctl(4, 0, 0, 0, 0)  # PR_SET_DUMPABLE 0: no core file anywhere
     print("fake-llama: ggml_compute_forward: tilezero", flush=True)
-    signal.signal(signal.SIGILL, signal.SIG_DFL)
     os.kill(os.getpid(), signal.SIGILL)
 
 
@@ -43,6 +42,7 @@ def main() -> None:
     parser.add_argument("--host")
     parser.add_argument("--port", type=int)
     args, _ = parser.parse_known_args(sys.argv[3:])
+    signal.signal(signal.SIGILL, signal.SIG_DFL)  # the main thread only may set it
     mode = open(args.model, encoding="utf-8").read().split()
     print(f"fake-llama: loading {args.model} ({' '.join(mode)})", flush=True)
     if mode[0] == "sigill-at-start":
