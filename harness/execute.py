@@ -595,7 +595,8 @@ def execute(
         finally:
             progress.close()
             writer.flush()
-            unavailable = _gone(outcome, not_started, health)
+            # After Ctrl-C the children got the SIGINT too: that is no failure of theirs.
+            unavailable = _gone(outcome, not_started, health if status == "completed" else {})
             if unavailable:
                 manifest["unavailable_providers"] = unavailable
             manifest.update(

@@ -170,6 +170,26 @@ def test_server_killed_by_sigill_on_its_first_request(
     assert manifest["warmup_errors"]["gemma"] == "connection_error"
 
 
+def test_resume_sends_what_a_dead_provider_was_never_sent(
+    fake_local: Callable[[str], tuple[Path, Path]],
+    write_config: Callable[..., Path],
+    tmp_path: Path,
+) -> None:
+    model, python = fake_local("sigill-after 0")
+    root = tmp_path / "out"
+    config = rag_config(write_config, model, python)
+    assert run(config, root, "--run-id", "r1")[0] == 1
+    model.write_text("sigill-after 100")  # "rebuilt": the same config now works
+    code, out, err = run(config, root, "--resume", "r1")
+    assert code == 0, out + err
+    rows = pd.read_parquet(root)
+    # One row per planned request (6 cases × 2 providers), the never-sent ones replaced.
+    assert len(rows) == 2 * CASES and rows["request_index"].is_unique
+    assert (rows["status"] == "ok").all()
+    # 1 chat request killed the first server; the second got a warm-up and the 6 cases.
+    assert chat_requests(root / "r1" / "_local-gemma.log") == 1 + 1 + CASES
+
+
 def test_server_that_dies_during_the_run_stops_being_sent_to(
     fake_local: Callable[[str], tuple[Path, Path]],
     write_config: Callable[..., Path],
