@@ -17,10 +17,11 @@ import argparse
 import ctypes
 import ctypes.util
 import json
-import os
 import resource
 import signal
 import sys
+import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 
@@ -30,7 +31,10 @@ def die_of_sigill() -> None:
     if libc:
         ctypes.CDLL(libc).prctl(4, 0, 0, 0, 0)  # PR_SET_DUMPABLE 0: no core file anywhere
     print("fake-llama: ggml_compute_forward: tilezero", flush=True)
-    os.kill(os.getpid(), signal.SIGILL)
+    # Directed at this thread, as a faulting instruction is: a process-wide kill() may be
+    # delivered to another thread a moment later, while this one still answers.
+    signal.pthread_kill(threading.get_ident(), signal.SIGILL)
+    time.sleep(60)  # never reached: SIGILL's default action ends the process
 
 
 def main() -> None:
