@@ -458,6 +458,15 @@ def execute(
         for name, reason in not_started.items():
             if notify is not None:
                 notify(name, f"not sent to: {reason}")
+
+        def tell(provider: str, message: str) -> None:
+            if notify is None:
+                return
+            server = servers.get(provider)
+            if server is not None and server.running and "last lines of" not in message:
+                message += "\n" + server.log_tail()  # alive but failing: its log says why
+            notify(provider, message)
+
         endpoints, judge_endpoints = build_endpoints(spec, keys, sim, local_bases)
         health = _health(spec, sim, servers, picklable=spec.run.workers > 1)
         # With worker processes, each builds its own sender (and imports litellm).
@@ -559,7 +568,7 @@ def execute(
                     token_estimate=lambda r: input_tokens(r) + r.max_tokens,
                     health=health,
                     unavailable=not_started,
-                    notify=notify,
+                    notify=tell,
                 )
             finally:
                 await sender.close()

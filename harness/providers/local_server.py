@@ -419,6 +419,11 @@ class LocalModelServer:
             return None
         return self._failure(describe_exit(code, "during the run"))
 
+    def log_tail(self) -> str:
+        """``last lines of LOG:`` and the log's last lines (for messages about the server)."""
+        log = self._current_log()
+        return f"last lines of {log}:\n{_log_tail(log)}"
+
     def watch(self) -> ServerWatch:
         """A picklable :meth:`exit_failure` for other processes (after :meth:`start`)."""
         if self._proc is None:

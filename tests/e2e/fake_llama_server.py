@@ -6,6 +6,7 @@ file, and serves a real OpenAI-compatible endpoint on loopback until told to die
 
 - ``sigill-at-start``: logs a line, then kills itself with SIGILL before binding.
 - ``sigill-after N``: answers N streamed chat requests, then dies of SIGILL on the next.
+- ``http-500``: stays up, logs a decoding error and answers every chat request with HTTP 500.
 
 Every chat request is logged (``fake-llama: chat request K``), so a test can count
 what reached the server. It never dumps core.
@@ -51,7 +52,7 @@ def main() -> None:
     print(f"fake-llama: loading {args.model} ({' '.join(mode)})", flush=True)
     if mode[0] == "sigill-at-start":
         die_of_sigill()
-    answers = int(mode[1])
+    answers = int(mode[1]) if len(mode) > 1 else 0
     served = 0
 
     class Handler(BaseHTTPRequestHandler):
@@ -73,6 +74,15 @@ def main() -> None:
             self.rfile.read(int(self.headers.get("Content-Length", "0")))
             served += 1
             print(f"fake-llama: chat request {served}", flush=True)
+            if mode[0] == "http-500":
+                print("fake-llama: llama_decode failed: KV cache is full", flush=True)
+                body = b'{"error": {"message": "internal error"}}'
+                self.send_response(500)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+                return
             if served > answers:
                 die_of_sigill()
             self.send_response(200)

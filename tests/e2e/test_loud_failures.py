@@ -212,6 +212,22 @@ def test_server_that_dies_during_the_run_stops_being_sent_to(
     assert "gemma vs" in out or "vs gemma" in out  # two answered cases: still paired
 
 
+def test_failed_warm_up_of_a_live_local_server_shows_its_log(
+    fake_local: Callable[[str], tuple[Path, Path]],
+    write_config: Callable[..., Path],
+    tmp_path: Path,
+) -> None:
+    model, python = fake_local("http-500")
+    code, out, err = run(rag_config(write_config, model, python), tmp_path / "out")
+    assert code == 1, out + err
+    assert "error: provider gemma: warm-up failed: http_500 after 3 attempt(s)" in err
+    assert "fake-llama: llama_decode failed: KV cache is full" in err  # the log's tail
+    assert "error: provider gemma failed: its warm-up request failed (http_500)" in err
+    rows = pd.read_parquet(tmp_path / "out")
+    # The server is up: its answers are measured, errors and all.
+    assert set(rows[rows["provider"] == "gemma"]["error_type"]) == {"http_500"}
+
+
 def test_optional_provider_that_dies_is_reported_and_the_run_succeeds(
     fake_local: Callable[[str], tuple[Path, Path]],
     write_config: Callable[..., Path],
