@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import os
 import signal
 import sys
 from collections.abc import Callable
+from pathlib import Path
 
 _PR_SET_PDEATHSIG = 1
 
@@ -29,3 +31,31 @@ def die_with_parent() -> Callable[[], None] | None:
         libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
 
     return preexec
+
+
+def exit_status(pid: int) -> int | None:
+    """A child's exit status as :class:`subprocess.Popen` reports it, read without reaping it.
+
+    For processes other than the parent (worker processes watching the parent's
+    server). None while ``pid`` runs. On Linux a zombie's status comes from
+    ``/proc/PID/stat`` (a signal is negative, as Popen has it); where the status
+    cannot be read (the process is gone, or no ``/proc``), a finished process gives 0.
+    """
+    try:
+        text = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        if Path("/proc/self").exists():
+            return 0  # Linux, and no such process any more
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return 0
+        except PermissionError:
+            return None
+        return None
+    fields = text.rsplit(")", 1)[-1].split()  # the command name may hold spaces
+    if not fields or fields[0] not in ("Z", "X"):
+        return None
+    # fields[0] is field 3 (state); the wait status is field 52 (Linux 3.5+).
+    status = int(fields[49]) if len(fields) > 49 else 0
+    return -(status & 0x7F) if status & 0x7F else (status >> 8) & 0xFF

@@ -86,7 +86,22 @@ def run(
 
     for warning in deprecation_warnings(spec):
         click.echo(f"warning: {warning}", err=True)
-    result = execute(spec, out=out, run_id=run_id, resume=resume, show_progress=not no_progress)
+    told: set[str] = set()
+
+    def notify(provider: str, message: str) -> None:
+        # At once, to stderr: a dead server is news before the tables.
+        told.add(provider)
+        level = "note: optional" if spec.provider(provider).optional else "error:"
+        click.echo(f"{level} provider {provider}: {message}", err=True)
+
+    result = execute(
+        spec,
+        out=out,
+        run_id=run_id,
+        resume=resume,
+        show_progress=not no_progress,
+        notify=notify,
+    )
     for notice in result.skipped.values():
         click.echo(f"note: {notice}", err=True)
 
@@ -104,6 +119,23 @@ def run(
     if result.status != "completed":
         click.echo(f"run {result.status}", err=True)
         sys.exit(130)
+    if _report_failures(spec, result, rows, told):
+        sys.exit(1)
+
+
+def _report_failures(spec: Any, result: Any, rows: Any, told: set[str]) -> bool:
+    """Print each failed provider (in full unless already told); True if one is not optional."""
+    from harness.failures import provider_failures
+
+    outcome = result.outcome
+    failures = provider_failures(
+        spec, rows, result.unavailable, outcome.warmup_errors if outcome is not None else {}
+    )
+    for failure in failures:
+        reason = failure.reason.splitlines()[0] if failure.provider in told else failure.reason
+        level = "note: optional" if failure.optional else "error:"
+        click.echo(f"{level} provider {failure.provider} failed: {reason}", err=True)
+    return any(not failure.optional for failure in failures)
 
 
 @main.command()
@@ -193,11 +225,19 @@ def _print_dry_run(spec: Any) -> None:
 
 def _echo_pairs(rows: Any, fmt: str) -> None:
     """The paired quality comparison, when the run has scored answers."""
-    from harness.report.summary import paired_quality, render_pairs
+    from harness.report.summary import (
+        PRIMARY_QUALITY,
+        paired_quality,
+        render_pairs,
+        unpaired_providers,
+    )
 
     pairs = paired_quality(rows)
     if len(pairs):
         click.echo("\n" + render_pairs(pairs, fmt))
+    if PRIMARY_QUALITY in rows and rows[PRIMARY_QUALITY].notna().any():
+        for provider, why in unpaired_providers(rows).items():
+            click.echo(f"note: the paired comparison leaves out {provider}: {why}", err=True)
 
 
 @main.command()
@@ -619,7 +659,16 @@ def export(results_root: Path, dest: Path, run_id: str | None) -> None:
     """Export a run's comparison, paired tests and per-request rows to a file."""
     from harness.report.build import build_report
     from harness.report.export import export as write
+    from harness.report.export import formats
 
+    if dest.suffix.lower() not in formats():
+        # Bad input (exit 2), found before any run is read.
+        click.echo(
+            f"error: {dest}: unknown export format {dest.suffix or '(no extension)'!r};"
+            f" known: {', '.join(formats())}",
+            err=True,
+        )
+        sys.exit(2)
     report = build_report(results_root, run_id)
     click.echo(f"wrote {write(report, dest)}")
 

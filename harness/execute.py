@@ -14,12 +14,12 @@ import os
 import platform
 import socket
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from harness import __version__, price_table
 from harness.budget import Budget, PlanLine, dry_run, input_tokens
@@ -29,7 +29,7 @@ from harness.errors import ConfigError, ProviderSetupError, StoreError
 from harness.limits import RateLimiter, RetryPolicy
 from harness.pricing import resolve_price
 from harness.providers.trace import Endpoint
-from harness.runner import Phase, RunOutcome, run_phases
+from harness.runner import UNAVAILABLE, Health, Phase, RunOutcome, run_phases
 from harness.sim import SimProcess, SimProfile
 from harness.store import (
     PartWriter,
@@ -40,6 +40,9 @@ from harness.store import (
 )
 from harness.suites import SUITE_KINDS, RequestSpec
 from harness.suites.rag_qa import JudgeConfig, RagQaSuite
+
+if TYPE_CHECKING:
+    from harness.providers.local_server import LocalModelServer
 
 # litellm model prefixes that speak the OpenAI chat-completions protocol at an
 # api_base; ``transport: auto`` sends these through the direct client.
@@ -57,6 +60,8 @@ class RunResult:
     skipped: dict[str, str] = dataclasses.field(default_factory=dict)
     stopped_reason: str | None = None
     warnings: list[str] = dataclasses.field(default_factory=list)
+    unavailable: dict[str, str] = dataclasses.field(default_factory=dict)
+    """Providers not (or no longer) sent to, and why: failed to start, died, or unreachable."""
 
 
 def build_plan(spec: RunSpec) -> list[Phase]:
@@ -200,13 +205,32 @@ def skip_unavailable(spec: RunSpec) -> tuple[RunSpec, dict[str, str]]:
     return dataclasses.replace(spec, providers=kept), skipped
 
 
+NOT_STARTED = "http://127.0.0.1:9/v1"
+"""api_base of an optional local provider whose server did not start: never sent to."""
+
+
 @contextmanager
 def local_servers(spec: RunSpec, run_dir: Path) -> Iterator[dict[str, str]]:
     """Start a llama-cpp-python server per ``local`` provider; yields name → api_base."""
+    with local_server_processes(spec, run_dir) as (servers, _):
+        yield {name: server.api_base for name, server in servers.items()}
+
+
+@contextmanager
+def local_server_processes(
+    spec: RunSpec, run_dir: Path
+) -> Iterator[tuple[dict[str, LocalModelServer], dict[str, str]]]:
+    """Start a llama-cpp-python server per ``local`` provider.
+
+    Yields the running servers by provider name, and the ``optional`` providers whose
+    server did not start, with the reason (a non-optional one raises).
+    """
+    from harness.errors import ProviderSetupError
     from harness.providers.local_server import LocalModelServer, find_gguf
 
     with ExitStack() as stack:
-        bases = {}
+        servers: dict[str, LocalModelServer] = {}
+        failed: dict[str, str] = {}
         for p in spec.providers:
             if p.local is None:
                 continue
@@ -226,9 +250,15 @@ def local_servers(spec: RunSpec, run_dir: Path) -> Iterator[dict[str, str]]:
                 startup_timeout_s=local.startup_timeout_s,
                 chat_format=local.chat_format,
             )
-            stack.enter_context(server)
-            bases[p.name] = server.api_base
-        yield bases
+            try:
+                stack.enter_context(server)
+            except ProviderSetupError as exc:
+                if not p.optional:
+                    raise
+                failed[p.name] = str(exc)
+                continue
+            servers[p.name] = server
+        yield servers, failed
 
 
 @contextmanager
@@ -380,11 +410,13 @@ def execute(
     run_id: str | None = None,
     resume: str | None = None,
     show_progress: bool = True,
+    notify: Callable[[str, str], None] | None = None,
 ) -> RunResult:
     """Run every suite against every provider and store one row per request.
 
     With ``resume``, continue that run: only requests without a finished row
-    are sent, so no case is paid for twice.
+    are sent, so no case is paid for twice. ``notify(provider, message)`` hears at
+    once of a failed warm-up or a provider that is gone (with its log's tail).
     """
     root = Path(out if out is not None else spec.run.out)
     spec, skipped = skip_unavailable(spec)
@@ -419,9 +451,24 @@ def execute(
     run_dir.mkdir(parents=True, exist_ok=True)
     with (
         simulators(spec, run_dir / "_sim.log") as sim,
-        local_servers(spec, run_dir) as local_bases,
+        local_server_processes(spec, run_dir) as (servers, not_started),
     ):
+        local_bases = {name: server.api_base for name, server in servers.items()}
+        local_bases |= dict.fromkeys(not_started, NOT_STARTED)
+        for name, reason in not_started.items():
+            if notify is not None:
+                notify(name, f"not sent to: {reason}")
+
+        def tell(provider: str, message: str) -> None:
+            if notify is None:
+                return
+            server = servers.get(provider)
+            if server is not None and server.running and "last lines of" not in message:
+                message += "\n" + server.log_tail()  # alive but failing: its log says why
+            notify(provider, message)
+
         endpoints, judge_endpoints = build_endpoints(spec, keys, sim, local_bases)
+        health = _health(spec, sim, servers, picklable=spec.run.workers > 1)
         # With worker processes, each builds its own sender (and imports litellm).
         cache = ResponseCache(Path(spec.run.response_cache)) if spec.run.response_cache else None
         sender = Sender(endpoints, judge_endpoints, cache) if spec.run.workers == 1 else None
@@ -482,6 +529,9 @@ def execute(
         progress = _progress(to_send, show_progress)
 
         def sink(row: dict[str, Any]) -> None:
+            if row.get("error_type") == UNAVAILABLE:  # never sent: name what it was not sent to
+                endpoint = endpoints[row["provider"]]
+                row.update(model=endpoint.model, simulated=endpoint.simulated)
             writer.add(row)
             progress.update(1)
 
@@ -516,6 +566,9 @@ def execute(
                     retries=retries,
                     limiters={n: RateLimiter(rpm=r, tpm=t) for n, (r, t) in rates.items()},
                     token_estimate=lambda r: input_tokens(r) + r.max_tokens,
+                    health=health,
+                    unavailable=not_started,
+                    notify=tell,
                 )
             finally:
                 await sender.close()
@@ -534,6 +587,9 @@ def execute(
                 warmup_requests=spec.run.warmup_requests,
                 retries=retries,
                 rates=rates,
+                unavailable=not_started,
+                response_cache=spec.run.response_cache,
+                health=health,
             )
 
         status = "interrupted"
@@ -548,6 +604,10 @@ def execute(
         finally:
             progress.close()
             writer.flush()
+            # After Ctrl-C the children got the SIGINT too: that is no failure of theirs.
+            unavailable = _gone(outcome, not_started, health if status == "completed" else {})
+            if unavailable:
+                manifest["unavailable_providers"] = unavailable
             manifest.update(
                 status=status,
                 ended_at=datetime.now(UTC).isoformat(),
@@ -574,7 +634,35 @@ def execute(
                 manifest["open_loop"] = open_loop_block(run_dir)
             write_manifest(run_dir, manifest)
     stopped = budget.stopped_reason if budget is not None else None
-    return RunResult(run_id, run_dir, outcome, status, skipped, stopped, warnings)
+    return RunResult(run_id, run_dir, outcome, status, skipped, stopped, warnings, unavailable)
+
+
+def _health(
+    spec: RunSpec,
+    sim: SimProcess | None,
+    servers: dict[str, LocalModelServer],
+    *,
+    picklable: bool,
+) -> dict[str, Health]:
+    """Provider → check of the child process that serves it (None while it runs)."""
+    health: dict[str, Health] = {
+        name: server.watch() if picklable else server.exit_failure
+        for name, server in servers.items()
+    }
+    if sim is not None and not picklable:
+        health |= {p.name: sim.exit_failure for p in spec.providers if p.simulated}
+    return health
+
+
+def _gone(
+    outcome: RunOutcome | None, not_started: dict[str, str], health: dict[str, Health]
+) -> dict[str, str]:
+    """Every provider that is gone by the end, and why; a death the run did not see too."""
+    gone = {**not_started, **(outcome.unavailable if outcome is not None else {})}
+    for name, check in health.items():
+        if name not in gone and (reason := check()) is not None:
+            gone[name] = reason
+    return gone
 
 
 def plan_estimate(spec: RunSpec) -> tuple[list[PlanLine], dict[str, str]]:

@@ -33,6 +33,12 @@ each row keeps, as offsets from its phase's start:
   back-off), so the latency a user sees is ``queue_wait_s + ttft_s``;
 - ``schedule_lag_s`` (open loop only): how late the runner itself dispatched
   the request (event-loop lateness), a part of ``queue_wait_s``.
+
+A provider that is gone is not sent to: when its server process has exited
+(``health``), or its warm-up could not connect even after retries, it is
+*unavailable* and each of its remaining planned requests becomes a row with
+``error_type = "provider_unavailable"`` and the reason, instead of attempts
+against a dead port.
 """
 
 from __future__ import annotations
@@ -44,7 +50,7 @@ import itertools
 import random
 import time
 from collections import defaultdict
-from collections.abc import Awaitable, Callable, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -58,6 +64,11 @@ from harness.tokens import encoding
 Row = dict[str, Any]
 Send = Callable[[RequestSpec], Awaitable[Row]]
 NO_RETRY = RetryPolicy(max_retries=0)
+Health = Callable[[], str | None]
+"""None while a provider's server process runs; else why it is gone (exit status, log tail)."""
+UNAVAILABLE = "provider_unavailable"
+"""``error_type`` of a planned request not sent because its provider is gone."""
+_RECHECK_S = 0.25  # a server's sockets close a moment before its exit status exists
 
 
 @dataclass
@@ -89,6 +100,7 @@ class RunOutcome:
     retries: int = 0
     warmup_errors: dict[str, str] = field(default_factory=dict)
     clock: dict[str, float] = field(default_factory=dict)
+    unavailable: dict[str, str] = field(default_factory=dict)  # provider → why it was not sent to
 
 
 def cancelled_row(request: RequestSpec, index: int) -> Row:
@@ -111,6 +123,19 @@ def sent_at(row: Row, called: float) -> float:
     if isinstance(t0, float) and called <= t0 <= time.perf_counter():
         return t0
     return called
+
+
+def unavailable_row(request: RequestSpec, index: int, reason: str) -> Row:
+    """The row of a planned request that was not sent: its provider is gone."""
+    return {
+        **request_identity(request),
+        "request_index": index,
+        "status": "error",
+        "error_type": UNAVAILABLE,
+        "error_message": reason,
+        "attempts": 0,
+        "retry_wait_s": 0.0,
+    }
 
 
 def arrivals(pattern: str, rate: float, seed: int) -> Iterator[float]:
@@ -141,13 +166,25 @@ async def run_phases(
     limiters: dict[str, RateLimiter] | None = None,
     token_estimate: Callable[[RequestSpec], int] | None = None,
     before_phase: Callable[[Phase], Awaitable[None]] | None = None,
+    health: Mapping[str, Health] | None = None,
+    unavailable: Mapping[str, str] | None = None,
+    notify: Callable[[str, str], None] | None = None,
 ) -> RunOutcome:
     """Run every phase; each provider's phases in order, providers side by side.
 
     Before measuring, each provider gets ``warmup_requests`` unrecorded
-    requests, so one-off connection and client setup is not counted as latency.
+    requests (retried like measured ones), so one-off connection and client
+    setup is not counted as latency.
+
+    ``health`` (provider → check) is consulted after a failed request; a provider
+    named in ``unavailable`` (provider → reason) from the start, or found dead, is
+    not sent to again (see the module doc). ``notify(provider, message)`` hears
+    at once of a failed warm-up or a provider that became unavailable.
     """
     outcome = RunOutcome(planned=sum(len(p.requests) for p in phases if p.duration_s is None))
+    outcome.unavailable.update(unavailable or {})
+    gone = outcome.unavailable
+    health = health or {}
     by_provider: dict[str, list[Phase]] = defaultdict(list)
     for phase in phases:
         by_provider[phase.provider].append(phase)
@@ -174,6 +211,25 @@ async def run_phases(
     limiters = limiters or {}
     rng = random.Random(0)
 
+    def mark_gone(provider: str, reason: str) -> None:
+        if provider not in gone:
+            gone[provider] = reason
+            if notify is not None:
+                notify(provider, f"not sent to any more: {reason}")
+
+    async def died(provider: str, *, recheck: bool = False) -> str | None:
+        """Why the provider's server is gone, or None (then maybe look again shortly)."""
+        check = health.get(provider)
+        if check is None:
+            return None
+        reason = check()
+        if reason is None and recheck:
+            await asyncio.sleep(_RECHECK_S)
+            reason = check()
+        if reason is not None:
+            mark_gone(provider, reason)
+        return reason
+
     async def attempt(request: RequestSpec) -> tuple[Row, float]:
         """One attempt within the provider's cap, paced by its rate limits, within the
         global cap; returns the row and when the request was written (perf_counter)."""
@@ -194,6 +250,10 @@ async def run_phases(
         start and ``scheduled`` an open-loop arrival (both perf_counter)."""
         dispatched = time.perf_counter()
         arrival = dispatched if scheduled is None else scheduled
+        if request.provider in gone:
+            sink(unavailable_row(request, index, gone[request.provider]))
+            outcome.errors += 1
+            return
         if stop.is_set() or (budget is not None and not budget.try_reserve(request)):
             stop.set()
             outcome.not_sent += 1
@@ -206,6 +266,10 @@ async def run_phases(
             while True:
                 start = time.perf_counter()  # latency comes from the final attempt
                 row, sent = await attempt(request)
+                if row.get("status") != "ok" and (reason := await died(request.provider)):
+                    # The server died under this request: say so, and do not retry.
+                    row["error_message"] = f"{row.get('error_message') or ''}\n{reason}".strip()
+                    break
                 if not policy.should_retry(row.get("error_type"), n):
                     break
                 pause = policy.wait_s(n, row.get("retry_after_s"), rng)
@@ -241,6 +305,8 @@ async def run_phases(
         yield from zip(indices, phase.requests, strict=True)
         if phase.duration_s is not None:
             for r in itertools.cycle(phase.requests):
+                if phase.provider in gone:
+                    return  # a gone provider's time is not filled with more rows
                 yield next(counter), replace(r, repeat=r.repeat + 1_000_000)
 
     async def closed_loop(phase: Phase, cap: int) -> None:
@@ -269,7 +335,7 @@ async def run_phases(
                     break
                 due = start + phase.start_offset_s + offset
                 delay = due - time.perf_counter()
-                if delay > 0:
+                if delay > 0 and phase.provider not in gone:
                     await asyncio.sleep(delay)
                 tasks.append(asyncio.create_task(one(request, index, start, scheduled=due)))
             await asyncio.gather(*tasks)
@@ -283,13 +349,34 @@ async def run_phases(
             # The first estimate loads the tokenizer (~1 s, blocking the loop):
             # here, not in the first measured request's queue wait.
             token_estimate(request)
+        policy = retries.get(provider, NO_RETRY)
         for _ in range(warmup_requests):
+            if provider in gone:
+                return
             warm_request = replace(request, warmup=True)
-            row = await send(warm_request)
-            if budget is not None:
-                budget.settle(warm_request, row)  # warm-ups are paid for too
+            n = 1
+            while True:
+                row = await send(warm_request)
+                if budget is not None:
+                    budget.settle(warm_request, row)  # warm-ups are paid for too
+                if not policy.should_retry(row.get("error_type"), n):
+                    break
+                await asyncio.sleep(policy.wait_s(n, row.get("retry_after_s"), rng))
+                n += 1
             if row.get("status") != "ok":
-                outcome.warmup_errors[provider] = str(row.get("error_type"))
+                await warmup_failed(provider, row, n)
+
+    async def warmup_failed(provider: str, row: Row, attempts: int) -> None:
+        """Record a failed warm-up; a dead server or a port nobody answers is unavailable."""
+        error_type = str(row.get("error_type"))
+        outcome.warmup_errors[provider] = error_type
+        message = f"{error_type} after {attempts} attempt(s): {row.get('error_message') or ''}"
+        if await died(provider, recheck=True):
+            return
+        if error_type == "connection_error":
+            mark_gone(provider, f"its warm-up request could not connect ({message.strip()})")
+        elif notify is not None:
+            notify(provider, f"warm-up failed: {message.strip()}")
 
     async def provider_run(provider: str, its_phases: list[Phase]) -> None:
         cap = provider_concurrency.get(provider, concurrency)

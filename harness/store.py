@@ -181,7 +181,8 @@ FINISHED = ("ok", "error")
 def prepare_resume(run_dir: Path) -> tuple[set[int], list[str]]:
     """Make a run resumable; returns (finished request indices, notes).
 
-    Rows of requests that were cancelled (in flight at Ctrl-C) are removed, so
+    Rows of requests that were cancelled (in flight at Ctrl-C), or never sent
+    because their provider was unavailable, are removed, so
     the resumed run holds exactly one row per request: every part is read,
     the rows to keep are written as one new part (atomically), then the old
     parts are deleted. A part that cannot be read is renamed ``_corrupt-…``
@@ -200,7 +201,9 @@ def prepare_resume(run_dir: Path) -> tuple[set[int], list[str]]:
     if not tables:
         return set(), notes
     rows = pa.concat_tables(tables).to_pandas()
-    finished = rows[rows["status"].isin(FINISHED)]
+    # A request never sent because its provider was gone (runner.UNAVAILABLE) is sent now.
+    never_sent = rows["error_type"] == "provider_unavailable"
+    finished = rows[rows["status"].isin(FINISHED) & ~never_sent]
     # A crash between writing the merged part and deleting the old ones leaves
     # duplicates; the last finished row of each request wins.
     kept = finished.drop_duplicates(subset="request_index", keep="last")
@@ -211,7 +214,7 @@ def prepare_resume(run_dir: Path) -> tuple[set[int], list[str]]:
         atomic_write(final, lambda f: pq.write_table(merged, f, compression="zstd"))
         for part in readable:
             part.unlink()
-        notes.append(f"dropped {len(rows) - len(kept)} cancelled or duplicate rows")
+        notes.append(f"dropped {len(rows) - len(kept)} cancelled, never sent or duplicate rows")
     return {int(i) for i in kept["request_index"].dropna()}, notes
 
 

@@ -16,12 +16,12 @@ import asyncio
 import multiprocessing
 import queue
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from harness.limits import RateLimiter, RetryPolicy
 from harness.providers.trace import Endpoint
-from harness.runner import Phase, RunOutcome, run_phases
+from harness.runner import Health, Phase, RunOutcome, run_phases
 
 _DONE = "__done__"
 
@@ -67,14 +67,23 @@ class WorkerJob:
     warmup_requests: int
     retries: dict[str, RetryPolicy]
     rates: dict[str, tuple[float | None, float | None]]
+    unavailable: dict[str, str] = field(default_factory=dict)
+    response_cache: str | None = None
+    health: dict[str, Health] = field(default_factory=dict)  # picklable checks (ServerWatch)
 
 
 def _worker_main(job: WorkerJob, rows: Any, barriers: dict[int, Any]) -> None:
+    from pathlib import Path
+
     from harness.budget import input_tokens
+    from harness.cache import ResponseCache
     from harness.execute import Sender
 
     async def main() -> RunOutcome:
-        sender = Sender(job.endpoints, job.judge_endpoints)
+        # The cache is a directory of files each replaced atomically (os.replace of a
+        # per-process temporary), so workers share it safely.
+        cache = ResponseCache(Path(job.response_cache)) if job.response_cache else None
+        sender = Sender(job.endpoints, job.judge_endpoints, cache)
 
         async def line_up(phase: Phase) -> None:
             await asyncio.to_thread(barriers[phase.key].wait)
@@ -95,6 +104,8 @@ def _worker_main(job: WorkerJob, rows: Any, barriers: dict[int, Any]) -> None:
                 limiters={p: RateLimiter(rpm=r, tpm=t) for p, (r, t) in job.rates.items()},
                 token_estimate=lambda r: input_tokens(r) + r.max_tokens,
                 before_phase=line_up,
+                unavailable=job.unavailable,
+                health=job.health,
             )
         finally:
             await sender.close()
@@ -121,8 +132,16 @@ def run_in_workers(
     warmup_requests: int,
     retries: dict[str, RetryPolicy],
     rates: dict[str, tuple[float | None, float | None]],
+    unavailable: dict[str, str] | None = None,
+    response_cache: str | None = None,
+    health: dict[str, Health] | None = None,
 ) -> RunOutcome:
-    """Run ``phases`` in ``workers`` processes; rows go to ``sink`` in this process."""
+    """Run ``phases`` in ``workers`` processes; rows go to ``sink`` in this process.
+
+    A provider in ``unavailable`` is not sent to (see :func:`run_phases`); one that
+    dies during the run is found by the workers through ``health`` (checks that
+    pickle, such as :class:`~harness.providers.local_server.ServerWatch`).
+    """
     context = multiprocessing.get_context("spawn")
     rows = context.Queue()
     keyed = [replace(p, key=i) for i, p in enumerate(phases)]
@@ -145,6 +164,9 @@ def run_in_workers(
             warmup_requests=warmup_requests,
             retries=retries,
             rates=shared_rates,
+            unavailable=dict(unavailable or {}),
+            response_cache=response_cache,
+            health=dict(health or {}),
         )
         process = context.Process(target=_worker_main, args=(job, rows, barriers), daemon=True)
         process.start()
@@ -186,5 +208,7 @@ def _merge(total: RunOutcome, part: RunOutcome | None) -> None:
     for name in ("finished", "errors", "cancelled", "untrustworthy", "not_sent", "retries"):
         setattr(total, name, getattr(total, name) + getattr(part, name))
     total.warmup_errors.update(part.warmup_errors)
+    for name, reason in part.unavailable.items():
+        total.unavailable.setdefault(name, reason)
     for key, value in part.clock.items():
         total.clock[key] = max(total.clock.get(key, 0.0), value)

@@ -34,27 +34,32 @@ import importlib.util
 import inspect
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
 import tempfile
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 from typing import IO
 
 import httpx
 
-from harness.children import die_with_parent
+from harness.children import die_with_parent, exit_status
 from harness.errors import ProviderSetupError
 
 __all__ = [
     "GEMMA_CHAT_FORMAT",
     "GEMMA_PACKAGE",
     "INSTALL_HINT",
+    "PORTABLE_REBUILD",
     "LocalModelServer",
     "LocalServerError",
+    "ServerWatch",
+    "describe_exit",
     "find_gguf",
     "local_extra_available",
 ]
@@ -76,6 +81,16 @@ _SERVER_MODULES = (
     "pydantic_settings",
 )
 """Top-level modules that ``python -m llama_cpp.server`` needs (llama-cpp-python[server])."""
+
+PORTABLE_REBUILD = (
+    'CMAKE_ARGS="-DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON'
+    ' -DGGML_AVX512=OFF -DGGML_AMX_TILE=OFF -DGGML_AMX_INT8=OFF -DGGML_AMX_BF16=OFF"'
+    " .venv/bin/pip install --no-cache-dir --force-reinstall --no-deps llama-cpp-python==0.3.36"
+)
+"""Rebuilds llama-cpp-python for any x86-64 CPU with AVX2 (what ``.ci/setup`` runs).
+
+A source build picks up every instruction the build machine advertises; on a Xeon
+with AMX, ggml's CPU backend then dies with SIGILL (``tilezero``, an upstream bug)."""
 
 _LOG_TAIL_LINES = 25
 _POLL_INTERVAL_S = 0.1
@@ -247,6 +262,36 @@ def _last_lines(text: str, count: int = _LOG_TAIL_LINES) -> str:
     return "\n".join(text.rstrip().splitlines()[-count:])
 
 
+def _signal_number(code: int) -> int:
+    """The signal behind a Popen return code (negative), or a shell's 128 + N; else 0."""
+    return -code if code < 0 else code - 128 if 128 < code < 160 else 0
+
+
+def describe_exit(code: int, when: str = "") -> str:
+    """A server's exit status in words; after a SIGILL, how to rebuild llama-cpp-python.
+
+    ``code`` is a :class:`subprocess.Popen` return code: negative for a signal,
+    or 128 + signal when a shell wrapper reports it. ``when`` (e.g. ``"while
+    starting"``) follows the status.
+    """
+    number = _signal_number(code)
+    when = f" {when}" if when else ""
+    if number == signal.SIGILL:
+        return (
+            f"was killed by SIGILL (illegal instruction){when}: llama-cpp-python was built for"
+            " CPU instructions this machine does not run (a source build uses every instruction"
+            " the build machine advertises; on Xeons with AMX ggml's CPU backend dies in"
+            f" `tilezero`). Rebuild it portably: {PORTABLE_REBUILD}"
+        )
+    if number:
+        try:
+            name = signal.Signals(number).name
+        except ValueError:
+            name = f"signal {number}"
+        return f"was killed by {name}{when}"
+    return f"exited with code {code}{when}"
+
+
 def _log_tail(path: Path, count: int = _LOG_TAIL_LINES) -> str:
     """The last ``count`` lines of a log file (read from its last 64 KiB)."""
     try:
@@ -257,6 +302,28 @@ def _log_tail(path: Path, count: int = _LOG_TAIL_LINES) -> str:
     except OSError as exc:
         return f"(log unreadable: {exc})"
     return _last_lines(data.decode("utf-8", errors="replace"), count) or "(log is empty)"
+
+
+@dataclass(frozen=True)
+class ServerWatch:
+    """A health check of a started server that pickles: worker processes run it.
+
+    Calling it gives None while the server runs, else why it is gone (exit
+    status read from ``/proc`` without reaping the child, and the log's tail).
+    """
+
+    pid: int
+    model_name: str
+    log_path: Path
+
+    def __call__(self) -> str | None:
+        code = exit_status(self.pid)
+        if code is None:
+            return None
+        return (
+            f"local model server for {self.model_name} {describe_exit(code, 'during the run')}\n"
+            f"last lines of {self.log_path}:\n{_log_tail(self.log_path)}"
+        )
 
 
 class LocalModelServer:
@@ -338,6 +405,30 @@ class LocalModelServer:
     def running(self) -> bool:
         """Whether the server process is alive."""
         return self._proc is not None and self._proc.poll() is None
+
+    def exit_failure(self) -> str | None:
+        """Why the started server is gone (exit status, rebuild hint, log tail); None while it runs.
+
+        Cheap (one ``waitpid``): the runner calls it after a failed request to tell a
+        dead server from a failing request.
+        """
+        if self._proc is None:
+            return None
+        code = self._proc.poll()
+        if code is None:
+            return None
+        return self._failure(describe_exit(code, "during the run"))
+
+    def log_tail(self) -> str:
+        """``last lines of LOG:`` and the log's last lines (for messages about the server)."""
+        log = self._current_log()
+        return f"last lines of {log}:\n{_log_tail(log)}"
+
+    def watch(self) -> ServerWatch:
+        """A picklable :meth:`exit_failure` for other processes (after :meth:`start`)."""
+        if self._proc is None:
+            raise LocalServerError("the local model server has not been started")
+        return ServerWatch(self._proc.pid, self.model_path.name, self._current_log())
 
     def command(self, port: int) -> list[str]:
         """The server command line for ``port``."""
@@ -427,7 +518,8 @@ class LocalModelServer:
     def _failure(self, what: str) -> str:
         log = self._current_log()
         return (
-            f"local model server for {self.model_path.name} {what}; "
+            # The log tail on its own lines: a rebuild command in ``what`` stays copyable.
+            f"local model server for {self.model_path.name} {what}\n"
             f"last lines of {log}:\n{_log_tail(log)}"
         )
 
@@ -489,7 +581,7 @@ class LocalModelServer:
                     tail = _log_tail(self._current_log()).lower()
                     if self.requested_port is None and any(s in tail for s in _ADDRESS_IN_USE):
                         raise _PortTaken
-                    raise LocalServerError(self._failure(f"exited with code {code} while starting"))
+                    raise LocalServerError(self._failure(describe_exit(code, "while starting")))
                 with contextlib.suppress(httpx.HTTPError, ValueError, AttributeError, TypeError):
                     response = client.get(url)
                     if response.status_code == 200:

@@ -5,7 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 
 from harness.report.export import Report
-from harness.report.summary import load_summary, paired_quality
+from harness.report.summary import (
+    PRIMARY_QUALITY,
+    load_summary,
+    paired_quality,
+    unpaired_providers,
+)
 from harness.store import read_manifest
 
 
@@ -27,6 +32,13 @@ def build_report(root: Path, run_id: str | None = None) -> Report:
     warning = (manifest.get("clock_health") or {}).get("warning")
     if warning:
         notes.append(f"clock: {warning}")
+    if PRIMARY_QUALITY in rows and rows[PRIMARY_QUALITY].notna().any():
+        notes += [
+            f"paired comparison leaves out {name}: {why}"
+            for name, why in unpaired_providers(rows).items()
+        ]
+    for name, why in (manifest.get("unavailable_providers") or {}).items():
+        notes.append(f"provider {name} unavailable: {why.splitlines()[0]}")
     if manifest.get("stopped_reason"):
         notes.append(f"stopped: {manifest['stopped_reason']}")
     return Report(title=f"harness run {chosen}", run_ids=[chosen], tables=tables, notes=notes)

@@ -144,6 +144,7 @@ def summarize(
             "rate_limited": int((group["error_type"] == "rate_limited").sum()),
         }
         line["error_rate"] = line["errors"] / len(group)
+        line.update(_retry_counts(group))
         for name, (column, scale, unit) in METRICS.items():
             values = ok[column].dropna().to_numpy(dtype=float) * scale
             for p in PERCENTILES:
@@ -261,6 +262,22 @@ def open_loop_capacity(rows: pd.DataFrame) -> list[dict[str, Any]]:
     return out
 
 
+def _retry_counts(group: pd.DataFrame) -> dict[str, Any]:
+    """Requests that needed more than one attempt, and attempts that failed.
+
+    From ``attempts``: a successful request had ``attempts - 1`` failed attempts, a
+    failed one ``attempts`` (a request never sent has 0).
+    """
+    if "attempts" not in group or group["attempts"].isna().all():
+        return {}
+    attempts = group["attempts"].fillna(0).astype(int)
+    succeeded = (group["status"] == "ok").astype(int)
+    return {
+        "retried": int((attempts > 1).sum()),
+        "failed_attempts": int((attempts - succeeded).clip(lower=0).sum()),
+    }
+
+
 def _cost_detail(ok: pd.DataFrame, cost: float | None) -> dict[str, Any]:
     """Cost in units that compare across tokenizers, beside $ per million tokens."""
     if cost is None or not len(ok) or "input_chars" not in ok:
@@ -313,6 +330,20 @@ def _quality(group: pd.DataFrame, cost: float | None) -> dict[str, Any]:
     return out
 
 
+def unpaired_providers(rows: pd.DataFrame) -> dict[str, str]:
+    """Providers a paired test leaves out, and why: none of their measured requests succeeded."""
+    if not len(rows) or "status" not in rows or "provider" not in rows:
+        return {}
+    if "warmup" in rows:
+        rows = rows[rows["warmup"].fillna(False).astype(bool) == False]  # noqa: E712
+    counts = (rows["status"] == "ok").groupby(rows["provider"]).agg(["sum", "size"])
+    return {
+        str(name): f"none of its {int(n)} requests succeeded"
+        for name, (good, n) in counts.iterrows()
+        if good == 0
+    }
+
+
 def paired_quality(rows: pd.DataFrame, metric: str = PRIMARY_QUALITY) -> pd.DataFrame:
     """Every pair of providers on the same cases of a suite: is A better than B?
 
@@ -321,6 +352,8 @@ def paired_quality(rows: pd.DataFrame, metric: str = PRIMARY_QUALITY) -> pd.Data
     """
     from harness.scoring import mcnemar, paired_bootstrap
 
+    # A provider without one successful request is not compared (unpaired_providers).
+    rows = rows[~rows["provider"].isin(list(unpaired_providers(rows)))] if len(rows) else rows
     if metric not in rows or rows[metric].isna().all():
         return pd.DataFrame()
     scored = rows[rows[metric].notna()]
@@ -377,6 +410,8 @@ COMPACT = {
     "provider": "provider",
     "requests": "n",
     "error_rate": "errors",
+    "retried": "retried",
+    "failed_attempts": "failed att.",
     "ttft_p50_ms": "TTFT p50 ms",
     "ttft_p50_ci": "TTFT p50 95% CI",
     "ttft_p95_ms": "TTFT p95",

@@ -4,11 +4,15 @@ The simulator must not share the event loop or the GIL with the client it is
 measured by, or its own work would show up as the provider's latency. So the
 runner starts it as ``python -m harness.sim`` and waits for its ``listening``
 line, which carries the port the child bound (port 0 avoids races).
+
+A simulator that does not start, or dies, is reported with the last lines of
+its log (its stderr).
 """
 
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -22,6 +26,9 @@ from harness.children import die_with_parent
 from harness.errors import ProviderSetupError
 from harness.sim.profile import SimProfile
 
+_LOG_TAIL_LINES = 25
+_LOG_TAIL_BYTES = 65536
+
 
 class SimProcess:
     """A simulator child process serving one or more named profiles."""
@@ -32,10 +39,13 @@ class SimProcess:
         *,
         startup_timeout_s: float = 30.0,
         log_path: Path | None = None,
+        port: int = 0,
     ):
         self.profiles = dict(profiles)
         self.startup_timeout_s = startup_timeout_s
         self.log_path = log_path
+        self.requested_port = port
+        """0 (the default) lets the child pick a free port."""
         self.port: int | None = None
         self._proc: subprocess.Popen[str] | None = None
         self._log: Any = None
@@ -56,7 +66,15 @@ class SimProcess:
             else tempfile.TemporaryFile()  # noqa: SIM115 - closed in stop()
         )
         self._proc = subprocess.Popen(
-            [sys.executable, "-m", "harness.sim", "--port", "0", "--profiles-json", profiles_json],
+            [
+                sys.executable,
+                "-m",
+                "harness.sim",
+                "--port",
+                str(self.requested_port),
+                "--profiles-json",
+                profiles_json,
+            ],
             stdout=subprocess.PIPE,
             stderr=self._log,
             stdin=subprocess.DEVNULL,
@@ -70,14 +88,64 @@ class SimProcess:
         reader.join(self.startup_timeout_s)
         text = line[0] if line else ""
         if not text.startswith("listening on "):
+            code = self._proc.poll()
+            if code is None and not reader.is_alive():  # its stdout closed: it is exiting
+                try:
+                    code = self._proc.wait(timeout=5)
+                except subprocess.TimeoutExpired:
+                    code = None
+            self._end_child()  # the log is read once the child is gone, before it is closed
+            tail = self._log_tail()
             self.stop()
-            self._log.seek(0)
-            err = self._log.read().decode(errors="replace")[-4000:]
-            raise ProviderSetupError(f"simulated provider did not start: {text}{err}".strip())
+            why = (
+                f"did not print its port within {self.startup_timeout_s:g} s"
+                if code is None
+                else f"exited with code {code} while starting"
+            )
+            raise ProviderSetupError(
+                f"simulated provider {why}{': ' + text.strip() if text.strip() else ''}\n"
+                f"last lines of its log:\n{tail}"
+            )
         self.port = int(text.rsplit(":", 1)[1].split("/")[0])
         return self
 
+    def exit_failure(self) -> str | None:
+        """Why the started simulator is gone (exit code, log tail); None while it runs."""
+        if self._proc is None:
+            return None
+        code = self._proc.poll()
+        if code is None:
+            return None
+        return f"simulated provider exited with code {code}\nlast lines of its log:\n" + (
+            self._log_tail()
+        )
+
+    def _log_tail(self) -> str:
+        """The last lines of the child's stderr (the log file, or the temporary one)."""
+        data = b""
+        try:
+            if self.log_path is not None:
+                with open(self.log_path, "rb") as file:
+                    file.seek(max(0, os.path.getsize(self.log_path) - _LOG_TAIL_BYTES))
+                    data = file.read()
+            elif self._log is not None:
+                self._log.flush()
+                self._log.seek(0, os.SEEK_END)
+                self._log.seek(max(0, self._log.tell() - _LOG_TAIL_BYTES))
+                data = self._log.read()
+        except OSError as exc:
+            return f"(log unreadable: {exc})"
+        lines = data.decode(errors="replace").rstrip().splitlines()[-_LOG_TAIL_LINES:]
+        return "\n".join(lines) or "(log is empty)"
+
     def stop(self) -> None:
+        """Terminate the child (kill it after 5 s) and close its log. Idempotent."""
+        self._end_child()
+        if self._log is not None:
+            self._log.close()
+            self._log = None
+
+    def _end_child(self) -> None:
         if self._proc is not None and self._proc.poll() is None:
             self._proc.terminate()
             try:
@@ -87,9 +155,6 @@ class SimProcess:
                 self._proc.wait()
         if self._proc is not None and self._proc.stdout is not None:
             self._proc.stdout.close()
-        if self._log is not None:
-            self._log.close()
-            self._log = None
 
     def __enter__(self) -> SimProcess:
         return self.start()
