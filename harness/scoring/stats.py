@@ -608,8 +608,8 @@ def compare_paired(
     Paired bootstrap of ``mean(a - b)`` (interval at ``confidence``) and the exact sign
     test (McNemar's exact test for 0/1 values). ``significant`` needs both: the interval
     excludes 0 *and* the exact p-value is below ``1 - confidence`` — with few discordant
-    cases the bootstrap interval is too narrow (3 of 10 cases all one way: the bootstrap
-    excludes 0, the exact p is 0.25), and the exact test is the honest one.
+    cases the bootstrap interval is too narrow (4 of 10 cases all one way: the bootstrap
+    interval excludes 0, the exact p is 0.125), and the exact test is the honest one.
     """
     arr_a = np.asarray(a, dtype=np.float64).ravel()
     arr_b = np.asarray(b, dtype=np.float64).ravel()
