@@ -933,11 +933,13 @@ def diff_runs(
     Tests:
 
     * latency percentiles (successful requests): each run's values are resampled
-      independently and the difference of the percentiles recomputed; significant when
-      the percentile interval excludes 0;
-    * ``exact_match_abstain``: paired on the same ``(case_id, repeat)``; ``a``/``b`` are
-      the means over those pairs. Paired bootstrap of the mean difference, and for 0/1
-      scores McNemar's test must agree (as in ``paired_quality``);
+      independently (whole cases when cases have repeats) and the difference of the
+      percentiles recomputed; significant when the percentile interval excludes 0;
+    * ``exact_match_abstain``: one value per case (the mean over its repeats), paired on
+      the case id; ``a``/``b`` are the means over the shared cases and ``n_a``/``n_b``
+      count cases. Paired bootstrap of the mean difference and the exact sign test
+      (McNemar's exact test for 0/1 scores) must agree (as in ``paired_quality``); its
+      ``p_value`` is the exact one;
     * ``error_rate``: Fisher's exact test (``p < 1 − confidence``), with Newcombe's score
       interval of the difference;
     * ``usd_per_1k_requests``: bootstrap of the mean cost per successful request; "no
@@ -945,7 +947,9 @@ def diff_runs(
 
     ``thresholds`` override :data:`DEFAULT_THRESHOLDS` per metric: latency and cost ones
     are relative to A (0.10 = B more than 10 % worse), error rate and quality ones are
-    absolute (0.02 = 2 points). Each metric is tested on its own at ``confidence``,
+    absolute (0.02 = 2 points). A latency change no larger than the metric's noise
+    floor (:data:`NOISE_FLOORS`: 5 ms for TTFT and E2E, 2 ms for ITL) is never a
+    regression. Each metric is tested on its own at ``confidence``,
     without a multiple-comparison correction; the thresholds keep small, real but
     unimportant changes from being called regressions.
 

@@ -28,7 +28,6 @@ from harness.report.decide import (
     render_gate,
     tags_from_manifest,
 )
-from harness.report.summary import summarize
 from harness.store import SCHEMA, PartWriter, read_runs
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)

@@ -7,6 +7,7 @@ tables; the hand-worked cases say their arithmetic in a comment.
 from __future__ import annotations
 
 import math
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -17,7 +18,7 @@ from scipy import stats as scipy_stats
 from harness.report.summary import paired_quality, summarize
 from harness.scoring import stats
 
-from .test_decide import frame, latency_rows, outcomes, rag_rows
+from .test_decide import frame, latency_rows, rag_rows
 
 SETTINGS = settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
@@ -142,9 +143,7 @@ def test_clustered_bootstrap_resamples_whole_cases(
 ) -> None:
     values = np.concatenate([np.asarray(g) for g in groups])
     labels = np.concatenate([[f"case-{i}"] * len(g) for i, g in enumerate(groups)])
-    got = stats.bootstrap_distribution(
-        values, stats.Percentile(q), 200, seed, clusters=labels
-    )
+    got = stats.bootstrap_distribution(values, stats.Percentile(q), 200, seed, clusters=labels)
     # Naive oracle: draw k case indices per resample, pool those cases' values.
     rng = np.random.default_rng(seed)
     k = len(groups)
