@@ -418,8 +418,11 @@ def test_leaderboard_tags_and_where() -> None:
 
     eu = leaderboard(summary, tags=tags, where={"region": "Eu"})
     assert sorted(eu["provider"]) == ["cheap", "fast (simulated)"]
-    # Normalised among the providers kept: cheap is now the slowest of two, scored 0 there.
     assert row_for(eu, "fast (simulated)")["ttft_p50_ms"] == pytest.approx(50.0)
+    # Scored among the providers kept (no quality: latency 0.6, cost 0.4): fast 50 ms at
+    # $1/1k, cheap 100 ms at $0.1/1k -> fast 0.6 + 0.4 * 0.1, cheap 0.6 * 0.5 + 0.4.
+    assert row_for(eu, "fast (simulated)")["score"] == pytest.approx(0.64)
+    assert row_for(eu, "cheap")["score"] == pytest.approx(0.7)
     open_weights = leaderboard(summary, tags=tags, where={"open_weights": "TRUE"})
     assert open_weights["provider"].tolist() == ["fast (simulated)"]
     closed = leaderboard(summary, tags=tags, where={"open_weights": "false"})
