@@ -324,7 +324,7 @@ FORMAT = click.option(
     "--weights",
     default="quality=0.5,latency=0.3,cost=0.2",
     show_default=True,
-    help="Weights of the normalised dimensions quality, latency, cost.",
+    help="Weights of the dimensions quality, latency, cost (scores relative to the best).",
 )
 @click.option("--where", "where", default=None, help="Filter on tags, e.g. region=eu.")
 @FORMAT
@@ -332,16 +332,17 @@ FORMAT = click.option(
 def leaderboard(
     results_root: Path, run_id: str | None, weights: str, where: str | None, fmt: str
 ) -> None:
-    """Rank providers on a weighted, normalised score; mark the Pareto frontier."""
+    """Rank providers on a weighted score relative to the best; ties within noise share
+    a rank range ("1–2"); mark the Pareto frontier."""
     from harness.report import decide
-    from harness.report.summary import load_summary
+    from harness.report.summary import load_run
     from harness.store import read_manifest
 
-    chosen, _, summary = load_summary(results_root, run_id)
+    chosen, rows = load_run(results_root, run_id)
     manifest = read_manifest(results_root / chosen)
     try:
         board = decide.leaderboard(
-            summary,
+            rows,
             weights=decide.parse_weights(weights),
             tags=decide.tags_from_manifest(manifest),
             where=decide.parse_where(where) if where else None,

@@ -1,11 +1,12 @@
 """Decisions from stored runs: a leaderboard, run-to-run regressions, history, an adoption gate.
 
 Pure functions over pandas DataFrames: the per-request rows as
-``read_runs(root, ids).to_pandas()`` returns them, or the table of
-:func:`harness.report.summary.summarize`. Nothing here reads files or prints.
+``read_runs(root, ids).to_pandas()`` returns them. Nothing here reads files or prints;
+every statistic comes from :mod:`harness.scoring.stats`.
 
 * :func:`leaderboard`: one line per provider, a weighted score of quality, latency and
-  cost, the Pareto front, and the providers' tags (filterable with ``where``).
+  cost, an uncertainty-aware rank range, the Pareto front, and the providers' tags
+  (filterable with ``where``).
 * :func:`pareto_front`: which rows no other row dominates.
 * :func:`parse_weights`, :func:`parse_where`: the command-line forms of those options.
 * :func:`diff_runs`: run A (baseline) against run B per suite, provider and load level,
@@ -20,49 +21,62 @@ requests (``status == "ok"``) only; the error rate counts every other status (in
 ``cancelled``) as an error, exactly as the summary does. Failed ``rag_qa`` requests are
 scored 0 by the suite, so quality already pays for errors.
 
-Leaderboard aggregation (a provider usually has several summary lines: suites × load
+Leaderboard (from the rows of one run; a provider usually has several suites and load
 levels):
 
-* ``quality``: the unweighted mean of ``exact_match_abstain`` over the lines that have it
-  (``rag_qa`` suites); every suite counts the same, whatever its size. Its interval
-  combines the lines' intervals as independent estimates of a mean
-  (``q ± sqrt(Σ half-width²) / k``, one side at a time); with one line it is that line's
-  bootstrap interval.
-* ``ttft_p50_ms`` and ``e2e_p95_ms``: the median over lines, so one odd suite does not
-  dominate.
-* ``usd_per_1k_requests``: the mean over lines with at least one successful request (a
-  sum would grow with the number of suites a provider was run on). One unpriced line
-  makes it unknown ("no price"), as in the summary.
+* ``quality``: per RAG suite, the mean over cases of ``exact_match_abstain`` averaged per
+  case (repeats are one unit of evidence); then the unweighted mean over suites. Its
+  95 % interval is a bootstrap resampling cases within each suite.
+* ``ttft_p50_ms`` (the latency dimension) and ``e2e_p95_ms``: never pooled across load
+  levels. Per suite, the lowest load level at which every provider of that suite has a
+  successful request ("-" when the suite has no load phase, else c=1 before c=32), then
+  the median over suites; the levels used are in ``attrs["notes"]``.
+* ``usd_per_1k_requests``: the mean cost per successful request per suite, × 1000, then
+  the mean over suites (a sum would grow with the number of suites). One unpriced
+  request makes it unknown ("no price"), as in the summary.
 * ``error_rate``: all errors over all requests.
 
-Scores: each used dimension is min–max normalised to [0, 1] across the listed providers
-(after ``where``; lower is better for latency and cost); with one provider, or all equal,
-every provider gets 1.0. Weights are normalised to sum 1; a dimension with weight 0 is
-not used, and one that no provider has is dropped with the weights renormalised (said
-in ``table.attrs["notes"]``). A provider missing a used dimension gets score NaN, is
-ranked after every scored provider, and the ``missing`` column says why.
+Score: per used dimension, relative to the best provider — quality / best quality, best
+latency / latency, best cost / cost — so 0.80 vs 0.79 is 1 vs 0.99, not min–max's 1 vs
+0; a provider not significantly different from the best on that dimension scores 1
+(a difference within noise is a tie). ``score`` is the weighted sum (weights normalised
+to sum 1; a dimension with weight 0 is not used, one that no provider has is dropped and
+the weights renormalised, said in ``attrs["notes"]``).
+
+Rank: A is above B when the weighted difference of their dimension scores, summed over
+only the dimensions on which A and B differ significantly, is positive. Significant
+means: quality — the paired exact sign test (McNemar's for 0/1 scores) on their shared
+cases and the paired bootstrap agree at ``confidence``; latency — the bootstrap interval
+of the TTFT difference (cases resampled within each provider) excludes 0 and the gap
+exceeds the 5 ms noise floor of :data:`NOISE_FLOORS`; cost — the bootstrap interval of
+the difference excludes 0. A provider's best rank is 1 + the number of providers above
+it, its worst the number of providers not below it: ``rank`` is ``"1"`` or ``"1–2"``,
+with ``rank_min``/``rank_max`` as numbers to sort on. A 5× slower provider whose quality
+lead its own paired test calls "no significant difference" does not rank first. A
+provider missing a used dimension gets score NaN and rank ``"-"`` after every scored
+one, and the ``missing`` column says why.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from statistics import NormalDist
 from typing import Any, Literal, NamedTuple
 
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
-from harness.report.summary import PRIMARY_QUALITY, percentile_ci, summarize
-from harness.scoring import mcnemar, paired_bootstrap
+from harness.report.summary import PRIMARY_QUALITY, summarize
+from harness.scoring import stats
 
 __all__ = [
     "DEFAULT_THRESHOLDS",
     "DEFAULT_WEIGHTS",
     "DIFF_METRICS",
     "DIMENSIONS",
+    "NOISE_FLOORS",
     "GateCheck",
     "GateResult",
     "adoption_gate",
@@ -90,6 +104,8 @@ _DIMENSION_COLUMNS: Mapping[str, tuple[str, bool, str]] = {
 }
 _BOARD_COLUMNS = (
     "rank",
+    "rank_min",
+    "rank_max",
     "provider",
     "score",
     "quality",
@@ -124,10 +140,19 @@ DEFAULT_THRESHOLDS: Mapping[str, float] = {
     "exact_match_abstain": 0.02,
     "usd_per_1k_requests": 0.10,
 }
-# A latency change smaller than this is never a regression, whatever its relative
-# size: a client's timestamps are good to a few milliseconds (see the clock-health
-# check), so "20 ms became 22.5 ms" is within the instrument's error.
-MIN_LATENCY_CHANGE_MS = 5.0
+# Per metric, a change no larger than this (in ms) is never a regression, whatever its
+# relative size: it is within the instrument's error. TTFT and E2E rest on one or two
+# timestamps, good to a few ms (same-profile simulator runs differ by ~2 ms, more on a
+# loaded machine), so "20 ms became 22.5 ms" is noise. ITL averages the gaps of one
+# stream, so its error is far smaller, but chunk coalescing moves it too: identical runs
+# on a loaded 2-core machine gave ITL p50 3.7–4.2 ms at 4 ms nominal and 0.0–1.0 ms at
+# 1 ms. Hence 2 ms: twice the largest same-profile swing, and 4 → 9 ms is flagged.
+NOISE_FLOORS: Mapping[str, float] = {
+    "ttft_p50_ms": 5.0,
+    "ttft_p95_ms": 5.0,
+    "e2e_p50_ms": 5.0,
+    "itl_p50_ms": 2.0,
+}
 RELATIVE_THRESHOLDS = frozenset(
     {"ttft_p50_ms", "ttft_p95_ms", "e2e_p50_ms", "itl_p50_ms", "usd_per_1k_requests"}
 )
@@ -159,8 +184,6 @@ _DIFF_COLUMNS = (
     "threshold",
     "regression",
 )
-# Upper bound on resample-matrix elements held at once (8 bytes each: ~32 MB).
-_MAX_CHUNK_ELEMENTS = 4_000_000
 
 
 # --------------------------------------------------------------------------- parsing
@@ -264,61 +287,6 @@ def _tag_text(value: Any) -> str:
     return str(value).strip().lower()
 
 
-def _numeric(table: pd.DataFrame, column: str) -> pd.Series[float]:
-    if column not in table.columns:
-        return pd.Series(np.nan, index=table.index, dtype=float)
-    return pd.to_numeric(table[column], errors="coerce").astype(float)
-
-
-def _combined_ci(
-    means: npt.NDArray[np.floating[Any]],
-    lows: npt.NDArray[np.floating[Any]],
-    highs: npt.NDArray[np.floating[Any]],
-) -> tuple[float, float]:
-    """Interval of the mean of ``k`` independent estimates from their own intervals."""
-    if means.size == 0 or np.isnan(lows).any() or np.isnan(highs).any():
-        return math.nan, math.nan
-    k = means.size
-    centre = float(means.mean())
-    below = math.sqrt(float(np.square(means - lows).sum())) / k
-    above = math.sqrt(float(np.square(highs - means).sum())) / k
-    return centre - below, centre + above
-
-
-def _aggregate(summary: pd.DataFrame) -> pd.DataFrame:
-    """One line per provider from the summary's (suite, load level, provider) lines."""
-    lines = []
-    for provider, group in summary.groupby("provider", sort=True):
-        requests = _numeric(group, "requests")
-        errors = _numeric(group, "errors")
-        quality = _numeric(group, PRIMARY_QUALITY)
-        has_quality = quality.notna().to_numpy()
-        low, high = _combined_ci(
-            quality.to_numpy(dtype=np.float64)[has_quality],
-            _numeric(group, f"{PRIMARY_QUALITY}_ci_low").to_numpy(dtype=np.float64)[has_quality],
-            _numeric(group, f"{PRIMARY_QUALITY}_ci_high").to_numpy(dtype=np.float64)[has_quality],
-        )
-        # Lines without a successful request have no price to report, not "no price".
-        answered = (requests > errors).to_numpy()
-        prices = _numeric(group, "usd_per_1k_requests").to_numpy()[answered]
-        price = float(prices.mean()) if prices.size and not np.isnan(prices).any() else math.nan
-        total = float(requests.sum())
-        lines.append(
-            {
-                "provider": str(provider),
-                "quality": float(quality.mean()) if has_quality.any() else math.nan,
-                "quality_ci_low": low,
-                "quality_ci_high": high,
-                "ttft_p50_ms": float(_numeric(group, "ttft_p50_ms").median()),
-                "e2e_p95_ms": float(_numeric(group, "e2e_p95_ms").median()),
-                "usd_per_1k_requests": price,
-                "error_rate": float(errors.sum()) / total if total > 0 else math.nan,
-                "suites": frozenset(str(s) for s in group["suite"]),
-            }
-        )
-    return pd.DataFrame(lines)
-
-
 def _tag_columns(
     providers: Sequence[str], tags: Mapping[str, Mapping[str, Any]]
 ) -> dict[str, list[Any]]:
@@ -346,67 +314,284 @@ def _where_mask(
     return mask
 
 
-def _normalised(values: pd.Series[float], higher_is_better: bool) -> pd.Series[float]:
-    present = values.dropna()
-    if present.empty:
-        return values
-    low, high = float(present.min()), float(present.max())
-    if high == low:
-        return values.where(values.isna(), 1.0)
-    scaled = (values - low) / (high - low)
-    return scaled if higher_is_better else 1.0 - scaled
+def _numeric(table: pd.DataFrame, column: str) -> pd.Series[float]:
+    if column not in table.columns:
+        return pd.Series(np.nan, index=table.index, dtype=float)
+    return pd.to_numeric(table[column], errors="coerce").astype(float)
+
+
+def _level_key(level: str) -> tuple[int, str, float, str]:
+    """Order load levels lowest first: "-" (no load phase), then c=1 < c=4 < c=32."""
+    if level == "-":
+        return (0, "", 0.0, level)
+    prefix, _, number = level.partition("=")
+    try:
+        return (1, prefix, float(number), level)
+    except ValueError:
+        return (2, prefix, 0.0, level)
+
+
+def _reference_levels(ok: pd.DataFrame, notes: list[str]) -> dict[str, str]:
+    """Per suite, the lowest load level at which every provider of that suite has a
+    successful request: the one latency figure that compares (c=1 is never pooled with
+    c=32). A suite whose providers share no level is left out of latency, with a note."""
+    levels: dict[str, str] = {}
+    for suite, group in ok.groupby("suite", sort=True):
+        per_provider = [set(g["load_level"].astype(str)) for _, g in group.groupby("label")]
+        shared = set.intersection(*per_provider) if per_provider else set()
+        if shared:
+            levels[str(suite)] = min(shared, key=_level_key)
+        else:
+            notes.append(f"latency: suite {suite} left out, its providers share no load level")
+    return levels
+
+
+class _Figures(NamedTuple):
+    """The leaderboard's per-provider figures and their bootstrap distributions."""
+
+    board: pd.DataFrame
+    boot: dict[str, dict[str, FloatArray]]
+    """Dimension → provider → bootstrap distribution of its figure (latency, cost)."""
+    quality_cases: pd.DataFrame
+    """Per-case quality (rows: suite, case id; columns: providers), for paired tests."""
+
+
+def _figures(measured: pd.DataFrame, n_resamples: int, seed: int, notes: list[str]) -> _Figures:
+    """Quality, latency, cost and error rate per provider, with bootstrap distributions."""
+    rng = np.random.default_rng(seed)
+    ok = _ok(measured)
+    levels = _reference_levels(ok[ok["ttft_s"].notna()], notes)
+    if any(level != "-" for level in levels.values()):
+        notes.append(
+            "latency at each suite's lowest load level shared by every provider: "
+            + ", ".join(f"{suite} {level}" for suite, level in levels.items())
+        )
+    quality_cases = stats.per_case(measured, PRIMARY_QUALITY, "label", case=("suite", "case_id"))
+    boot: dict[str, dict[str, FloatArray]] = {"quality": {}, "latency": {}, "cost": {}}
+    lines = []
+    for label, rows in measured.groupby("label", sort=True):
+        name = str(label)
+        mine = _ok(rows)
+        # Quality: mean per-case score per suite (resampling cases), mean over suites.
+        suites_q = (
+            [
+                quality_cases.loc[suite, name].dropna().to_numpy(dtype=np.float64)
+                for suite in quality_cases.index.get_level_values("suite").unique()
+            ]
+            if name in quality_cases.columns
+            else []
+        )
+        suites_q = [v for v in suites_q if v.size]
+        quality = float(np.mean([v.mean() for v in suites_q])) if suites_q else math.nan
+        q_low = q_high = math.nan
+        if suites_q:
+            dist = np.mean(
+                [stats.bootstrap_distribution(v, np.mean, n_resamples, rng) for v in suites_q],
+                axis=0,
+            )
+            boot["quality"][name] = dist
+            q_low, q_high = stats.percentile_interval(dist, 0.95)
+        # Latency: TTFT p50 (clustered by case) at each suite's reference level, median
+        # over suites; E2E p95 on the same lines.
+        ttfts, e2es, ttft_boot = [], [], []
+        for suite, level in levels.items():
+            line = mine[(mine["suite"] == suite) & (mine["load_level"].astype(str) == level)]
+            values, cases = _sample(line, "ttft_s", 1000.0)
+            if not values.size:
+                continue
+            ttfts.append(float(np.percentile(values, 50)))
+            ttft_boot.append(
+                stats.bootstrap_distribution(
+                    values, stats.Percentile(50), n_resamples, rng, clusters=cases
+                )
+            )
+            e2e = _values(line, "e2e_s", 1000.0)
+            e2es.append(float(np.percentile(e2e, 95)) if e2e.size else math.nan)
+        if ttft_boot:
+            boot["latency"][name] = np.median(np.vstack(ttft_boot), axis=0)
+        # Cost: mean per successful request per suite, mean over suites; one unpriced
+        # request makes it unknown ("no price"), never smaller.
+        costs, cost_boot = [], []
+        for _, line in mine.groupby("suite", sort=True):
+            values, cases = _sample(line, "cost_usd", 1000.0)
+            if values.size < len(line):
+                costs = [math.nan]
+                break
+            costs.append(float(values.mean()))
+            cost_boot.append(
+                stats.bootstrap_distribution(values, np.mean, n_resamples, rng, clusters=cases)
+            )
+        price = float(np.mean(costs)) if costs else math.nan
+        if not math.isnan(price):
+            boot["cost"][name] = np.mean(np.vstack(cost_boot), axis=0)
+        lines.append(
+            {
+                "provider": name,
+                "quality": quality,
+                "quality_ci_low": q_low,
+                "quality_ci_high": q_high,
+                "ttft_p50_ms": float(np.median(ttfts)) if ttfts else math.nan,
+                "e2e_p95_ms": float(np.nanmedian(e2es)) if e2es else math.nan,
+                "usd_per_1k_requests": price,
+                "error_rate": float((rows["status"] != "ok").mean()),
+                "suites": frozenset(str(s) for s in rows["suite"]),
+            }
+        )
+    return _Figures(pd.DataFrame(lines), boot, quality_cases)
+
+
+class _Tester:
+    """Is provider A significantly different from B on a dimension? (memoised)
+
+    * quality: the paired comparison on their shared cases (repeats averaged per case):
+      the exact sign test (McNemar for 0/1 scores) and the paired bootstrap must agree;
+    * latency: the interval of the difference of their bootstrapped TTFT figures
+      excludes 0 *and* the difference exceeds the clock's noise floor (5 ms);
+    * cost: the interval of the difference of their bootstrapped costs excludes 0.
+    """
+
+    def __init__(self, figures: _Figures, confidence: float, n_resamples: int, seed: int):
+        self.figures = figures
+        self.confidence = confidence
+        self.n_resamples = n_resamples
+        self.seed = seed
+        self.points = figures.board.set_index("provider")
+        self._memo: dict[tuple[str, str, str], bool] = {}
+
+    def differs(self, dim: str, a: str, b: str) -> bool:
+        first, second = sorted((a, b))
+        key = (dim, first, second)
+        if key not in self._memo:
+            self._memo[key] = self._test(dim, a, b)
+        return self._memo[key]
+
+    def _test(self, dim: str, a: str, b: str) -> bool:
+        if dim == "quality":
+            cases = self.figures.quality_cases[[a, b]].dropna()
+            if len(cases) < 2:
+                return False
+            test = stats.compare_paired(
+                cases[a].to_numpy(),
+                cases[b].to_numpy(),
+                confidence=self.confidence,
+                n_resamples=self.n_resamples,
+                seed=self.seed,
+            )
+            return test["significant"]
+        dist_a, dist_b = self.figures.boot[dim].get(a), self.figures.boot[dim].get(b)
+        if dist_a is None or dist_b is None:
+            return False
+        low, high = stats.percentile_interval(dist_a - dist_b, self.confidence)
+        if not (low > 0 or high < 0):
+            return False
+        if dim == "latency":
+            ttft = self.points["ttft_p50_ms"].astype(float)
+            gap = abs(float(ttft[a]) - float(ttft[b]))
+            return gap > NOISE_FLOORS["ttft_p50_ms"]
+        return True
+
+
+def _relative(value: float, best: float, higher_is_better: bool) -> float:
+    """The score of a value relative to the best one, in [0, 1]."""
+    if higher_is_better:
+        return value / best if best > 0 else 1.0
+    if value <= 0:
+        return 1.0
+    return best / value
+
+
+def _rank_ranges(
+    scores: pd.DataFrame, used: Mapping[str, float], tester: _Tester
+) -> tuple[dict[str, int], dict[str, int]]:
+    """Best and worst rank of every scored provider.
+
+    A is above B when the weighted score difference over the dimensions on which the two
+    differ significantly is positive; differences within noise count as ties. A's best
+    rank is 1 + the number of providers above it, its worst the number not below it.
+    """
+    names = list(scores.index)
+    above: dict[str, set[str]] = {name: set() for name in names}
+    for i, a in enumerate(names):
+        for b in names[i + 1 :]:
+            lead = sum(
+                weight * (float(scores[dim][a]) - float(scores[dim][b]))
+                for dim, weight in used.items()
+                if tester.differs(dim, a, b)
+            )
+            if lead > 1e-12:
+                above[b].add(a)
+            elif lead < -1e-12:
+                above[a].add(b)
+    below = {name: sum(name in above[other] for other in names) for name in names}
+    best = {name: 1 + len(above[name]) for name in names}
+    worst = {name: len(names) - below[name] for name in names}
+    return best, worst
 
 
 def leaderboard(
-    summary: pd.DataFrame,
+    rows: pd.DataFrame,
     weights: Mapping[str, float] | None = None,
     tags: Mapping[str, Mapping[str, Any]] | None = None,
     where: Mapping[str, str] | None = None,
+    *,
+    confidence: float = 0.95,
+    n_resamples: int = 1000,
+    seed: int = 0,
 ) -> pd.DataFrame:
-    """One line per provider, best first: a weighted score of quality, latency and cost.
+    """One line per provider, best first: a weighted score of quality, latency and cost,
+    and a rank range that says which differences are real.
 
     Args:
-        summary: the table of :func:`harness.report.summary.summarize`.
+        rows: the per-request rows of one run (``read_runs(...).to_pandas()``).
         weights: per dimension (``quality``, ``latency`` = TTFT p50, ``cost`` = $ per 1k
             requests); unnamed dimensions get 0; default 0.5/0.3/0.2. Normalised to sum 1.
         tags: provider name → tags (see :func:`tags_from_manifest`); a label ending in
             ``" (simulated)"`` is matched by the name without the suffix. One column per
             tag key is added.
         where: keep providers whose tag equals the value (text, case-insensitive;
-            ``true``/``false`` match booleans). Scores are normalised among those kept.
+            ``true``/``false`` match booleans). Scores and ranks are among those kept.
+        confidence, n_resamples, seed: of the bootstrap and the tests behind the ranks.
 
     Returns:
-        Columns ``rank, provider, score, quality, [quality_ci_low, quality_ci_high],
-        ttft_p50_ms, e2e_p95_ms, usd_per_1k_requests, error_rate, pareto, missing`` and
-        the tag columns. ``attrs["weights"]`` holds the weights used and
-        ``attrs["notes"]`` what was dropped or should be known. Aggregation and NaN
-        handling are described in the module docstring. ``pareto`` is the front (see
-        :func:`pareto_front`) over the used dimensions among the scored providers;
-        unscored providers are never on it.
+        Columns ``rank, rank_min, rank_max, provider, score, quality, [quality_ci_low,
+        quality_ci_high], ttft_p50_ms, e2e_p95_ms, usd_per_1k_requests, error_rate,
+        pareto, missing`` and the tag columns, ordered by ``rank_min``, ``rank_max``, then
+        score. ``rank`` is ``"1"`` or a range ``"1–2"`` (``"-"`` for an unscored
+        provider). ``attrs["weights"]`` holds the weights used, ``attrs["notes"]`` what was
+        dropped or should be known. The rule is in the module docstring.
 
     Raises:
-        ValueError: for bad weights, or a ``where`` key that no provider has as a tag.
+        ValueError: for bad weights, a ``where`` key that no provider has as a tag, or a
+            summary table instead of rows.
     """
+    if "requests" in rows.columns and "status" not in rows.columns:
+        raise ValueError(
+            "leaderboard takes the per-request rows (read_runs(...).to_pandas()), not the"
+            " summary table: its rank ranges resample cases"
+        )
     wanted = _check_weights(weights if weights is not None else DEFAULT_WEIGHTS)
     notes: list[str] = []
-    board = _aggregate(summary) if len(summary) else pd.DataFrame()
-    providers = [str(p) for p in board["provider"]] if len(board) else []
+    measured = _measured(rows) if len(rows) else pd.DataFrame(columns=["label"])
+    providers = sorted({str(p) for p in measured["label"]})
     tag_values = _tag_columns(providers, tags or {})
     if where:
         if tags is None:
             raise ValueError("where: no provider tags were given to filter on")
         mask = _where_mask(tag_values, where, len(providers))
-        board = board[mask].reset_index(drop=True)
+        kept = {p for p, m in zip(providers, mask, strict=True) if m}
+        measured = measured[measured["label"].isin(kept)]
         tag_values = {
             k: [v for v, m in zip(vs, mask, strict=True) if m] for k, vs in tag_values.items()
         }
-        if board.empty:
+        if not kept:
             notes.append("no provider matches " + ", ".join(f"{k}={v}" for k, v in where.items()))
-    if board.empty:
+    if measured.empty:
         empty = pd.DataFrame(columns=[*_BOARD_COLUMNS, *tag_values])
         empty.attrs.update(weights=wanted, notes=notes)
         return empty
 
+    figures = _figures(measured, n_resamples, seed, notes)
+    board = figures.board
     used = {}
     for dim, weight in wanted.items():
         column = _DIMENSION_COLUMNS[dim][0]
@@ -425,36 +610,58 @@ def leaderboard(
     if len(set(board["suites"])) > 1:
         notes.append("providers were not run on the same suites: aggregates may not compare")
 
-    score = pd.Series(0.0 if used else math.nan, index=board.index)
+    # Per dimension: relative to the best provider; one within noise of the best scores 1.
+    tester = _Tester(figures, confidence, n_resamples, seed)
+    dim_scores = pd.DataFrame(index=board["provider"], dtype=float)
     missing: list[list[str]] = [[] for _ in range(len(board))]
-    for dim, weight in used.items():
+    for dim in used:
         column, higher, reason = _DIMENSION_COLUMNS[dim]
-        score = score + weight * _normalised(board[column], higher)
-        for i in np.flatnonzero(board[column].isna().to_numpy()):
+        values = board.set_index("provider")[column]
+        present = values.dropna()
+        best_name = str(present.idxmax() if higher else present.idxmin())
+        best = float(present[best_name])
+        dim_scores[dim] = [
+            math.nan
+            if math.isnan(value)
+            else 1.0
+            if name == best_name or not tester.differs(dim, str(name), best_name)
+            else _relative(float(value), best, higher)
+            for name, value in values.items()
+        ]
+        for i in np.flatnonzero(values.isna().to_numpy()):
             missing[i].append(reason)
-    board["score"] = score
+    score = sum((weight * dim_scores[dim] for dim, weight in used.items()), start=0.0)
+    board["score"] = np.asarray(score, dtype=np.float64) if used else np.full(len(board), math.nan)
     board["missing"] = ["; ".join(m) if m else None for m in missing]
 
-    scored = board["score"].notna()
-    # Rounded so that float noise in the weighted sum does not split genuine ties.
-    rounded = board["score"].round(12)
-    ranks = rounded.rank(method="min", ascending=False)
-    board["rank"] = ranks.fillna(float(scored.sum()) + 1).astype(int)
+    scored = board["score"].notna().to_numpy()
+    names = [str(p) for p in board.loc[scored, "provider"]]
+    best_rank, worst_rank = _rank_ranges(dim_scores.loc[names], used, tester) if used else ({}, {})
+    unranked = len(names) + 1
+    board["rank_min"] = [best_rank.get(str(p), unranked) for p in board["provider"]]
+    board["rank_max"] = [worst_rank.get(str(p), unranked) for p in board["provider"]]
+    board["rank"] = [
+        "-" if str(p) not in best_rank else f"{lo}" if lo == hi else f"{lo}–{hi}"
+        for p, lo, hi in zip(board["provider"], board["rank_min"], board["rank_max"], strict=True)
+    ]
     pareto = pd.Series(False, index=board.index)
     if used and scored.any():
         maximize = ["quality"] if "quality" in used else []
         minimize = [_DIMENSION_COLUMNS[d][0] for d in ("latency", "cost") if d in used]
         pareto[scored] = pareto_front(board[scored], maximize=maximize, minimize=minimize)
     board["pareto"] = pareto.astype(bool)
-    for key, values in tag_values.items():
+    for key, tag_column in tag_values.items():
         name = key if key not in _BOARD_COLUMNS else f"tag_{key}"
-        board[name] = values
+        board[name] = tag_column
 
     columns = [
         c for c in _BOARD_COLUMNS if not c.startswith("quality_ci") or board[c].notna().any()
     ]
     tag_names = [k if k not in _BOARD_COLUMNS else f"tag_{k}" for k in tag_values]
-    board = board.sort_values(["rank", "provider"], kind="stable").reset_index(drop=True)
+    board["_order"] = -board["score"].fillna(-math.inf)
+    board = board.sort_values(
+        ["rank_min", "rank_max", "_order", "provider"], kind="stable"
+    ).reset_index(drop=True)
     out = board[[*columns, *tag_names]].copy()
     out.attrs.update(weights=used, notes=notes)
     return out
@@ -539,27 +746,13 @@ def _values(group: pd.DataFrame, column: str, scale: float = 1.0) -> FloatArray:
     return values.to_numpy(dtype=np.float64) * scale
 
 
-def _bootstrap(
-    values: FloatArray,
-    stat: Callable[[FloatArray], FloatArray],
-    n_resamples: int,
-    rng: np.random.Generator,
-) -> FloatArray:
-    """``stat`` (applied along axis 1) of ``n_resamples`` resamples of ``values``."""
-    n = values.size
-    out = np.empty(n_resamples, dtype=np.float64)
-    chunk = max(1, _MAX_CHUNK_ELEMENTS // n)
-    for start in range(0, n_resamples, chunk):
-        stop = min(start + chunk, n_resamples)
-        out[start:stop] = stat(values[rng.integers(0, n, size=(stop - start, n))])
-    return out
-
-
-def _two_sided_p(boot: FloatArray) -> float:
-    # As in harness.scoring.paired_bootstrap: twice the smaller tail beyond 0, +1 corrected.
-    below = int(np.count_nonzero(boot <= 0.0))
-    above = int(np.count_nonzero(boot >= 0.0))
-    return min(1.0, 2.0 * (min(below, above) + 1) / (boot.size + 1))
+def _sample(group: pd.DataFrame, column: str, scale: float = 1.0) -> tuple[FloatArray, Any]:
+    """A column's values and each value's case id, the cluster for the bootstrap."""
+    if column not in group.columns:
+        return np.empty(0, dtype=np.float64), None
+    values = pd.to_numeric(group[column], errors="coerce").dropna()
+    cases = group.loc[values.index, "case_id"].to_numpy() if "case_id" in group else None
+    return values.to_numpy(dtype=np.float64) * scale, cases
 
 
 # --------------------------------------------------------------------------- diff
@@ -582,58 +775,37 @@ def _untested(a: float, b: float, test: str, n_a: int, n_b: int) -> _Comparison:
 
 
 def _independent(
-    va: FloatArray,
-    vb: FloatArray,
-    stat: Callable[[FloatArray], FloatArray],
+    a: tuple[FloatArray, Any],
+    b: tuple[FloatArray, Any],
+    stat: stats.Statistic,
     *,
     confidence: float,
     n_resamples: int,
     seed: int,
     name: str,
 ) -> _Comparison:
-    """Bootstrap each run's values independently; CI of stat(B) − stat(A)."""
-    a = float(stat(va[None, :])[0]) if va.size else math.nan
-    b = float(stat(vb[None, :])[0]) if vb.size else math.nan
+    """Bootstrap each run's values independently (clustered by case when a case has
+    repeats); CI of stat(B) − stat(A)."""
+    (va, cases_a), (vb, cases_b) = a, b
+    point_a = float(stat(va)) if va.size else math.nan
+    point_b = float(stat(vb)) if vb.size else math.nan
     if va.size < 2 or vb.size < 2:
-        return _untested(a, b, "too few values", va.size, vb.size)
-    rng = np.random.default_rng(seed)
-    boot = _bootstrap(vb, stat, n_resamples, rng) - _bootstrap(va, stat, n_resamples, rng)
-    tail = 100.0 * (1.0 - confidence) / 2.0
-    low, high = (float(x) for x in np.percentile(boot, [tail, 100.0 - tail]))
+        return _untested(point_a, point_b, "too few values", va.size, vb.size)
+    boot = stats.bootstrap_difference(
+        vb, va, stat, clusters_a=cases_b, clusters_b=cases_a, n_resamples=n_resamples, seed=seed
+    )
+    low, high = stats.percentile_interval(boot, confidence)
     return _Comparison(
-        a, b, low, high, _two_sided_p(boot), name, va.size, vb.size, low > 0 or high < 0
+        point_a,
+        point_b,
+        low,
+        high,
+        stats.two_sided_p(boot),
+        name,
+        va.size,
+        vb.size,
+        low > 0 or high < 0,
     )
-
-
-def _log_comb(n: int, k: int) -> float:
-    return math.lgamma(n + 1) - math.lgamma(k + 1) - math.lgamma(n - k + 1)
-
-
-def _fisher_exact(errors_a: int, n_a: int, errors_b: int, n_b: int) -> float:
-    """Two-sided p-value of Fisher's exact test on two error counts.
-
-    Exact, so it stays honest for the few errors typical of a healthy provider, where the
-    normal approximation of the two-proportion z-test does not hold.
-    """
-    total, bad = n_a + n_b, errors_a + errors_b
-    if bad in (0, total):
-        return 1.0
-    low, high = max(0, n_a - (total - bad)), min(bad, n_a)
-    norm = _log_comb(total, n_a)
-    logs = np.array(
-        [_log_comb(bad, x) + _log_comb(total - bad, n_a - x) - norm for x in range(low, high + 1)]
-    )
-    observed = logs[errors_a - low]
-    # Tables as or less likely than the observed one; the tolerance absorbs rounding.
-    return float(min(1.0, np.exp(logs[logs <= observed + 1e-7]).sum()))
-
-
-def _wilson(k: int, n: int, z: float) -> tuple[float, float]:
-    p = k / n
-    denom = 1.0 + z * z / n
-    centre = (p + z * z / (2 * n)) / denom
-    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
-    return centre - half, centre + half
 
 
 def _error_rates(ga: pd.DataFrame, gb: pd.DataFrame, confidence: float) -> _Comparison:
@@ -641,16 +813,12 @@ def _error_rates(ga: pd.DataFrame, gb: pd.DataFrame, confidence: float) -> _Comp
     e_a, e_b = int((ga["status"] != "ok").sum()), int((gb["status"] != "ok").sum())
     if not n_a or not n_b:
         return _untested(math.nan, math.nan, "no requests", n_a, n_b)
-    pa, pb = e_a / n_a, e_b / n_b
     # Newcombe's hybrid score interval of pb − pa (from Wilson intervals): sensible at 0.
-    z = NormalDist().inv_cdf(1.0 - (1.0 - confidence) / 2.0)
-    la, ua = _wilson(e_a, n_a, z)
-    lb, ub = _wilson(e_b, n_b, z)
-    d = pb - pa
-    low = d - math.sqrt((pb - lb) ** 2 + (ua - pa) ** 2)
-    high = d + math.sqrt((ub - pb) ** 2 + (pa - la) ** 2)
-    p = _fisher_exact(e_a, n_a, e_b, n_b)
-    return _Comparison(pa, pb, low, high, p, "Fisher exact", n_a, n_b, p < 1.0 - confidence)
+    low, high = stats.newcombe_interval(e_b, n_b, e_a, n_a, confidence)
+    p = stats.fisher_exact(e_a, n_a, e_b, n_b)
+    return _Comparison(
+        e_a / n_a, e_b / n_b, low, high, p, "Fisher exact", n_a, n_b, p < 1.0 - confidence
+    )
 
 
 def _quality(
@@ -666,37 +834,37 @@ def _quality(
     scored_b = gb[gb[metric].notna()] if metric in gb.columns else gb.iloc[:0]
     if scored_a.empty and scored_b.empty:
         return None  # not a scored suite
-    keys = ["case_id", "repeat"]
-    per_a = scored_a.groupby(keys)[metric].mean()
-    per_b = scored_b.groupby(keys)[metric].mean()
-    both = pd.concat([per_a.rename("a"), per_b.rename("b")], axis=1, join="inner")
+    # One value per case (repeats are one unit of evidence), paired on the case id.
+    both = pd.concat(
+        [
+            stats.per_case(scored_a.assign(run="a"), metric, "run"),
+            stats.per_case(scored_b.assign(run="b"), metric, "run"),
+        ],
+        axis=1,
+        join="inner",
+    )
     if len(both) < 2:
         a = float(scored_a[metric].mean()) if len(scored_a) else math.nan
         b = float(scored_b[metric].mean()) if len(scored_b) else math.nan
         return _untested(a, b, "no paired cases", len(both), len(both))
-    va, vb = both["a"].to_numpy(dtype=float), both["b"].to_numpy(dtype=float)
-    boot = paired_bootstrap(vb, va, n_resamples=n_resamples, confidence=confidence, seed=seed)
-    excludes_zero = boot["ci_low"] > 0 or boot["ci_high"] < 0
-    binary = bool(np.isin(va, (0.0, 1.0)).all() and np.isin(vb, (0.0, 1.0)).all())
-    if binary:
-        # As in paired_quality: with few discordant cases the bootstrap interval is too
-        # narrow, so McNemar's exact test must agree.
-        p = mcnemar((va >= 0.5).tolist(), (vb >= 0.5).tolist())["p_value"]
-        significant = excludes_zero and p < 1.0 - confidence
-        test = "McNemar + paired bootstrap"
-    else:
-        p, significant, test = boot["p_value"], excludes_zero, "paired bootstrap"
-    n = len(both)
+    test = stats.compare_paired(
+        both["b"].to_numpy(),
+        both["a"].to_numpy(),
+        confidence=confidence,
+        n_resamples=n_resamples,
+        seed=seed,
+    )
+    n = test["n"]
     return _Comparison(
-        float(va.mean()),
-        float(vb.mean()),
-        boot["ci_low"],
-        boot["ci_high"],
-        p,
-        test,
+        test["mean_b"],
+        test["mean_a"],
+        test["ci_low"],
+        test["ci_high"],
+        test["p_exact"],
+        f"{test['test']} + paired bootstrap",
         n,
         n,
-        significant,
+        test["significant"],
     )
 
 
@@ -706,19 +874,15 @@ def _cost(
     ok_a, ok_b = _ok(ga), _ok(gb)
     unpriced_a = bool(ok_a["cost_usd"].isna().any()) or ok_a.empty
     unpriced_b = bool(ok_b["cost_usd"].isna().any()) or ok_b.empty
-    va, vb = _values(ok_a, "cost_usd", 1000.0), _values(ok_b, "cost_usd", 1000.0)
+    sample_a, sample_b = _sample(ok_a, "cost_usd", 1000.0), _sample(ok_b, "cost_usd", 1000.0)
     if unpriced_a or unpriced_b:
-        a = math.nan if unpriced_a else float(va.mean())
-        b = math.nan if unpriced_b else float(vb.mean())
+        a = math.nan if unpriced_a else float(sample_a[0].mean())
+        b = math.nan if unpriced_b else float(sample_b[0].mean())
         return _untested(a, b, "no price", len(ok_a), len(ok_b))
-
-    def mean(x: FloatArray) -> FloatArray:
-        return np.asarray(x.mean(axis=1), dtype=np.float64)
-
     return _independent(
-        va,
-        vb,
-        mean,
+        sample_a,
+        sample_b,
+        np.mean,
         confidence=confidence,
         n_resamples=n_resamples,
         seed=seed,
@@ -769,11 +933,13 @@ def diff_runs(
     Tests:
 
     * latency percentiles (successful requests): each run's values are resampled
-      independently and the difference of the percentiles recomputed; significant when
-      the percentile interval excludes 0;
-    * ``exact_match_abstain``: paired on the same ``(case_id, repeat)``; ``a``/``b`` are
-      the means over those pairs. Paired bootstrap of the mean difference, and for 0/1
-      scores McNemar's test must agree (as in ``paired_quality``);
+      independently (whole cases when cases have repeats) and the difference of the
+      percentiles recomputed; significant when the percentile interval excludes 0;
+    * ``exact_match_abstain``: one value per case (the mean over its repeats), paired on
+      the case id; ``a``/``b`` are the means over the shared cases and ``n_a``/``n_b``
+      count cases. Paired bootstrap of the mean difference and the exact sign test
+      (McNemar's exact test for 0/1 scores) must agree (as in ``paired_quality``); its
+      ``p_value`` is the exact one;
     * ``error_rate``: Fisher's exact test (``p < 1 − confidence``), with Newcombe's score
       interval of the difference;
     * ``usd_per_1k_requests``: bootstrap of the mean cost per successful request; "no
@@ -781,7 +947,9 @@ def diff_runs(
 
     ``thresholds`` override :data:`DEFAULT_THRESHOLDS` per metric: latency and cost ones
     are relative to A (0.10 = B more than 10 % worse), error rate and quality ones are
-    absolute (0.02 = 2 points). Each metric is tested on its own at ``confidence``,
+    absolute (0.02 = 2 points). A latency change no larger than the metric's noise
+    floor (:data:`NOISE_FLOORS`: 5 ms for TTFT and E2E, 2 ms for ITL) is never a
+    regression. Each metric is tested on its own at ``confidence``,
     without a multiple-comparison correction; the thresholds keep small, real but
     unimportant changes from being called regressions.
 
@@ -810,14 +978,10 @@ def diff_runs(
             result: _Comparison | None
             if metric in _LATENCY:
                 column, q = _LATENCY[metric]
-
-                def percentile(x: FloatArray, q: float = q) -> FloatArray:
-                    return np.asarray(np.percentile(x, q, axis=1), dtype=np.float64)
-
                 result = _independent(
-                    _values(_ok(ga), column, 1000.0),
-                    _values(_ok(gb), column, 1000.0),
-                    percentile,
+                    _sample(_ok(ga), column, 1000.0),
+                    _sample(_ok(gb), column, 1000.0),
+                    stats.Percentile(q),
                     confidence=confidence,
                     n_resamples=n_resamples,
                     seed=seed,
@@ -836,7 +1000,7 @@ def diff_runs(
             worse_abs, worse_rel = _worse_by(metric, result.a, result.b)
             threshold = limits[metric]
             beyond = (worse_rel if metric in RELATIVE_THRESHOLDS else worse_abs) > threshold
-            if metric in _LATENCY and worse_abs <= MIN_LATENCY_CHANGE_MS:
+            if worse_abs <= NOISE_FLOORS.get(metric, 0.0):
                 beyond = False
             worse = worse_abs > 0
             change = result.b - result.a
@@ -974,21 +1138,6 @@ def _resolve(rows: pd.DataFrame, name: str, role: str) -> str:
     raise ValueError(f"unknown {role} {name!r}; providers: {', '.join(labels)}")
 
 
-def _lower_bound(diffs: FloatArray, confidence: float) -> float:
-    """One-sided lower confidence bound of the mean paired difference.
-
-    Adjusted Wald interval with pseudo-pairs (½ at +1, ½ at −1, 1 at 0): for 0/1 scores
-    this is exactly Agresti & Min (2005) for matched proportions, whose coverage is good
-    at small n. Unlike a bootstrap, it does not claim certainty when every pair happens
-    to agree: 20 identical answers cannot show a 2-point margin.
-    """
-    total = diffs.size + 2
-    mean = float(diffs.sum()) / total
-    second = (float(np.square(diffs).sum()) + 1.0) / total
-    variance = max(second - mean * mean, 0.0) / total
-    return mean - NormalDist().inv_cdf(confidence) * math.sqrt(variance)
-
-
 def _quality_check(
     rows: pd.DataFrame,
     baseline: str,
@@ -1004,8 +1153,7 @@ def _quality_check(
         reason = f"no {metric} scores for the two providers (no rag_qa suite?)"
         return GateCheck(name, False, reason), f"No confidence statement: {reason}."
     # Repeats of one case are not independent evidence: average them, pair by case.
-    per_case = scored.groupby(["suite", "load_level", "case_id", "label"])[metric].mean()
-    wide = per_case.unstack("label")
+    wide = stats.per_case(scored, metric, "label", case=("suite", "case_id"))
     if baseline not in wide.columns or candidate not in wide.columns:
         missing = baseline if baseline not in wide.columns else candidate
         reason = f"no {metric} scores for {missing}"
@@ -1016,7 +1164,7 @@ def _quality_check(
         return GateCheck(name, False, reason), f"No confidence statement: {reason}."
     diffs = both[candidate].to_numpy(dtype=float) - both[baseline].to_numpy(dtype=float)
     n = diffs.size
-    lower = _lower_bound(diffs, confidence)
+    lower = stats.agresti_min_lower_bound(diffs, confidence)
     passed = lower >= -max_drop
     detail = (
         f"{metric} {both[candidate].mean():.3f} vs {both[baseline].mean():.3f} on {n} paired"
@@ -1043,13 +1191,13 @@ def _latency_check(candidate_rows: pd.DataFrame, limit: float) -> GateCheck:
     worst: tuple[float, str, str, float, float] | None = None
     groups = 0
     for (suite, level), group in ok.groupby(["suite", "load_level"], sort=True):
-        values = _values(group, "e2e_s", 1000.0)
+        values, cases = _sample(group, "e2e_s", 1000.0)
         if not values.size:
             continue
         groups += 1
         p95 = float(np.percentile(values, 95))
         if worst is None or p95 > worst[0]:
-            low, high = percentile_ci(values, 95)
+            low, high = stats.percentile_ci(values, 95, clusters=cases)
             worst = (p95, str(suite), str(level), low, high)
     if worst is None:
         return GateCheck(name, False, "no successful candidate request with an E2E time")

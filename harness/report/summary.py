@@ -74,23 +74,19 @@ def provider_label(provider: str, simulated: object) -> str:
 
 
 def percentile_ci(
-    values: np.ndarray[Any, Any], q: float, *, n_resamples: int = 1000, seed: int = 0
+    values: np.ndarray[Any, Any],
+    q: float,
+    *,
+    n_resamples: int = 1000,
+    seed: int = 0,
+    clusters: np.ndarray[Any, Any] | None = None,
 ) -> tuple[float, float]:
-    """Bootstrap 95 % interval of the ``q``-th percentile (percentile method)."""
-    n = len(values)
-    if n < 2:
-        return (float("nan"), float("nan"))
-    rng = np.random.default_rng(seed)
-    # Chunked so that large groups do not allocate n_resamples × n at once.
-    chunk = max(1, 4_000_000 // n)
-    stats = []
-    for start in range(0, n_resamples, chunk):
-        size = min(chunk, n_resamples - start)
-        sample = values[rng.integers(0, n, size=(size, n))]
-        stats.append(np.percentile(sample, q, axis=1))
-    boot = np.concatenate(stats)
-    low, high = np.percentile(boot, [2.5, 97.5])
-    return float(low), float(high)
+    """Bootstrap 95 % interval of the ``q``-th percentile (percentile method); with
+    ``clusters`` (each value's case id) a group with repeats resamples cases.
+    See :func:`harness.scoring.stats.percentile_ci`."""
+    from harness.scoring.stats import percentile_ci as interval
+
+    return interval(values, q, n_resamples=n_resamples, seed=seed, clusters=clusters)
 
 
 def _meets(ok: pd.DataFrame, slo: Mapping[str, float]) -> pd.Series:
@@ -146,11 +142,14 @@ def summarize(
         line["error_rate"] = line["errors"] / len(group)
         line.update(_retry_counts(group))
         for name, (column, scale, unit) in METRICS.items():
-            values = ok[column].dropna().to_numpy(dtype=float) * scale
+            measured = ok[column].dropna()
+            values = measured.to_numpy(dtype=float) * scale
             for p in PERCENTILES:
                 value = float(np.percentile(values, p)) if len(values) else None
                 line[f"{name}_p{p}{unit}"] = value
-            low, high = percentile_ci(values, 50) if len(values) else (None, None)
+            # Repeats of a case move together in the bootstrap (one unit of evidence).
+            cases = ok.loc[measured.index, "case_id"].to_numpy() if "case_id" in ok else None
+            low, high = percentile_ci(values, 50, clusters=cases) if len(values) else (None, None)
             line[f"{name}_p50{unit}_ci_low"], line[f"{name}_p50{unit}_ci_high"] = low, high
         # Throughput over the wall-clock span of the measured requests.
         if len(ok):
@@ -303,14 +302,17 @@ def _cost_detail(ok: pd.DataFrame, cost: float | None) -> dict[str, Any]:
 
 
 def _quality(group: pd.DataFrame, cost: float | None) -> dict[str, Any]:
-    """Mean scores with CIs, abstention behaviour, and $ per correct answer."""
-    from harness.scoring import bootstrap_ci
+    """Mean scores with CIs, abstention behaviour, and $ per correct answer.
+
+    A score is averaged per case first (its repeats are one unit of evidence), so the
+    mean is over cases and the bootstrap resamples cases, not rows."""
+    from harness.scoring import bootstrap_ci, per_case
 
     out: dict[str, Any] = {}
     for column in QUALITY:
         if column not in group or group[column].isna().all():
             continue
-        values = group[column].to_numpy(dtype=np.float64)
+        values = per_case(group, column, "provider").iloc[:, 0].to_numpy(dtype=np.float64)
         mean, low, high = bootstrap_ci(values, n_resamples=1000, seed=0)
         out[column], out[f"{column}_ci_low"], out[f"{column}_ci_high"] = mean, low, high
     if not out:
@@ -347,10 +349,13 @@ def unpaired_providers(rows: pd.DataFrame) -> dict[str, str]:
 def paired_quality(rows: pd.DataFrame, metric: str = PRIMARY_QUALITY) -> pd.DataFrame:
     """Every pair of providers on the same cases of a suite: is A better than B?
 
-    Paired bootstrap of the mean difference (95 % CI, two-sided p) and McNemar's
-    test on correct/incorrect; only cases both providers answered are compared.
+    One value per case and provider (the mean over its repeats and load levels), so ``n``
+    counts cases, not requests. Paired bootstrap of the mean difference (95 % CI,
+    two-sided p) and the exact sign test (McNemar's exact test for 0/1 scores); the
+    verdict needs both (:func:`harness.scoring.compare_paired`). Only cases both
+    providers answered are compared.
     """
-    from harness.scoring import mcnemar, paired_bootstrap
+    from harness.scoring import compare_paired, per_case
 
     # A provider without one successful request is not compared (unpaired_providers).
     rows = rows[~rows["provider"].isin(list(unpaired_providers(rows)))] if len(rows) else rows
@@ -361,47 +366,40 @@ def paired_quality(rows: pd.DataFrame, metric: str = PRIMARY_QUALITY) -> pd.Data
         scored = scored[scored["warmup"].fillna(False).astype(bool) == False]  # noqa: E712
     out = []
     for suite, group in scored.groupby("suite", sort=False):
-        wide = group.pivot_table(
-            index=["case_id", "repeat"], columns="provider", values=metric, aggfunc="mean"
-        )
+        wide = per_case(group, metric, "provider")
         providers = list(wide.columns)
         for i, a in enumerate(providers):
             for b in providers[i + 1 :]:
                 both = wide[[a, b]].dropna()
                 if len(both) < 2:
                     continue
-                boot = paired_bootstrap(both[a].to_numpy(), both[b].to_numpy(), seed=0)
-                test = mcnemar((both[a] >= 0.5).tolist(), (both[b] >= 0.5).tolist())
+                test = compare_paired(both[a].to_numpy(), both[b].to_numpy(), seed=0)
                 out.append(
                     {
                         "suite": suite,
                         "metric": metric,
                         "a": a,
                         "b": b,
-                        "n": len(both),
-                        "mean_a": float(both[a].mean()),
-                        "mean_b": float(both[b].mean()),
-                        "diff": boot["mean_diff"],
-                        "diff_ci_low": boot["ci_low"],
-                        "diff_ci_high": boot["ci_high"],
-                        "p_bootstrap": boot["p_value"],
-                        "p_mcnemar": test["p_value"],
-                        "verdict": _verdict(a, b, boot["ci_low"], boot["ci_high"], test["p_value"]),
+                        "n": test["n"],
+                        "mean_a": test["mean_a"],
+                        "mean_b": test["mean_b"],
+                        "diff": test["mean_diff"],
+                        "diff_ci_low": test["ci_low"],
+                        "diff_ci_high": test["ci_high"],
+                        "p_bootstrap": test["p_bootstrap"],
+                        "p_mcnemar": test["p_exact"],
+                        "verdict": _verdict(a, b, test["mean_diff"], test["significant"]),
                     }
                 )
     return pd.DataFrame(out)
 
 
-def _verdict(a: str, b: str, low: float, high: float, p_mcnemar: float) -> str:
-    # Both tests must agree: the bootstrap interval is too narrow with few
-    # discordant cases, where McNemar's exact test is the honest one.
-    if p_mcnemar >= 0.05:
+def _verdict(a: str, b: str, diff: float, significant: bool) -> str:
+    # Both tests must agree (see compare_paired): the bootstrap interval is too narrow
+    # with few discordant cases, where the exact test is the honest one.
+    if not significant:
         return "no significant difference"
-    if low > 0:
-        return f"{a} better"
-    if high < 0:
-        return f"{b} better"
-    return "no significant difference"
+    return f"{a} better" if diff > 0 else f"{b} better"
 
 
 COMPACT = {

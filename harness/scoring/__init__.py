@@ -7,7 +7,10 @@
   ("I don't know", "The context does not mention ..."); :func:`score_answer` reports the
   official scores alongside abstention-aware ones (:func:`exact_match_with_abstention`,
   :func:`f1_with_abstention`), which treat an abstention as the empty prediction.
-* Statistics: :func:`bootstrap_ci`, :func:`paired_bootstrap` and :func:`mcnemar`.
+* Statistics (:mod:`harness.scoring.stats`, the one place every report takes them from):
+  :func:`bootstrap_ci` (clustered by case when asked), :func:`paired_bootstrap`,
+  :func:`mcnemar` (exact), :func:`fisher_exact`, :func:`per_case` and
+  :func:`compare_paired`.
 
 Only the names below are public; the submodules' other names may change.
 """
@@ -31,27 +34,35 @@ from harness.scoring.squad import (
 from harness.scoring.stats import (
     McNemarResult,
     PairedBootstrapResult,
+    PairedComparison,
     bootstrap_ci,
+    compare_paired,
+    fisher_exact,
     mcnemar,
     paired_bootstrap,
+    per_case,
 )
 
 __all__ = [
     "McNemarResult",
     "MissingPredictionError",
     "PairedBootstrapResult",
+    "PairedComparison",
     "ScoredAnswer",
     "bootstrap_ci",
+    "compare_paired",
     "evaluate_squad",
     "exact_match",
     "exact_match_with_abstention",
     "f1",
     "f1_with_abstention",
+    "fisher_exact",
     "is_abstention",
     "is_unanswerable",
     "load_squad_file",
     "mcnemar",
     "normalize_answer",
     "paired_bootstrap",
+    "per_case",
     "score_answer",
 ]

@@ -28,7 +28,6 @@ from harness.report.decide import (
     render_gate,
     tags_from_manifest,
 )
-from harness.report.summary import summarize
 from harness.store import SCHEMA, PartWriter, read_runs
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
@@ -280,17 +279,24 @@ def board_rows() -> pd.DataFrame:
 
 
 def test_leaderboard_scores_ranks_and_missing_price() -> None:
-    board = leaderboard(summarize(board_rows()))
-    assert board["provider"].tolist() == ["fast", "good", "cheap", "unpriced"]
-    assert board["rank"].tolist() == [1, 2, 3, 4]
-    # Min–max per dimension: quality .5–.9, TTFT 50–200 (lower better), $ .5–2 (lower better).
+    board = leaderboard(board_rows())
+    assert board["provider"].tolist() == ["fast", "cheap", "good", "unpriced"]
+    # Quality: 10 cases, good 9 vs fast 6 is 3 discordant cases all one way, exact
+    # p = 2 * 0.5^3 = 0.25 (cheap: 4, p = 0.125): within noise of the best, so every
+    # provider scores 1 on quality. Latency and cost are constant, so every gap there is
+    # significant: best TTFT 50 / TTFT, best $0.5 / $.
     expected = {
-        "fast": 0.5 * 0.25 + 0.3 * 1.0 + 0.2 * (1 / 1.5),
-        "good": 0.5 * 1.0,
-        "cheap": 0.3 * (100 / 150) + 0.2 * 1.0,
+        "fast": 0.5 * 1 + 0.3 * 1.0 + 0.2 * (0.5 / 1.0),  # 0.9
+        "cheap": 0.5 * 1 + 0.3 * (50 / 100) + 0.2 * 1.0,  # 0.85
+        "good": 0.5 * 1 + 0.3 * (50 / 200) + 0.2 * (0.5 / 2.0),  # 0.625
     }
     for name, score in expected.items():
         assert row_for(board, name)["score"] == pytest.approx(score)
+    # fast vs cheap on the dimensions where they differ: 0.3 * (1 - 0.5) + 0.2 * (0.5 - 1)
+    # = +0.05, so fast is above cheap; both are above good.
+    assert board["rank"].tolist() == ["1", "2", "3", "-"]
+    assert board["rank_min"].tolist() == [1, 2, 3, 4]
+    assert board["rank_max"].tolist() == [1, 2, 3, 4]
     unpriced = row_for(board, "unpriced")
     assert np.isnan(unpriced["score"]) and unpriced["missing"] == "no price"
     assert not unpriced["pareto"]
@@ -314,18 +320,26 @@ def test_leaderboard_marks_dominated_provider_off_the_front() -> None:
         + latency_rows("slow", n=20, ttft_ms=150.0, cost=0.0015)
         + rag_rows("slow", outcomes(10, 5), ttft_ms=150.0, cost=0.0015)
     )
-    board = leaderboard(summarize(rows))
+    board = leaderboard(rows)
     assert board.set_index("provider")["pareto"].to_dict() == {"fast": True, "slow": False}
     assert row_for(board, "fast")["score"] == pytest.approx(1.0)
-    assert row_for(board, "slow")["score"] == pytest.approx(0.0)
+    # Quality 0.6 vs 0.5 on one discordant case is a tie (1); 50/150 and 1/1.5 otherwise.
+    assert row_for(board, "slow")["score"] == pytest.approx(0.5 + 0.3 / 3 + 0.2 * 2 / 3)
+    assert board["rank"].tolist() == ["1", "2"]
 
 
 def test_leaderboard_weights_change_the_order_and_are_normalised() -> None:
-    summary = summarize(board_rows())
+    summary = board_rows()
     by_quality = leaderboard(summary, weights={"quality": 1})
-    assert by_quality["provider"].tolist()[:3] == ["good", "unpriced", "fast"]
+    # Quality alone: 9, 7, 6 and 5 correct of the same 10 cases are not told apart
+    # (good vs cheap: 4 discordant cases, exact p = 2 * 0.5^4 = 0.125), so all four tie.
+    assert by_quality["rank"].tolist() == ["1–4"] * 4
+    assert by_quality["score"].tolist() == [1.0] * 4
     # Cost has weight 0, so a missing price no longer matters.
     assert by_quality["score"].notna().all()
+    by_latency = leaderboard(summary, weights={"latency": 1})
+    assert by_latency["provider"].tolist() == ["fast", "unpriced", "cheap", "good"]
+    assert by_latency["score"].tolist() == pytest.approx([1.0, 50 / 80, 50 / 100, 50 / 200])
     scaled = leaderboard(summary, weights={"quality": 5, "latency": 3, "cost": 2})
     default = leaderboard(summary)
     assert scaled["score"].tolist() == pytest.approx(default["score"].tolist(), nan_ok=True)
@@ -340,12 +354,13 @@ def test_leaderboard_drops_a_dimension_no_provider_has() -> None:
         + latency_rows("b", n=20, ttft_ms=100.0, cost=None)
         + rag_rows("b", outcomes(10, 9), ttft_ms=100.0, cost=None)
     )
-    board = leaderboard(summarize(rows))
+    board = leaderboard(rows)
     assert board.attrs["weights"] == pytest.approx({"quality": 0.625, "latency": 0.375})
     assert any("cost dropped" in note for note in board.attrs["notes"])
     assert any("renormalised" in note for note in board.attrs["notes"])
-    assert row_for(board, "a")["score"] == pytest.approx(0.375)
-    assert row_for(board, "b")["score"] == pytest.approx(0.625)
+    # Quality 0.5 vs 0.9: 4 discordant cases, p = 0.125, a tie; latency 50/100 for b.
+    assert row_for(board, "a")["score"] == pytest.approx(0.625 + 0.375)
+    assert row_for(board, "b")["score"] == pytest.approx(0.625 + 0.375 * 0.5)
     assert board["missing"].isna().all()
 
 
@@ -354,20 +369,23 @@ def test_leaderboard_without_quality_suites_scores_latency_and_cost() -> None:
         latency_rows("a", n=20, ttft_ms=50.0, cost=0.002)
         + latency_rows("b", n=20, ttft_ms=100.0, cost=0.001)
     )
-    board = leaderboard(summarize(rows))
+    board = leaderboard(rows)
     assert "quality_ci_low" not in board.columns
     assert board["quality"].isna().all()
     assert board.attrs["weights"] == pytest.approx({"latency": 0.6, "cost": 0.4})
-    assert row_for(board, "a")["score"] == pytest.approx(0.6)
+    assert row_for(board, "a")["score"] == pytest.approx(0.6 + 0.4 * 0.5)
+    assert row_for(board, "b")["score"] == pytest.approx(0.6 * 0.5 + 0.4)
+    # a leads by 0.6 * 0.5 - 0.4 * 0.5 = +0.1 on two significant differences.
+    assert board["rank"].tolist() == ["1", "2"]
 
 
 def test_leaderboard_single_or_equal_providers_score_one() -> None:
-    one = leaderboard(summarize(frame(rag_rows("solo", outcomes(10, 3)))))
-    assert one["score"].tolist() == [1.0] and one["rank"].tolist() == [1]
+    one = leaderboard(frame(rag_rows("solo", outcomes(10, 3))))
+    assert one["score"].tolist() == [1.0] and one["rank"].tolist() == ["1"]
     same = frame(rag_rows("x", outcomes(10, 3)) + rag_rows("y", outcomes(10, 3)))
-    board = leaderboard(summarize(same))
+    board = leaderboard(same)
     assert board["score"].tolist() == [1.0, 1.0]
-    assert board["rank"].tolist() == [1, 1]  # a tie shares the rank
+    assert board["rank"].tolist() == ["1–2", "1–2"]  # a tie shares the range
     assert board["pareto"].all()
 
 
@@ -376,7 +394,7 @@ def test_leaderboard_error_rate_is_overall() -> None:
         latency_rows("a", n=100, errors=10, suite="s1")
         + latency_rows("a", n=300, errors=10, suite="s2")
     )
-    board = leaderboard(summarize(rows))
+    board = leaderboard(rows)
     assert board["error_rate"].iloc[0] == pytest.approx(20 / 400)
 
 
@@ -391,7 +409,7 @@ def test_leaderboard_tags_and_where() -> None:
         "good": {"region": "US", "open_weights": False},
         "cheap": {"region": "EU"},
     }
-    summary = summarize(rows)
+    summary = rows
     board = leaderboard(summary, tags=tags)
     assert list(board.columns[-2:]) == ["region", "open_weights"]
     # Tags match the name without " (simulated)".
@@ -400,8 +418,11 @@ def test_leaderboard_tags_and_where() -> None:
 
     eu = leaderboard(summary, tags=tags, where={"region": "Eu"})
     assert sorted(eu["provider"]) == ["cheap", "fast (simulated)"]
-    # Normalised among the providers kept: cheap is now the slowest of two, scored 0 there.
     assert row_for(eu, "fast (simulated)")["ttft_p50_ms"] == pytest.approx(50.0)
+    # Scored among the providers kept (no quality: latency 0.6, cost 0.4): fast 50 ms at
+    # $1/1k, cheap 100 ms at $0.1/1k -> fast 0.6 + 0.4 * 0.1, cheap 0.6 * 0.5 + 0.4.
+    assert row_for(eu, "fast (simulated)")["score"] == pytest.approx(0.64)
+    assert row_for(eu, "cheap")["score"] == pytest.approx(0.7)
     open_weights = leaderboard(summary, tags=tags, where={"open_weights": "TRUE"})
     assert open_weights["provider"].tolist() == ["fast (simulated)"]
     closed = leaderboard(summary, tags=tags, where={"open_weights": "false"})
@@ -745,7 +766,7 @@ def test_functions_accept_rows_read_back_from_the_store(tmp_path: Path) -> None:
     a = read_runs(tmp_path, ["run-a"]).to_pandas()
     b = read_runs(tmp_path, ["run-b"]).to_pandas()
     assert metric_row(diff_runs(a, b), "ttft_p50_ms", suite="lat")["regression"]
-    board = leaderboard(summarize(b))
+    board = leaderboard(b)
     assert board["provider"].tolist() == ["p", "q"] and row_for(board, "q")["missing"] == "no price"
     both = read_runs(tmp_path).to_pandas()
     series = history(both, "ttft_p50_ms", "p")

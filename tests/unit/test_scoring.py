@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import math
-import statistics
 from pathlib import Path
 from typing import Any
 
@@ -667,27 +666,29 @@ def test_mcnemar_exact(b01: int, b10: int, p_value: float) -> None:
 
 
 @pytest.mark.parametrize(
-    ("b01", "b10", "statistic"),
+    ("b01", "b10", "p_value"),
     [
-        (10, 20, 81 / 30),  # (|10 - 20| - 1)^2 / 30 = 2.7
-        (20, 10, 81 / 30),
-        (13, 12, 0.0),  # n = 25: first chi-square case
-        (40, 60, 19**2 / 100),
+        # b = c: no evidence either way, p = 1 (the corrected chi-square said 0.845).
+        (13, 13, 1.0),
+        (30, 30, 1.0),
+        # Exact at every n now: 2 * P(X <= 10), X ~ Bin(30, 1/2).
+        (10, 20, 2 * sum(math.comb(30, i) for i in range(11)) / 2**30),
+        (20, 10, 2 * sum(math.comb(30, i) for i in range(11)) / 2**30),
+        (40, 60, 2 * sum(math.comb(100, i) for i in range(41)) / 2**100),
     ],
 )
-def test_mcnemar_chi2(b01: int, b10: int, statistic: float) -> None:
+def test_mcnemar_is_exact_for_many_discordant_pairs(b01: int, b10: int, p_value: float) -> None:
     result = mcnemar(*_pairs(b01, b10))
-    assert result["method"] == "chi2"
+    assert result["method"] == "exact"
     assert (result["b01"], result["b10"], result["n"]) == (b01, b10, b01 + b10)
-    assert result["statistic"] == pytest.approx(statistic)
-    # Chi-square with 1 df is the square of a standard normal: P(chi2 > s) = 2 P(Z > sqrt(s)).
-    expected = 2 * (1 - statistics.NormalDist().cdf(math.sqrt(statistic)))
-    assert result["p_value"] == pytest.approx(expected, abs=1e-12)
+    assert result["statistic"] == float(min(b01, b10))
+    assert result["p_value"] == pytest.approx(p_value, rel=1e-12)
 
 
-def test_mcnemar_chi2_table_value() -> None:
-    # Tabulated: P(chi2_1 > 2.7) = 0.10035.
-    assert mcnemar(*_pairs(10, 20))["p_value"] == pytest.approx(0.10035, abs=5e-6)
+def test_mcnemar_table_value() -> None:
+    # 10 vs 20 discordant: the exact two-sided p is 0.0987 (tables: 0.098737), a little
+    # below the corrected chi-square's 0.1003.
+    assert mcnemar(*_pairs(10, 20))["p_value"] == pytest.approx(0.098737, abs=5e-7)
 
 
 def test_mcnemar_length_mismatch() -> None:
