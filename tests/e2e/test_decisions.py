@@ -21,7 +21,7 @@ def config_for(write_config: Callable[..., Path], slow_ttft: int, name: str) -> 
         run: {{name: nightly, warmup_requests: 1}}
         providers:
           - name: incumbent
-            simulate: {{ttft_ms: 20, itl_ms: 1, output_tokens: 6, abstain_rate: 0.5, seed: 1}}
+            simulate: {{ttft_ms: 250, itl_ms: 1, output_tokens: 6, abstain_rate: 0.5, seed: 1}}
             pricing: {{input_per_mtok: 1.0, output_per_mtok: 2.0}}
             tags: {{region: eu}}
           - name: challenger
@@ -42,13 +42,15 @@ def run(config: Path, root: Path, run_id: str) -> None:
     assert result.exit_code == 0, result.output
 
 
+# TTFTs of 250 ms, not 20: two same-profile nights must not differ by the 10 % and
+# 5 ms threshold, and on a loaded 2-core machine a 20 ms profile measured 35-46 ms.
 def test_nightly_diff_leaderboard_gate_history(
     write_config: Callable[..., Path], tmp_path: Path
 ) -> None:
     root = tmp_path / "results"
-    run(config_for(write_config, 20, "a.yaml"), root, "night-1")
-    run(config_for(write_config, 20, "b.yaml"), root, "night-2")
-    run(config_for(write_config, 150, "c.yaml"), root, "night-3")
+    run(config_for(write_config, 250, "a.yaml"), root, "night-1")
+    run(config_for(write_config, 250, "b.yaml"), root, "night-2")
+    run(config_for(write_config, 1000, "c.yaml"), root, "night-3")
     runner = CliRunner()
 
     same = runner.invoke(main, ["diff", str(root), "night-1", "night-2"])
@@ -84,10 +86,10 @@ def test_nightly_diff_leaderboard_gate_history(
             "--candidate",
             "challenger",
             "--max-p95-latency-ms",
-            "100",
+            "800",
         ],
     )
-    assert gate.exit_code == 1  # 150 ms TTFT alone breaks the 100 ms E2E p95 limit
+    assert gate.exit_code == 1  # 1000 ms TTFT alone breaks the 800 ms E2E p95 limit
     assert "DO NOT ADOPT" in gate.stdout
     assert "latency" in gate.stdout
 
@@ -107,4 +109,4 @@ def test_nightly_diff_leaderboard_gate_history(
         ).stdout
     )
     assert [s["run_id"] for s in series] == ["night-1", "night-2", "night-3"]
-    assert series[2]["value"] > 140 > series[0]["value"]
+    assert series[2]["value"] > 990 > series[0]["value"]
