@@ -106,6 +106,7 @@ SCHEMA = pa.schema(
         ("judge_input_tokens", pa.int64()),
         ("judge_output_tokens", pa.int64()),
         ("judge_cost_usd", pa.float64()),
+        ("judge_from_cache", pa.bool_()),  # the verdict was replayed with a cached answer
     ]
 )
 

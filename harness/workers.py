@@ -19,6 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
 
+from harness.cache import ResponseCache
 from harness.limits import RateLimiter, RetryPolicy
 from harness.providers.trace import Endpoint
 from harness.runner import Phase, RunOutcome, run_phases
@@ -67,6 +68,7 @@ class WorkerJob:
     warmup_requests: int
     retries: dict[str, RetryPolicy]
     rates: dict[str, tuple[float | None, float | None]]
+    cache: ResponseCache | None = None
 
 
 def _worker_main(job: WorkerJob, rows: Any, barriers: dict[int, Any]) -> None:
@@ -74,7 +76,7 @@ def _worker_main(job: WorkerJob, rows: Any, barriers: dict[int, Any]) -> None:
     from harness.execute import Sender
 
     async def main() -> RunOutcome:
-        sender = Sender(job.endpoints, job.judge_endpoints)
+        sender = Sender(job.endpoints, job.judge_endpoints, job.cache)
 
         async def line_up(phase: Phase) -> None:
             await asyncio.to_thread(barriers[phase.key].wait)
@@ -121,6 +123,7 @@ def run_in_workers(
     warmup_requests: int,
     retries: dict[str, RetryPolicy],
     rates: dict[str, tuple[float | None, float | None]],
+    cache: ResponseCache | None = None,
 ) -> RunOutcome:
     """Run ``phases`` in ``workers`` processes; rows go to ``sink`` in this process."""
     context = multiprocessing.get_context("spawn")
@@ -145,6 +148,7 @@ def run_in_workers(
             warmup_requests=warmup_requests,
             retries=retries,
             rates=shared_rates,
+            cache=cache,
         )
         process = context.Process(target=_worker_main, args=(job, rows, barriers), daemon=True)
         process.start()
@@ -183,7 +187,15 @@ def _idle_share(phase: Phase) -> Phase:
 def _merge(total: RunOutcome, part: RunOutcome | None) -> None:
     if part is None:
         return
-    for name in ("finished", "errors", "cancelled", "untrustworthy", "not_sent", "retries"):
+    for name in (
+        "finished",
+        "errors",
+        "cancelled",
+        "untrustworthy",
+        "measured",
+        "not_sent",
+        "retries",
+    ):
         setattr(total, name, getattr(total, name) + getattr(part, name))
     total.warmup_errors.update(part.warmup_errors)
     for key, value in part.clock.items():

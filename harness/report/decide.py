@@ -532,6 +532,12 @@ def _ok(group: pd.DataFrame) -> pd.DataFrame:
     return group[group["status"] == "ok"]
 
 
+def _timed(group: pd.DataFrame) -> pd.DataFrame:
+    """Successful rows that were measured: a response-cache hit has no latency."""
+    ok = _ok(group)
+    return ok[~_flag(ok["from_cache"])] if "from_cache" in ok.columns else ok
+
+
 def _values(group: pd.DataFrame, column: str, scale: float = 1.0) -> FloatArray:
     if column not in group.columns:
         return np.empty(0, dtype=np.float64)
@@ -815,8 +821,8 @@ def diff_runs(
                     return np.asarray(np.percentile(x, q, axis=1), dtype=np.float64)
 
                 result = _independent(
-                    _values(_ok(ga), column, 1000.0),
-                    _values(_ok(gb), column, 1000.0),
+                    _values(_timed(ga), column, 1000.0),
+                    _values(_timed(gb), column, 1000.0),
                     percentile,
                     confidence=confidence,
                     n_resamples=n_resamples,
@@ -1039,7 +1045,7 @@ def _quality_check(
 
 def _latency_check(candidate_rows: pd.DataFrame, limit: float) -> GateCheck:
     name = "latency (E2E p95)"
-    ok = _ok(candidate_rows)
+    ok = _timed(candidate_rows)
     worst: tuple[float, str, str, float, float] | None = None
     groups = 0
     for (suite, level), group in ok.groupby(["suite", "load_level"], sort=True):
