@@ -13,7 +13,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 BUCKET_S = 0.1  # CPU share is measured over this
 LAG_BUCKET_S = 0.01  # lag samples are indexed by when the stall began
@@ -85,17 +87,29 @@ class LoopMonitor:
         for key in [k for k in self._cpu if k < before_s / BUCKET_S][:64]:
             del self._cpu[key]
 
-    def window(self, start: float, end: float) -> ClockWindow:
-        """Worst lag (ms) and CPU share between two ``perf_counter`` times."""
-        lag = max(
-            (
-                ms
-                for b in range(int(start / LAG_BUCKET_S), int(end / LAG_BUCKET_S) + 1)
-                for began, ms in self._lag.get(b, ())
-                if start <= began < end
-            ),
-            default=0.0,
-        )
+    def window(
+        self, start: float, end: float, stamps: Sequence[float] | None = None
+    ) -> ClockWindow:
+        """Worst lag (ms) and CPU share between two ``perf_counter`` times.
+
+        With ``stamps`` (the ``perf_counter`` times of the timestamps a row's
+        metrics rest on: first chunk, first and last text chunk, end), only the
+        stalls that could have delayed one of them count. A stall is a monitor
+        wake-up due at ``x`` and ``lag`` late; it can delay a timestamp ``s`` if it
+        began while the request was in flight and before ``s`` (``start <= x < s``)
+        and was still going on less than one monitor interval before ``s``
+        (``x + lag >= s - interval``): a chunk stamped at ``s`` waited behind it.
+        A stall between two of them delays only intermediate chunks, which no
+        metric uses (benchmarks/clock_health.py measures the difference).
+        """
+        grace = self.interval_s
+        lag = 0.0
+        for b in range(int(start / LAG_BUCKET_S), int(end / LAG_BUCKET_S) + 1):
+            for began, ms in self._lag.get(b, ()):
+                if not start <= began < end or ms <= lag:
+                    continue
+                if stamps is None or any(began < s <= began + ms / 1000 + grace for s in stamps):
+                    lag = ms
         # CPU buckets that lie within the request (a burst just before it, such
         # as a garbage collection, is not its problem).
         cpu = max(
@@ -106,3 +120,22 @@ class LoopMonitor:
             default=0.0,
         )
         return ClockWindow(round(lag, 3), round(cpu, 3))
+
+
+def metric_stamps(row: Mapping[str, Any]) -> list[float] | None:
+    """``perf_counter`` times of the timestamps a row's metrics use, or None if unknown.
+
+    TTFT and the time to first chunk end at their stamps; ITL, TPOT and output
+    speed use the first and last text chunk; E2E ends at the last byte.
+    """
+    t0 = row.get("t0_perf_s")
+    if not isinstance(t0, int | float):
+        return None
+    offsets = row.get("chunk_offsets_s") or []
+    relative = [
+        row.get("first_chunk_s"),
+        row.get("ttft_s"),
+        offsets[-1] if len(offsets) else None,
+        row.get("e2e_s"),
+    ]
+    return [t0 + r for r in relative if isinstance(r, int | float)]

@@ -116,7 +116,11 @@ class SimServer:
         profile = self.profile_for(model)
         stamps: dict[str, float | None] | None = None
         if isinstance(body.get("user"), str):
-            stamps = self._timings[body["user"]] = {"received": received, "first_sent": None}
+            stamps = self._timings[body["user"]] = {
+                "received": received,
+                "first_sent": None,
+                "last_sent": None,
+            }
         # One generator per request, seeded by the request's ordinal, so a run's
         # errors and jitter are reproducible while requests still differ.
         rng = random.Random(f"{profile.seed}:{next(self._counter)}")
@@ -304,7 +308,7 @@ async def _stream(
         # capacity benchmark measures the client rather than this server.
         await _sleep_until(received + delays[0])
         if stamps is not None:
-            stamps["first_sent"] = time.perf_counter()
+            stamps["first_sent"] = stamps["last_sent"] = time.perf_counter()
         await response.write(
             b"".join(
                 _chunk(ident, model, {"content": w if i == 0 else " " + w}, None)
@@ -323,8 +327,11 @@ async def _stream(
         if i == half and fault == "malformed_chunk":
             await response.write(b'data: {"id": "broken", "choices": [\n\n')
         await _sleep_until(received + due)
-        if i == 0 and stamps is not None:
-            stamps["first_sent"] = time.perf_counter()
+        if stamps is not None and i in (0, len(words) - 1):
+            # The first and last text chunks: what TTFT, ITL and E2E are measured by.
+            stamps["first_sent" if i == 0 else "last_sent"] = time.perf_counter()
+            if len(words) == 1:
+                stamps["last_sent"] = stamps["first_sent"]
         text = word if i == 0 else " " + word
         await response.write(_chunk(ident, model, {"content": text}, None))
     if fault == "no_finish":
