@@ -72,6 +72,9 @@ async def _worker(path: str, api_base: str, args: argparse.Namespace) -> None:
 
         whole = ClockWindow(0.0, 0.0)
 
+        def __init__(self) -> None:
+            super().__init__(interval_s=args.interval_ms / 1000)
+
         def window(
             self, start: float, end: float, stamps: Sequence[float] | None = None
         ) -> ClockWindow:
@@ -214,6 +217,7 @@ def main() -> int:
     parser.add_argument("--ttft-ms", type=float, default=120.0)
     parser.add_argument("--itl-ms", type=float, default=15.0)
     parser.add_argument("--tokens", type=int, default=64)
+    parser.add_argument("--interval-ms", type=float, default=5.0, help="the monitor's sleep")
     parser.add_argument("--pin", action="store_true", help="client on CPU 0, simulator on CPU 1")
     parser.add_argument("--worker", choices=PATHS, help=argparse.SUPPRESS)
     parser.add_argument("--api-base", help=argparse.SUPPRESS)
@@ -221,9 +225,7 @@ def main() -> int:
     if args.worker:
         asyncio.run(_worker(args.worker, args.api_base, args))
         return 0
-    from harness.clock import LoopMonitor
-
-    interval_ms = LoopMonitor().interval_s * 1000
+    interval_ms = args.interval_ms
     profile = SimProfile(
         ttft_ms=args.ttft_ms, itl_ms=args.itl_ms, output_tokens=args.tokens, jitter=0.0
     )
@@ -243,7 +245,7 @@ def main() -> int:
             _pin(sim_pid, 1)
         for path in (p.strip() for p in args.paths.split(",")):
             cmd = [sys.executable, __file__, "--worker", path, "--api-base", sim.api_base]
-            for name in ("streams", "rounds", "min_requests", "tokens"):
+            for name in ("streams", "rounds", "min_requests", "tokens", "interval_ms"):
                 cmd += [f"--{name.replace('_', '-')}", str(getattr(args, name))]
             with subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True) as worker:
                 if args.pin:

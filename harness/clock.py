@@ -66,10 +66,10 @@ class LoopMonitor:
             await asyncio.sleep(self.interval_s)
             now = time.perf_counter()
             lag_ms = max(0.0, (now - expected) * 1000)
-            # A stall delays a request only if it began while the request was in
-            # flight: a request cannot start while the loop is blocked, so a stall
-            # that began earlier had ended before it started.
-            self._lag.setdefault(int(expected / LAG_BUCKET_S), []).append((expected, lag_ms))
+            # Indexed by when the stall ended: a request can start while the loop
+            # is busy (as one of the callbacks that keep the monitor waiting), so
+            # a stall that began before it may still delay it.
+            self._lag.setdefault(int(now / LAG_BUCKET_S), []).append((expected, lag_ms))
             bucket = int(now / BUCKET_S)
             self.max_lag_ms = max(self.max_lag_ms, lag_ms)
             self.samples += 1
@@ -90,26 +90,33 @@ class LoopMonitor:
     def window(
         self, start: float, end: float, stamps: Sequence[float] | None = None
     ) -> ClockWindow:
-        """Worst lag (ms) and CPU share between two ``perf_counter`` times.
+        """Worst lag (ms) while a request was in flight, and CPU share, between two
+        ``perf_counter`` times.
+
+        A stall is a monitor wake-up due at ``x`` that ran ``lag`` late, at ``w``.
+        Only its part after ``start`` counts (``w - max(x, start)``): a stall that
+        ended before the request began delays none of its timestamps (the run's
+        warm-up, its deliberate gc.collect()), but a request started by a callback
+        of a busy loop waits with the others.
 
         With ``stamps`` (the ``perf_counter`` times of the timestamps a row's
-        metrics rest on: first chunk, first and last text chunk, end), only the
-        stalls that could have delayed one of them count. A stall is a monitor
-        wake-up due at ``x`` and ``lag`` late; it can delay a timestamp ``s`` if it
-        began while the request was in flight and before ``s`` (``start <= x < s``)
-        and was still going on less than one monitor interval before ``s``
-        (``x + lag >= s - interval``): a chunk stamped at ``s`` waited behind it.
-        A stall between two of them delays only intermediate chunks, which no
-        metric uses (benchmarks/clock_health.py measures the difference).
+        metrics rest on: first chunk, first and last text chunk, end), a stall
+        counts only if it could have delayed one of them: it began before the
+        stamp (within one monitor interval: the monitor last ran then) and ended
+        no more than one interval before it (``x - interval < s <= w + interval``).
+        A stall between two stamps delays only intermediate chunks, which no
+        metric uses (``benchmarks/clock_health.py`` measures both rules).
         """
         grace = self.interval_s
         lag = 0.0
         for b in range(int(start / LAG_BUCKET_S), int(end / LAG_BUCKET_S) + 1):
-            for began, ms in self._lag.get(b, ()):
-                if not start <= began < end or ms <= lag:
+            for due, ms in self._lag.get(b, ()):
+                woke = due + ms / 1000
+                in_flight = (woke - max(due, start)) * 1000
+                if not (woke > start and due < end) or in_flight <= lag:
                     continue
-                if stamps is None or any(began < s <= began + ms / 1000 + grace for s in stamps):
-                    lag = ms
+                if stamps is None or any(due - grace < s <= woke + grace for s in stamps):
+                    lag = in_flight
         # CPU buckets that lie within the request (a burst just before it, such
         # as a garbage collection, is not its problem).
         cpu = max(
