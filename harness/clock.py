@@ -1,11 +1,22 @@
 """Is the client's clock still trustworthy? An event-loop lag and CPU monitor.
 
 A timestamp is taken when the event loop gets round to reading a chunk. If
-the loop is busy (parsing other streams, writing Parquet), every timestamp is
-late by the loop's lag, and nothing in the data shows it. The monitor sleeps
-``interval_s`` in a loop and records how late each wake-up is, plus the
-process's CPU share, in 100 ms buckets; the runner stamps each row with the
-worst lag and CPU seen while that request was in flight.
+the loop is busy (parsing other streams, writing Parquet) or the process is not
+scheduled (a loaded machine), every timestamp is late by the loop's lag, and
+nothing in the data shows it. The monitor sleeps ``interval_s`` in a loop and
+records how late each wake-up is, plus the process's CPU share, in 100 ms
+buckets; the runner stamps each row with the worst lag seen while that request
+was in flight (``loop_lag_ms``; only the part of a stall after the request
+started) and the worst CPU share (``client_cpu``, for diagnosis).
+
+``clock_ok`` is ``loop_lag_ms <= MAX_LAG_MS``. ``benchmarks/clock_health.py``
+justifies it against the simulator's own write stamps, at 1 to 512 streams: no
+row whose lag stayed within 5 ms had a TTFT or last-token error above 5 ms.
+The CPU share is not part of the rule: in the same benchmark it never flagged
+a row that lag did not (a process can be busy yet responsive, and a descheduled
+one is late at low CPU). Counting only the stalls next to the timestamps the
+metrics use (``window(..., stamps)``) flags fewer rows but misses saturated
+ones (a backlog delays a chunk across many short stalls), so the runner does not.
 """
 
 from __future__ import annotations
@@ -18,11 +29,10 @@ from dataclasses import dataclass
 from typing import Any
 
 BUCKET_S = 0.1  # CPU share is measured over this
-LAG_BUCKET_S = 0.01  # lag samples are indexed by when the stall began
-# Past these, a row's timestamps are not trusted: a 5 ms lag is the p99 TTFT
-# error we accept, and a loop using >90 % of its core has no slack left.
+LAG_BUCKET_S = 0.01  # lag samples are indexed by when the stall ended
+# Past this, a row's timestamps are not trusted: the TTFT error we accept
+# (benchmarks/clock_health.py: rows within it were within 5 ms of the server's stamps).
 MAX_LAG_MS = 5.0
-MAX_CPU = 0.9
 
 
 @dataclass
@@ -34,7 +44,7 @@ class ClockWindow:
 
     @property
     def trustworthy(self) -> bool:
-        return self.loop_lag_ms <= MAX_LAG_MS and self.client_cpu <= MAX_CPU
+        return self.loop_lag_ms <= MAX_LAG_MS
 
 
 class LoopMonitor:

@@ -34,7 +34,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from harness.budget import Budget
-from harness.clock import LoopMonitor, metric_stamps
+from harness.clock import LoopMonitor
 from harness.limits import RateLimiter, RetryPolicy
 from harness.providers.trace import request_identity
 from harness.suites.base import RequestSpec
@@ -177,8 +177,7 @@ async def run_phases(
         row["retry_wait_s"] = waited
         if budget is not None:
             budget.settle(request, row)
-        # Only stalls that could have delayed a timestamp the metrics use count.
-        window = monitor.window(start, time.perf_counter(), metric_stamps(row))
+        window = monitor.window(start, time.perf_counter())
         row["request_index"] = index
         if row.get("from_cache"):
             # Nothing was timed, so there is no clock to trust or distrust.
