@@ -24,6 +24,7 @@ from typing import Any
 from harness import __version__, price_table
 from harness.budget import Budget, PlanLine, dry_run, input_tokens
 from harness.cache import CacheHit, ResponseCache, judge_key
+from harness.clock import MAX_LAG_MS
 from harness.config import ProviderConfig, RunSpec
 from harness.errors import ConfigError, ProviderSetupError, StoreError
 from harness.limits import RateLimiter, RetryPolicy
@@ -629,8 +630,9 @@ def clock_warning(outcome: RunOutcome) -> str | None:
     return (
         f"{outcome.untrustworthy} of {outcome.measured} measured requests ran while the client"
         f" was saturated (event-loop lag up to {outcome.clock.get('max_loop_lag_ms', 0):.1f} ms"
-        f" while they were in flight, CPU up to {outcome.clock.get('max_client_cpu', 0):.0%});"
-        " their latencies are overstated. Lower concurrency or use more worker processes."
+        f" while they were in flight, over the {MAX_LAG_MS:g} ms a timestamp may be late;"
+        f" CPU up to {outcome.clock.get('max_client_cpu', 0):.0%}); their latencies are"
+        " overstated. Lower concurrency, use more worker processes, or run on an idle machine."
         " Rows: clock_ok = false."
     )
 
