@@ -151,9 +151,11 @@ class Budget:
     def settle(self, request: RequestSpec, row: Mapping[str, Any]) -> None:
         """Replace the reservation by what the request (and its judge) really cost."""
         self.reserved_usd -= self._reservations.pop(id(request), 0.0)
+        columns = ["cost_usd", "judge_cost_usd"]
         if row.get("from_cache"):
-            return  # served from the response cache: nothing was bought
-        for column in ("cost_usd", "judge_cost_usd"):
+            # The answer was not bought again; its verdict was, unless it was stored too.
+            columns = [] if row.get("judge_from_cache") is not False else ["judge_cost_usd"]
+        for column in columns:
             value = row.get(column)
             if isinstance(value, int | float):
                 self.spent_usd += float(value)

@@ -1,11 +1,22 @@
 """Is the client's clock still trustworthy? An event-loop lag and CPU monitor.
 
 A timestamp is taken when the event loop gets round to reading a chunk. If
-the loop is busy (parsing other streams, writing Parquet), every timestamp is
-late by the loop's lag, and nothing in the data shows it. The monitor sleeps
-``interval_s`` in a loop and records how late each wake-up is, plus the
-process's CPU share, in 100 ms buckets; the runner stamps each row with the
-worst lag and CPU seen while that request was in flight.
+the loop is busy (parsing other streams, writing Parquet) or the process is not
+scheduled (a loaded machine), every timestamp is late by the loop's lag, and
+nothing in the data shows it. The monitor sleeps ``interval_s`` in a loop and
+records how late each wake-up is, plus the process's CPU share, in 100 ms
+buckets; the runner stamps each row with the worst lag seen while that request
+was in flight (``loop_lag_ms``; only the part of a stall after the request
+started) and the worst CPU share (``client_cpu``, for diagnosis).
+
+``clock_ok`` is ``loop_lag_ms <= MAX_LAG_MS``. ``benchmarks/clock_health.py``
+justifies it against the simulator's own write stamps, at 1 to 512 streams: no
+row whose lag stayed within 5 ms had a TTFT or last-token error above 5 ms.
+The CPU share is not part of the rule: in the same benchmark it never flagged
+a row that lag did not (a process can be busy yet responsive, and a descheduled
+one is late at low CPU). Counting only the stalls next to the timestamps the
+metrics use (``window(..., stamps)``) flags fewer rows but misses saturated
+ones (a backlog delays a chunk across many short stalls), so the runner does not.
 """
 
 from __future__ import annotations
@@ -13,14 +24,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 BUCKET_S = 0.1  # CPU share is measured over this
-LAG_BUCKET_S = 0.01  # lag samples are indexed by when the stall began
-# Past these, a row's timestamps are not trusted: a 5 ms lag is the p99 TTFT
-# error we accept, and a loop using >90 % of its core has no slack left.
+LAG_BUCKET_S = 0.01  # lag samples are indexed by when the stall ended
+# Past this, a row's timestamps are not trusted: the TTFT error we accept
+# (benchmarks/clock_health.py: rows within it were within 5 ms of the server's stamps).
 MAX_LAG_MS = 5.0
-MAX_CPU = 0.9
 
 
 @dataclass
@@ -32,7 +44,7 @@ class ClockWindow:
 
     @property
     def trustworthy(self) -> bool:
-        return self.loop_lag_ms <= MAX_LAG_MS and self.client_cpu <= MAX_CPU
+        return self.loop_lag_ms <= MAX_LAG_MS
 
 
 class LoopMonitor:
@@ -64,10 +76,10 @@ class LoopMonitor:
             await asyncio.sleep(self.interval_s)
             now = time.perf_counter()
             lag_ms = max(0.0, (now - expected) * 1000)
-            # A stall delays a request only if it began while the request was in
-            # flight: a request cannot start while the loop is blocked, so a stall
-            # that began earlier had ended before it started.
-            self._lag.setdefault(int(expected / LAG_BUCKET_S), []).append((expected, lag_ms))
+            # Indexed by when the stall ended: a request can start while the loop
+            # is busy (as one of the callbacks that keep the monitor waiting), so
+            # a stall that began before it may still delay it.
+            self._lag.setdefault(int(now / LAG_BUCKET_S), []).append((expected, lag_ms))
             bucket = int(now / BUCKET_S)
             self.max_lag_ms = max(self.max_lag_ms, lag_ms)
             self.samples += 1
@@ -85,17 +97,36 @@ class LoopMonitor:
         for key in [k for k in self._cpu if k < before_s / BUCKET_S][:64]:
             del self._cpu[key]
 
-    def window(self, start: float, end: float) -> ClockWindow:
-        """Worst lag (ms) and CPU share between two ``perf_counter`` times."""
-        lag = max(
-            (
-                ms
-                for b in range(int(start / LAG_BUCKET_S), int(end / LAG_BUCKET_S) + 1)
-                for began, ms in self._lag.get(b, ())
-                if start <= began < end
-            ),
-            default=0.0,
-        )
+    def window(
+        self, start: float, end: float, stamps: Sequence[float] | None = None
+    ) -> ClockWindow:
+        """Worst lag (ms) while a request was in flight, and CPU share, between two
+        ``perf_counter`` times.
+
+        A stall is a monitor wake-up due at ``x`` that ran ``lag`` late, at ``w``.
+        Only its part after ``start`` counts (``w - max(x, start)``): a stall that
+        ended before the request began delays none of its timestamps (the run's
+        warm-up, its deliberate gc.collect()), but a request started by a callback
+        of a busy loop waits with the others.
+
+        With ``stamps`` (the ``perf_counter`` times of the timestamps a row's
+        metrics rest on: first chunk, first and last text chunk, end), a stall
+        counts only if it could have delayed one of them: it began before the
+        stamp (within one monitor interval: the monitor last ran then) and ended
+        no more than one interval before it (``x - interval < s <= w + interval``).
+        A stall between two stamps delays only intermediate chunks, which no
+        metric uses (``benchmarks/clock_health.py`` measures both rules).
+        """
+        grace = self.interval_s
+        lag = 0.0
+        for b in range(int(start / LAG_BUCKET_S), int(end / LAG_BUCKET_S) + 1):
+            for due, ms in self._lag.get(b, ()):
+                woke = due + ms / 1000
+                in_flight = (woke - max(due, start)) * 1000
+                if not (woke > start and due < end) or in_flight <= lag:
+                    continue
+                if stamps is None or any(due - grace < s <= woke + grace for s in stamps):
+                    lag = in_flight
         # CPU buckets that lie within the request (a burst just before it, such
         # as a garbage collection, is not its problem).
         cpu = max(
@@ -106,3 +137,22 @@ class LoopMonitor:
             default=0.0,
         )
         return ClockWindow(round(lag, 3), round(cpu, 3))
+
+
+def metric_stamps(row: Mapping[str, Any]) -> list[float] | None:
+    """``perf_counter`` times of the timestamps a row's metrics use, or None if unknown.
+
+    TTFT and the time to first chunk end at their stamps; ITL, TPOT and output
+    speed use the first and last text chunk; E2E ends at the last byte.
+    """
+    t0 = row.get("t0_perf_s")
+    if not isinstance(t0, int | float):
+        return None
+    offsets = row.get("chunk_offsets_s") or []
+    relative = [
+        row.get("first_chunk_s"),
+        row.get("ttft_s"),
+        offsets[-1] if len(offsets) else None,
+        row.get("e2e_s"),
+    ]
+    return [t0 + r for r in relative if isinstance(r, int | float)]

@@ -23,7 +23,8 @@ from typing import TYPE_CHECKING, Any
 
 from harness import __version__, price_table
 from harness.budget import Budget, PlanLine, dry_run, input_tokens
-from harness.cache import ResponseCache
+from harness.cache import CacheHit, ResponseCache, judge_key
+from harness.clock import MAX_LAG_MS
 from harness.config import ProviderConfig, RunSpec
 from harness.errors import ConfigError, ProviderSetupError, StoreError
 from harness.limits import RateLimiter, RetryPolicy
@@ -349,22 +350,28 @@ class Sender:
 
     async def __call__(self, request: RequestSpec) -> dict[str, Any]:
         endpoint = self.endpoints[request.provider]
-        cached = self.cache.get(endpoint, request) if self.cache and not request.warmup else None
-        if cached is not None:
-            return self._scored(cached, request)
+        # The cache serves only quality-scored requests outside load phases
+        # (harness.cache.cacheable), and never an answer this run stored itself.
+        hit = self.cache.get(endpoint, request) if self.cache is not None else None
+        if hit is not None:
+            row, verdict = await self._judged(self._scored(hit.row, request), request, hit)
+            if verdict is not None and self.cache is not None:
+                self.cache.put_judge(endpoint, request, verdict)
+            return row
         if endpoint.transport == "direct":
             if self.direct is None:
                 from harness.providers.direct import DirectClient
 
                 self.direct = DirectClient()
-            row: dict[str, Any] = await self.direct.send(endpoint, request)
+            row = await self.direct.send(endpoint, request)
         else:
             from harness.providers.transport import send
 
             row = await send(self.litellm, endpoint, request)
-        if self.cache is not None and not request.warmup:
-            self.cache.put(endpoint, request, row)
-        return await self._judged(self._scored(row, request), request)
+        row, verdict = await self._judged(self._scored(row, request), request)
+        if self.cache is not None:
+            self.cache.put(endpoint, request, row, verdict)
+        return row
 
     def _scored(self, row: dict[str, Any], request: RequestSpec) -> dict[str, Any]:
         kind = SUITE_KINDS[request.suite_kind]
@@ -372,13 +379,28 @@ class Sender:
             row.update(kind.score(row, request))
         return row
 
-    async def _judged(self, row: dict[str, Any], request: RequestSpec) -> dict[str, Any]:
-        judge_endpoint = self.judge_endpoints.get(request.suite)
-        if judge_endpoint is not None and not request.warmup and row["status"] == "ok":
-            from harness.providers.judge import judge
+    async def _judged(
+        self, row: dict[str, Any], request: RequestSpec, hit: CacheHit | None = None
+    ) -> tuple[dict[str, Any], tuple[str, dict[str, Any]] | None]:
+        """The row with its verdict, and (key, verdict) when the judge was called.
 
-            row.update(await judge(self.litellm, judge_endpoint, row, request))
-        return row
+        A cached answer keeps its stored verdict only if this run's judge would
+        make the identical call (same model, endpoint, params, grading messages);
+        otherwise it is judged again, like any answer.
+        """
+        judge_endpoint = self.judge_endpoints.get(request.suite)
+        if judge_endpoint is None or request.warmup or row["status"] != "ok":
+            return row, None
+        from harness.providers.judge import judge, judge_call
+
+        call = judge_call(judge_endpoint, row, request)
+        key = judge_key(call)
+        if hit is not None and hit.judge is not None and hit.judge_key == key:
+            row.update(hit.judge, judge_from_cache=True)
+            return row, None
+        verdict = await judge(self.litellm, judge_endpoint, row, request, call)
+        row.update(verdict, judge_from_cache=False)
+        return row, (key, verdict)
 
     async def close(self) -> None:
         if self.direct is not None:
@@ -470,7 +492,11 @@ def execute(
         endpoints, judge_endpoints = build_endpoints(spec, keys, sim, local_bases)
         health = _health(spec, sim, servers, picklable=spec.run.workers > 1)
         # With worker processes, each builds its own sender (and imports litellm).
-        cache = ResponseCache(Path(spec.run.response_cache)) if spec.run.response_cache else None
+        cache = (
+            ResponseCache(Path(spec.run.response_cache), run_id)
+            if spec.run.response_cache
+            else None
+        )
         sender = Sender(endpoints, judge_endpoints, cache) if spec.run.workers == 1 else None
         writer = PartWriter(run_dir, run_id, flush_s=spec.run.flush_s)
         if resume:
@@ -588,8 +614,8 @@ def execute(
                 retries=retries,
                 rates=rates,
                 unavailable=not_started,
-                response_cache=spec.run.response_cache,
                 health=health,
+                cache=cache,
             )
 
         status = "interrupted"
@@ -627,6 +653,7 @@ def execute(
                     clock_health={
                         **outcome.clock,
                         "untrustworthy_rows": outcome.untrustworthy,
+                        "measured_rows": outcome.measured,
                         "warning": clock_warning(outcome),
                     },
                 )
@@ -703,14 +730,20 @@ def open_loop_block(run_dir: Path) -> dict[str, Any]:
 
 
 def clock_warning(outcome: RunOutcome) -> str | None:
-    """A sentence for the user when the client's own timestamps cannot be trusted."""
+    """A sentence for the user when the client's own timestamps cannot be trusted.
+
+    Counts and figures are those of measured rows (not warm-ups, not cache hits):
+    the worst lag and CPU seen while a measured request was in flight.
+    """
     if not outcome.untrustworthy:
         return None
     return (
-        f"{outcome.untrustworthy} of {outcome.finished} requests ran while the client was"
-        f" saturated (event-loop lag up to {outcome.clock.get('max_loop_lag_ms', 0):.1f} ms,"
+        f"{outcome.untrustworthy} of {outcome.measured} measured requests ran while the client"
+        f" was saturated (event-loop lag up to {outcome.clock.get('max_loop_lag_ms', 0):.1f} ms"
+        f" while they were in flight, over the {MAX_LAG_MS:g} ms a timestamp may be late;"
         f" CPU up to {outcome.clock.get('max_client_cpu', 0):.0%}); their latencies are"
-        " overstated. Lower concurrency or use more worker processes. Rows: clock_ok = false."
+        " overstated. Lower concurrency, use more worker processes, or run on an idle machine."
+        " Rows: clock_ok = false."
     )
 
 

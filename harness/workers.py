@@ -19,6 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from harness.cache import ResponseCache
 from harness.limits import RateLimiter, RetryPolicy
 from harness.providers.trace import Endpoint
 from harness.runner import Health, Phase, RunOutcome, run_phases
@@ -68,22 +69,17 @@ class WorkerJob:
     retries: dict[str, RetryPolicy]
     rates: dict[str, tuple[float | None, float | None]]
     unavailable: dict[str, str] = field(default_factory=dict)
-    response_cache: str | None = None
     health: dict[str, Health] = field(default_factory=dict)  # picklable checks (ServerWatch)
+    cache: ResponseCache | None = None
 
 
 def _worker_main(job: WorkerJob, rows: Any, barriers: dict[int, Any]) -> None:
-    from pathlib import Path
 
     from harness.budget import input_tokens
-    from harness.cache import ResponseCache
     from harness.execute import Sender
 
     async def main() -> RunOutcome:
-        # The cache is a directory of files each replaced atomically (os.replace of a
-        # per-process temporary), so workers share it safely.
-        cache = ResponseCache(Path(job.response_cache)) if job.response_cache else None
-        sender = Sender(job.endpoints, job.judge_endpoints, cache)
+        sender = Sender(job.endpoints, job.judge_endpoints, job.cache)
 
         async def line_up(phase: Phase) -> None:
             await asyncio.to_thread(barriers[phase.key].wait)
@@ -133,8 +129,8 @@ def run_in_workers(
     retries: dict[str, RetryPolicy],
     rates: dict[str, tuple[float | None, float | None]],
     unavailable: dict[str, str] | None = None,
-    response_cache: str | None = None,
     health: dict[str, Health] | None = None,
+    cache: ResponseCache | None = None,
 ) -> RunOutcome:
     """Run ``phases`` in ``workers`` processes; rows go to ``sink`` in this process.
 
@@ -165,8 +161,8 @@ def run_in_workers(
             retries=retries,
             rates=shared_rates,
             unavailable=dict(unavailable or {}),
-            response_cache=response_cache,
             health=dict(health or {}),
+            cache=cache,
         )
         process = context.Process(target=_worker_main, args=(job, rows, barriers), daemon=True)
         process.start()
@@ -205,7 +201,15 @@ def _idle_share(phase: Phase) -> Phase:
 def _merge(total: RunOutcome, part: RunOutcome | None) -> None:
     if part is None:
         return
-    for name in ("finished", "errors", "cancelled", "untrustworthy", "not_sent", "retries"):
+    for name in (
+        "finished",
+        "errors",
+        "cancelled",
+        "untrustworthy",
+        "measured",
+        "not_sent",
+        "retries",
+    ):
         setattr(total, name, getattr(total, name) + getattr(part, name))
     total.warmup_errors.update(part.warmup_errors)
     for name, reason in part.unavailable.items():

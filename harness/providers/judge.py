@@ -12,30 +12,39 @@ from harness.suites.base import RequestSpec
 from harness.suites.rag_qa import JUDGE_SCHEMA, judge_messages, parse_judgement
 
 
+def judge_call(endpoint: Endpoint, row: dict[str, Any], request: RequestSpec) -> dict[str, Any]:
+    """The arguments of the judge call that grades ``row``: what determines the verdict
+    (the response cache keys stored verdicts on them, without ``api_key``)."""
+    call: dict[str, Any] = {
+        "model": endpoint.model,
+        "messages": judge_messages(row, request),
+        "response_format": {
+            "type": "json_schema",
+            "json_schema": {"name": "grade", "schema": JUDGE_SCHEMA, "strict": True},
+        },
+        "max_tokens": 300,
+        **endpoint.params,
+    }
+    if endpoint.api_base:
+        call["api_base"] = endpoint.api_base
+    if endpoint.api_key:
+        call["api_key"] = endpoint.api_key
+    return call
+
+
 async def judge(
-    litellm: Any, endpoint: Endpoint, row: dict[str, Any], request: RequestSpec
+    litellm: Any,
+    endpoint: Endpoint,
+    row: dict[str, Any],
+    request: RequestSpec,
+    call: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Grade one answer; the judge's failure is recorded in ``judge_error``, never raised."""
     out: dict[str, Any] = {"judge_model": endpoint.model}
-    kwargs: dict[str, Any] = dict(endpoint.params)
-    if endpoint.api_base:
-        kwargs["api_base"] = endpoint.api_base
-    if endpoint.api_key:
-        kwargs["api_key"] = endpoint.api_key
+    call = call if call is not None else judge_call(endpoint, row, request)
     try:
         async with asyncio.timeout(endpoint.timeout_s):
-            response = await litellm.acompletion(
-                model=endpoint.model,
-                messages=judge_messages(row, request),
-                response_format={
-                    "type": "json_schema",
-                    "json_schema": {"name": "grade", "schema": JUDGE_SCHEMA, "strict": True},
-                },
-                max_tokens=300,
-                timeout=endpoint.timeout_s,
-                max_retries=0,
-                **kwargs,
-            )
+            response = await litellm.acompletion(**call, timeout=endpoint.timeout_s, max_retries=0)
         usage = usage_counts(getattr(response, "usage", None))
         out["judge_input_tokens"] = usage["input_tokens"]
         out["judge_output_tokens"] = usage["output_tokens"]

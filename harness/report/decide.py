@@ -739,6 +739,12 @@ def _ok(group: pd.DataFrame) -> pd.DataFrame:
     return group[group["status"] == "ok"]
 
 
+def _timed(group: pd.DataFrame) -> pd.DataFrame:
+    """Successful rows that were measured: a response-cache hit has no latency."""
+    ok = _ok(group)
+    return ok[~_flag(ok["from_cache"])] if "from_cache" in ok.columns else ok
+
+
 def _values(group: pd.DataFrame, column: str, scale: float = 1.0) -> FloatArray:
     if column not in group.columns:
         return np.empty(0, dtype=np.float64)
@@ -979,8 +985,8 @@ def diff_runs(
             if metric in _LATENCY:
                 column, q = _LATENCY[metric]
                 result = _independent(
-                    _sample(_ok(ga), column, 1000.0),
-                    _sample(_ok(gb), column, 1000.0),
+                    _sample(_timed(ga), column, 1000.0),
+                    _sample(_timed(gb), column, 1000.0),
                     stats.Percentile(q),
                     confidence=confidence,
                     n_resamples=n_resamples,
@@ -1187,7 +1193,7 @@ def _quality_check(
 
 def _latency_check(candidate_rows: pd.DataFrame, limit: float) -> GateCheck:
     name = "latency (E2E p95)"
-    ok = _ok(candidate_rows)
+    ok = _timed(candidate_rows)
     worst: tuple[float, str, str, float, float] | None = None
     groups = 0
     for (suite, level), group in ok.groupby(["suite", "load_level"], sort=True):

@@ -130,6 +130,9 @@ def summarize(
     out = []
     for (suite, level, provider), group in rows.groupby(GROUP, sort=False):
         ok = group[group["status"] == "ok"]
+        # A row served from the response cache was not measured: no latency
+        # statistic (percentiles, throughput, goodput) may use it.
+        timed = ok[~ok["from_cache"].fillna(False).astype(bool)] if "from_cache" in ok else ok
         line: dict[str, Any] = {
             "suite": suite,
             "load_level": level,
@@ -142,30 +145,31 @@ def summarize(
         line["error_rate"] = line["errors"] / len(group)
         line.update(_retry_counts(group))
         for name, (column, scale, unit) in METRICS.items():
-            measured = ok[column].dropna()
+            measured = timed[column].dropna()
             values = measured.to_numpy(dtype=float) * scale
             for p in PERCENTILES:
                 value = float(np.percentile(values, p)) if len(values) else None
                 line[f"{name}_p{p}{unit}"] = value
             # Repeats of a case move together in the bootstrap (one unit of evidence).
-            cases = ok.loc[measured.index, "case_id"].to_numpy() if "case_id" in ok else None
+            cases = timed.loc[measured.index, "case_id"].to_numpy() if "case_id" in timed else None
             low, high = percentile_ci(values, 50, clusters=cases) if len(values) else (None, None)
             line[f"{name}_p50{unit}_ci_low"], line[f"{name}_p50{unit}_ci_high"] = low, high
         # Throughput over the wall-clock span of the measured requests.
-        if len(ok):
-            start = ok["started_at"].min()
-            end = (ok["started_at"] + pd.to_timedelta(ok["e2e_s"], unit="s")).max()
+        if len(timed):
+            start = timed["started_at"].min()
+            end = (timed["started_at"] + pd.to_timedelta(timed["e2e_s"], unit="s")).max()
             span = (end - start).total_seconds()
         else:
             span = 0.0
-        line["throughput_rps"] = len(ok) / span if span > 0 else None
+        line["throughput_rps"] = len(timed) / span if span > 0 else None
         tokens = ok["output_tokens"].fillna(ok.get("output_tokens_client", np.nan))
-        line["output_tokens_per_s"] = float(tokens.sum()) / span if span > 0 else None
+        timed_tokens = tokens[timed.index]
+        line["output_tokens_per_s"] = float(timed_tokens.sum()) / span if span > 0 else None
         line["output_tokens_mean"] = float(tokens.mean()) if len(tokens.dropna()) else None
         line.update(_reasoning(ok))
         slo = slos.get(str(suite))
         if slo:
-            met = _meets(ok, slo)
+            met = _meets(timed, slo)
             line["goodput"] = float(met.sum()) / len(group)
             line["goodput_rps"] = float(met.sum()) / span if span > 0 else None
         if "clock_ok" in group:

@@ -150,7 +150,11 @@ class SimServer:
         profile = self.profile_for(model)
         stamps: dict[str, float | None] | None = None
         if isinstance(body.get("user"), str):
-            stamps = self._timings[body["user"]] = {"received": received, "first_sent": None}
+            stamps = self._timings[body["user"]] = {
+                "received": received,
+                "first_sent": None,
+                "last_sent": None,
+            }
         # One generator per request, seeded by the request's ordinal, so a run's
         # errors and jitter are reproducible while requests still differ.
         rng = random.Random(f"{profile.seed}:{next(self._counter)}")
@@ -345,9 +349,11 @@ async def _stream(
         # capacity benchmark measures the client rather than this server.
         await _sleep_until(received + events[0][0])
         if stamps is not None:
-            stamps["first_sent"] = time.perf_counter()
+            stamps["first_sent"] = stamps["last_sent"] = time.perf_counter()
         await response.write(b"".join(_chunk(ident, model, d, None) for _, d in events))
         events = []
+    # The last text chunk: what ITL and E2E are measured by (stamped like the first).
+    last_text = max((i for i, (_, d) in enumerate(events) if "content" in d), default=-1)
     for i, (due, delta) in enumerate(events):
         if i == half and fault == "hang_mid_stream":
             await asyncio.sleep(hang_s)
@@ -359,8 +365,12 @@ async def _stream(
         if i == half and fault == "malformed_chunk":
             await response.write(b'data: {"id": "broken", "choices": [\n\n')
         await _sleep_until(received + due)
-        if stamps is not None and stamps["first_sent"] is None and "content" in delta:
-            stamps["first_sent"] = time.perf_counter()  # the first text: what TTFT measures
+        if stamps is not None and "content" in delta:
+            now = time.perf_counter()
+            if stamps["first_sent"] is None:
+                stamps["first_sent"] = now  # the first text: what TTFT measures
+            if i == last_text:
+                stamps["last_sent"] = now
         await response.write(_chunk(ident, model, delta, None))
     if fault == "no_finish":
         await response.write_eof()
