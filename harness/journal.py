@@ -4,9 +4,13 @@ The sink hands each row to ``JournalWriter.add``, which encodes it as one JSON
 line and appends it to the run's current segment with a single ``write()`` on
 the caller's thread (a few µs: the bytes are then the kernel's, so a killed
 process loses no row it handed over). A background thread fsyncs in batches
-(group commit: rows written while one fsync runs are covered by the next), so
-a row survives a power loss within about two fsyncs of finishing. No fsync
-runs on the event loop.
+(group commit: rows written while one fsync runs are covered by the next, at
+most one round every ``SYNC_INTERVAL_S``), so a row survives a power loss
+within about 10 ms plus two fsyncs of finishing. No fsync runs on the event
+loop, and no write waits for one: a ``write()`` to a file that is being
+fsynced blocks until the fsync ends (5-10 ms on this disk), so a segment has
+two files and the thread swaps them before each fsync — the caller always
+appends to the one not being synced.
 
 Segments rotate every ``flush_s`` seconds or ``flush_rows`` rows; a second
 thread compacts segment ``N`` into ``part-N.parquet`` (Arrow's JSON reader and
@@ -54,11 +58,13 @@ DurableHook = Callable[[int, float], None]
 @dataclass(eq=False)
 class _Segment:
     number: int
-    path: Path
-    fd: int
+    paths: tuple[Path, Path]
+    fds: tuple[int, int]
     opened: float
+    active: int = 0  # the file the caller appends to; the other one may be fsyncing
+    dirty: list[bool] = field(default_factory=lambda: [False, False])
+    synced: list[bool] = field(default_factory=lambda: [False, False])  # directory entry
     lines: list[bytes] = field(default_factory=list)
-    synced: bool = False  # fsynced at least once (its directory entry too)
 
 
 class JournalWriter:
@@ -67,6 +73,10 @@ class JournalWriter:
     A drop-in for ``PartWriter`` (``add``, ``rows_written``); call ``close``
     at the end of the run (it waits for the last compaction).
     """
+
+    # fsync rounds start at most this often: batches rows when they come fast,
+    # and bounds the loss window (on power loss) to about this plus one fsync.
+    SYNC_INTERVAL_S = 0.01
 
     def __init__(
         self,
@@ -87,6 +97,8 @@ class JournalWriter:
         self.on_durable = on_durable
         run_dir.mkdir(parents=True, exist_ok=True)
         self._next = next_part_number(run_dir)
+        # Held while a row is written and while the fsync thread swaps files
+        # (microseconds), never during an fsync.
         self._lock = threading.Lock()
         self._segment: _Segment | None = None
         self._retired: list[_Segment] = []
@@ -110,13 +122,15 @@ class JournalWriter:
             raise StoreError(f"{self.run_dir}: the journal is closed")
         data = encode_row({**known_columns(row), "run_id": self.run_id})
         segment = self._segment or self._open()
-        view = memoryview(data)
-        while view:
-            view = view[os.write(segment.fd, view) :]
+        with self._lock:
+            fd = segment.fds[segment.active]
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view) :]
+            segment.dirty[segment.active] = True
+            self._appended += 1
         segment.lines.append(data)
         self.rows_written += 1
-        with self._lock:
-            self._appended += 1
         self._wake.set()
         if (
             len(segment.lines) >= self.flush_rows
@@ -156,9 +170,10 @@ class JournalWriter:
     def _open(self) -> _Segment:
         number = self._next
         self._next += 1
-        path = segment_path(self.run_dir, number)
+        paths = (segment_path(self.run_dir, number, 0), segment_path(self.run_dir, number, 1))
         flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND | os.O_CLOEXEC
-        segment = _Segment(number, path, os.open(path, flags, 0o644), time.monotonic())
+        fds = (os.open(paths[0], flags, 0o644), os.open(paths[1], flags, 0o644))
+        segment = _Segment(number, paths, fds, time.monotonic())
         with self._lock:
             self._segment = segment
         return segment
@@ -176,27 +191,42 @@ class JournalWriter:
         while True:
             self._wake.wait()
             self._wake.clear()
-            # One snapshot: every row counted in ``appended`` is in ``current``
-            # or in ``retired`` (a segment leaves ``current`` only into ``retired``).
+            started = time.monotonic()
+            # One snapshot: every row counted in ``appended`` was written to a
+            # retired segment or to the current one's active file, which is
+            # swapped here so that the caller's next writes go to the other
+            # file and never wait for this fsync.
+            to_sync: list[tuple[_Segment, int]] = []
             with self._lock:
                 appended, current, closing = self._appended, self._segment, self._closing
                 retired, self._retired = self._retired, []
+                if current is not None and current.dirty[current.active]:
+                    to_sync.append((current, current.active))
+                    current.dirty[current.active] = False
+                    current.active ^= 1
+            for segment in retired:  # nobody writes to these any more
+                to_sync += [(segment, side) for side in (0, 1) if segment.dirty[side]]
             try:
-                for segment in [*retired, *([current] if current else [])]:
-                    os.fsync(segment.fd)
-                    if not segment.synced:
+                for segment, side in to_sync:
+                    os.fsync(segment.fds[side])
+                    if not segment.synced[side]:
                         os.fsync(self._dir_fd)  # the new file's directory entry
-                        segment.synced = True
+                        segment.synced[side] = True
             except OSError as exc:  # the rows are still in the kernel's cache
                 self._errors.append(f"{self.run_dir}: journal fsync failed: {exc}")
             self.durable_rows = appended
             if self.on_durable is not None:
-                self.on_durable(appended, time.perf_counter())
+                try:
+                    self.on_durable(appended, time.perf_counter())
+                except Exception:  # an observer's bug must not stop the fsyncs
+                    log.exception("journal on_durable hook failed")
             for segment in retired:
-                os.close(segment.fd)  # only this thread closes, after the last fsync
+                for fd in segment.fds:
+                    os.close(fd)  # only this thread closes, after the last fsync
                 self._to_compact.put(segment)
             if closing:
                 return
+            time.sleep(max(0.0, started + self.SYNC_INTERVAL_S - time.monotonic()))
 
     # --- the compaction thread --------------------------------------------------------
 
@@ -205,17 +235,18 @@ class JournalWriter:
             try:
                 self._compact(segment)
             except Exception as exc:  # keep the segment; report at close
-                message = f"{segment.path}: compaction failed ({exc}); its rows stay there"
+                message = f"{segment.paths[0]}: compaction failed ({exc}); its rows stay there"
                 log.warning("%s", message)
                 self._errors.append(message)
 
     def _compact(self, segment: _Segment) -> None:
-        table, notes = decode_segment(b"".join(segment.lines), segment.path.name)
+        table, notes = decode_segment(b"".join(segment.lines), segment.paths[0].name)
         for note in notes:  # cannot happen for lines written whole; kept for safety
             log.warning("%s", note)
         if table.num_rows:
             write_part(part_path(self.run_dir, segment.number), table)
             fsync_dir(self.run_dir)  # the part is durable before its segment goes
             self.parts_written += 1
-        segment.path.unlink()
+        for path in segment.paths:
+            path.unlink()
         segment.lines.clear()

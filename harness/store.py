@@ -192,13 +192,17 @@ def part_path(run_dir: Path, number: int) -> Path:
     return run_dir / f"part-{number:05d}.parquet"
 
 
-def segment_path(run_dir: Path, number: int) -> Path:
-    """Journal segment ``number``: compacted into the part of the same number."""
-    return run_dir / f"_journal-{number:05d}.jsonl"
+def segment_path(run_dir: Path, number: int, side: int = 0) -> Path:
+    """One of journal segment ``number``'s two files; compacted into part ``number``.
+
+    The writer appends to one file while a thread fsyncs the other (a write
+    to a file being fsynced waits for the fsync, ~5-10 ms here), then swaps.
+    """
+    return run_dir / f"_journal-{number:05d}.{side}.jsonl"
 
 
 def file_number(path: Path) -> int:
-    """The number of ``part-00003.parquet`` or ``_journal-00003.jsonl``."""
+    """The number of ``part-00003.parquet`` or ``_journal-00003.1.jsonl``."""
     return int(path.name.split("-", 1)[1].split(".", 1)[0])
 
 
@@ -270,7 +274,8 @@ def decode_segment(data: bytes, name: str) -> tuple[pa.Table, list[str]]:
         )
     except pa.ArrowInvalid:
         return _decode_lines(body, name, notes)
-    return _conform(table), notes
+    # Already the schema's columns and types; _conform would hold the GIL for nothing.
+    return (table if table.schema.equals(SCHEMA) else _conform(table)), notes
 
 
 def _decode_lines(body: bytes, name: str, notes: list[str]) -> tuple[pa.Table, list[str]]:
@@ -303,10 +308,10 @@ def _decode_lines(body: bytes, name: str, notes: list[str]) -> tuple[pa.Table, l
 
 @dataclass
 class RunFiles:
-    """What a run directory holds: its parts and the journal segments no part covers."""
+    """What a run directory holds: its parts and the journal files no part covers."""
 
     parts: list[Path]
-    segments: list[Path]
+    segments: list[Path]  # journal files (two per segment number)
 
 
 def run_files(run_dir: Path) -> RunFiles:
@@ -330,16 +335,24 @@ def _read_run_dir(run_dir: Path) -> list[pa.Table]:
     """Every row of one run: its parts and its uncovered journal segments."""
     files = run_files(run_dir)
     tables = [_read_part(p) for p in files.parts]
+    journaled: dict[int, list[pa.Table]] = {}
+    compacted: set[int] = set()  # numbers whose part appeared while we read
     for segment in files.segments:
+        number = file_number(segment)
+        if number in compacted:
+            continue
         try:
             table, notes = read_segment(segment)
         except FileNotFoundError:
-            # Compacted since it was listed: its part exists now.
-            table, notes = _read_part(part_path(run_dir, file_number(segment))), []
+            # Compacted since it was listed: its part (written before the
+            # segment's files were deleted) replaces both of its files.
+            compacted.add(number)
+            journaled[number] = [_read_part(part_path(run_dir, number))]
+            continue
         for note in notes:
             log.warning("%s: %s", run_dir.name, note)
-        tables.append(table)
-    return tables
+        journaled.setdefault(number, []).append(table)
+    return tables + [t for group in journaled.values() for t in group]
 
 
 def _read_part(part: Path) -> pa.Table:
@@ -373,15 +386,23 @@ def compact_journal(run_dir: Path) -> list[str]:
     notes: list[str] = []
     for tmp in run_dir.glob(".part-*.parquet.tmp"):
         tmp.unlink()  # a part whose write a crash interrupted; its segment still exists
+    by_number: dict[int, list[Path]] = {}
     for segment in sorted(run_dir.glob(JOURNAL_GLOB)):
-        part = part_path(run_dir, file_number(segment))
+        by_number.setdefault(file_number(segment), []).append(segment)
+    for number, segments in by_number.items():
+        part = part_path(run_dir, number)
         if not part.exists():
-            table, segment_notes = read_segment(segment)
-            notes += segment_notes
+            tables = []
+            for segment in segments:
+                table, segment_notes = read_segment(segment)
+                notes += segment_notes
+                tables.append(table)
+            table = pa.concat_tables(tables)
             if table.num_rows:
                 write_part(part, table)
                 fsync_dir(run_dir)
-        segment.unlink()
+        for segment in segments:
+            segment.unlink()
     return notes
 
 

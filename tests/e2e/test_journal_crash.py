@@ -25,7 +25,7 @@ from harness.store import read_runs
 
 from ..conftest import sim_requests
 
-PLANNED = 200
+PLANNED = 120
 CONCURRENCY = 4
 PRICED = "pricing: {input_per_mtok: 1000.0, output_per_mtok: 2000.0}"
 
@@ -73,7 +73,7 @@ def journaled(root: Path, run_id: str) -> int:
 @pytest.fixture
 def config(sim: SimProcess, write_config: Callable[..., Path]) -> Path:
     # "fast": TTFT 20 ms + 8 tokens × 2 ms ≈ 40 ms a request; 4 at a time ≈ 100
-    # requests/s when the machine is idle, so 200 requests last about 2 s.
+    # requests/s when the machine is idle, so 120 requests last over a second.
     return write_config(
         f"""
         run: {{name: kill, concurrency: {CONCURRENCY}, flush_s: 0.3}}

@@ -4,7 +4,6 @@ resume from the journal, and row keys the schema does not know."""
 from __future__ import annotations
 
 import logging
-import shutil
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -42,6 +41,17 @@ def journal_files(run_dir: Path) -> list[str]:
     return sorted(p.name for p in run_dir.glob("_journal-*.jsonl"))
 
 
+def crashed_journal(run_dir: Path, number: int, side0: bytes, side1: bytes = b"") -> None:
+    """The two files of journal segment ``number`` as a killed run left them."""
+    run_dir.mkdir(parents=True, exist_ok=True)
+    segment_path(run_dir, number, 0).write_bytes(side0)
+    segment_path(run_dir, number, 1).write_bytes(side1)
+
+
+def lines(*rows: dict[str, Any]) -> list[bytes]:
+    return [encode_row({**r, "run_id": "r"}) for r in rows]
+
+
 def part_files(run_dir: Path) -> list[str]:
     return sorted(p.name for p in run_dir.glob("part-*.parquet"))
 
@@ -52,7 +62,8 @@ def test_rows_are_readable_before_any_part_exists(tmp_path: Path) -> None:
         writer.add(row(i))
     # No part yet: the rows are in the journal, which our readers include.
     assert part_files(tmp_path / "r") == []
-    assert journal_files(tmp_path / "r") == ["_journal-00000.jsonl"]
+    # Segment 0 is two files: the writer appends to one while the other is fsynced.
+    assert journal_files(tmp_path / "r") == ["_journal-00000.0.jsonl", "_journal-00000.1.jsonl"]
     assert list_runs(tmp_path) == ["r"]
     rows = read_runs(tmp_path).to_pandas()
     assert list(rows["request_index"]) == [0, 1, 2]
@@ -106,20 +117,21 @@ def test_a_segment_its_part_covers_is_never_read_twice(tmp_path: Path) -> None:
     writer = JournalWriter(run_dir, "r", flush_s=3600)
     for i in range(3):
         writer.add(row(i))
-    saved = tmp_path / "segment-copy"
-    shutil.copy(segment_path(run_dir, 0), saved)
+    saved = {n: (run_dir / n).read_bytes() for n in journal_files(run_dir)}
     writer.close()
-    # A crash after part 0 was written but before segment 0 was deleted:
-    shutil.copy(saved, segment_path(run_dir, 0))
+    # A crash after part 0 was written but before segment 0's files were deleted:
+    for name, data in saved.items():
+        (run_dir / name).write_bytes(data)
+    assert sum(len(d.splitlines()) for d in saved.values()) == 3
     assert list(read_runs(tmp_path).to_pandas()["request_index"]) == [0, 1, 2]
     state = prepare_resume(run_dir)
     assert state.finished == {0, 1, 2}
     assert journal_files(run_dir) == []  # the covered segment is gone
     assert len(read_runs(tmp_path)) == 3
-    # A new writer numbers past every existing part and segment.
+    # A new writer numbers its segment past every existing part.
     again = JournalWriter(run_dir, "r", flush_s=3600)
     again.add(row(3))
-    assert journal_files(run_dir) == ["_journal-00001.jsonl"]
+    assert journal_files(run_dir)[0] == "_journal-00001.0.jsonl"
     again.close()
     assert list(read_runs(tmp_path).to_pandas()["request_index"]) == [0, 1, 2, 3]
 
@@ -128,44 +140,34 @@ def test_a_torn_last_record_is_dropped_with_a_note(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     run_dir = tmp_path / "r"
-    writer = JournalWriter(run_dir, "r", flush_s=3600)
-    for i in range(3):
-        writer.add(row(i))
-    segment = segment_path(run_dir, 0)
-    data = segment.read_bytes()
-    lines = data.splitlines(keepends=True)
-    # A crash in the middle of the last record's write: half of it on disk.
-    torn = b"".join(lines[:2]) + lines[2][: len(lines[2]) // 2]
-    writer.close()
-    segment.write_bytes(torn)
-    (run_dir / "part-00000.parquet").unlink()  # as if the run had been killed
+    first, second, third = lines(row(0), row(1), row(2))
+    # A kill in the middle of the last record's write: half of it on disk.
+    crashed_journal(run_dir, 0, first + third[: len(third) // 2], second)
     with caplog.at_level(logging.WARNING, logger="harness.store"):
         rows = read_runs(tmp_path).to_pandas()
-    assert list(rows["request_index"]) == [0, 1]
-    assert "_journal-00000.jsonl: dropped a torn last record" in caplog.text
+    assert sorted(rows["request_index"]) == [0, 1]
+    assert "_journal-00000.0.jsonl: dropped a torn last record" in caplog.text
+    assert list_runs(tmp_path) == ["r"]
     state = prepare_resume(run_dir)
     assert state.finished == {0, 1}  # request 2 is sent again
     assert any("torn last record" in note for note in state.notes)
     assert journal_files(run_dir) == []
-    assert list(pd.read_parquet(run_dir)["request_index"]) == [0, 1]
+    assert sorted(pd.read_parquet(run_dir)["request_index"]) == [0, 1]
 
 
 def test_an_unreadable_line_inside_a_segment_is_dropped_with_a_note(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     run_dir = tmp_path / "r"
-    writer = JournalWriter(run_dir, "r", flush_s=3600)
-    for i in range(3):
-        writer.add(row(i))
-    lines = segment_path(run_dir, 0).read_bytes().splitlines(keepends=True)
-    writer.close()
-    (run_dir / "part-00000.parquet").unlink()
-    segment_path(run_dir, 0).write_bytes(lines[0] + b"\x00\x00garbage\n" + lines[2])
+    first, _, third = lines(row(0), row(1), row(2))
+    crashed_journal(run_dir, 0, first + b"\x00\x00garbage\n" + third)
     with caplog.at_level(logging.WARNING, logger="harness.store"):
         rows = read_runs(tmp_path).to_pandas()
     assert list(rows["request_index"]) == [0, 2]
     assert "line 2 is unreadable" in caplog.text
+    # Read line by line, the types are still the schema's.
     assert rows["started_at"][1] == pd.Timestamp("2026-12-01T08:00:02.25Z")
+    assert list(rows["chunk_offsets_s"][1]) == [0.1, 2.2]
 
 
 def test_parquet_readers_skip_the_journal(tmp_path: Path) -> None:
@@ -174,11 +176,11 @@ def test_parquet_readers_skip_the_journal(tmp_path: Path) -> None:
     for i in range(3):
         writer.add(row(i))
     deadline = time.monotonic() + 10
-    while "_journal-00000.jsonl" in journal_files(run_dir) and time.monotonic() < deadline:
+    while "_journal-00000.0.jsonl" in journal_files(run_dir) and time.monotonic() < deadline:
         time.sleep(0.01)
     # Rows 0 and 1 are compacted; row 2 is only in the journal (segment 1).
     assert part_files(run_dir) == ["part-00000.parquet"]
-    assert journal_files(run_dir) == ["_journal-00001.jsonl"]
+    assert journal_files(run_dir) == ["_journal-00001.0.jsonl", "_journal-00001.1.jsonl"]
     assert list(pd.read_parquet(tmp_path)["request_index"]) == [0, 1]
     found = duckdb.sql(f"select request_index from read_parquet('{tmp_path}/**/*.parquet')")
     assert sorted(r[0] for r in found.fetchall()) == [0, 1]
@@ -196,15 +198,13 @@ def test_resume_keeps_one_finished_row_per_request_and_recovers_the_spend(
     old.add(row(2, cost_usd=1.0))
     old.flush()
     # What a killed run left in the journal: rows no part holds yet.
-    journaled = [
+    journaled = lines(
         row(1, cost_usd=2.0),
         row(3, cost_usd=4.0, from_cache=True),
         row(4, status="cancelled", error_type="cancelled", cost_usd=8.0),
         row(5, status="error", cost_usd=None),
-    ]
-    segment_path(run_dir, 1).write_bytes(
-        b"".join(encode_row({**r, "run_id": "r"}) for r in journaled)
     )
+    crashed_journal(run_dir, 1, journaled[0] + journaled[2], journaled[1] + journaled[3])
     state = prepare_resume(run_dir)
     assert state.finished == {0, 1, 2, 3, 5}
     # Finished rows: 0.5 + 0.25 (request 0) + 1.0 (2) + 2.0 (1); request 3 came
