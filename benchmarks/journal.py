@@ -103,7 +103,10 @@ class _PartSink:
 
 
 def writers_alone(rows: list[dict[str, Any]], tmp: Path) -> None:
-    print(f"1. writers alone: {len(rows)} rows, a part every 256 rows")
+    print(
+        f"1. writers alone: {len(rows)} rows; a part every 256 rows (PartWriter)"
+        " or 1024 (JournalWriter), their defaults"
+    )
     results = {}
     for name in ("PartWriter", "JournalWriter", "PartWriter ", "JournalWriter "):
         run_dir = tmp / f"alone-{len(results)}"

