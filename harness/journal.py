@@ -188,45 +188,55 @@ class JournalWriter:
     # --- the fsync thread -------------------------------------------------------------
 
     def _sync_loop(self) -> None:
-        while True:
+        closing = False
+        while not closing:
             self._wake.wait()
             self._wake.clear()
             started = time.monotonic()
-            # One snapshot: every row counted in ``appended`` was written to a
-            # retired segment or to the current one's active file, which is
-            # swapped here so that the caller's next writes go to the other
-            # file and never wait for this fsync.
-            to_sync: list[tuple[_Segment, int]] = []
-            with self._lock:
-                appended, current, closing = self._appended, self._segment, self._closing
-                retired, self._retired = self._retired, []
-                if current is not None and current.dirty[current.active]:
-                    to_sync.append((current, current.active))
-                    current.dirty[current.active] = False
-                    current.active ^= 1
-            for segment in retired:  # nobody writes to these any more
-                to_sync += [(segment, side) for side in (0, 1) if segment.dirty[side]]
             try:
-                for segment, side in to_sync:
-                    os.fsync(segment.fds[side])
-                    if not segment.synced[side]:
-                        os.fsync(self._dir_fd)  # the new file's directory entry
-                        segment.synced[side] = True
-            except OSError as exc:  # the rows are still in the kernel's cache
-                self._errors.append(f"{self.run_dir}: journal fsync failed: {exc}")
-            self.durable_rows = appended
-            if self.on_durable is not None:
-                try:
-                    self.on_durable(appended, time.perf_counter())
-                except Exception:  # an observer's bug must not stop the fsyncs
-                    log.exception("journal on_durable hook failed")
-            for segment in retired:
-                for fd in segment.fds:
-                    os.close(fd)  # only this thread closes, after the last fsync
-                self._to_compact.put(segment)
-            if closing:
-                return
-            time.sleep(max(0.0, started + self.SYNC_INTERVAL_S - time.monotonic()))
+                closing = self._sync_round()
+            except Exception as exc:  # keep syncing; the rows are in the kernel's cache
+                log.exception("journal fsync round failed")
+                self._errors.append(f"{self.run_dir}: journal fsync round failed: {exc}")
+                closing = self._closing
+            if not closing:
+                time.sleep(max(0.0, started + self.SYNC_INTERVAL_S - time.monotonic()))
+
+    def _sync_round(self) -> bool:
+        """Fsync what was written since the last round; True once the writer is closing."""
+        # One snapshot: every row counted in ``appended`` was written to a
+        # retired segment or to the current one's active file, which is
+        # swapped here so that the caller's next writes go to the other
+        # file and never wait for this fsync.
+        to_sync: list[tuple[_Segment, int]] = []
+        with self._lock:
+            appended, current, closing = self._appended, self._segment, self._closing
+            retired, self._retired = self._retired, []
+            if current is not None and current.dirty[current.active]:
+                to_sync.append((current, current.active))
+                current.dirty[current.active] = False
+                current.active ^= 1
+        for segment in retired:  # nobody writes to these any more
+            to_sync += [(segment, side) for side in (0, 1) if segment.dirty[side]]
+        try:
+            for segment, side in to_sync:
+                os.fsync(segment.fds[side])
+                if not segment.synced[side]:
+                    os.fsync(self._dir_fd)  # the new file's directory entry
+                    segment.synced[side] = True
+        except OSError as exc:  # the rows are still in the kernel's cache
+            self._errors.append(f"{self.run_dir}: journal fsync failed: {exc}")
+        self.durable_rows = appended
+        if self.on_durable is not None:
+            try:
+                self.on_durable(appended, time.perf_counter())
+            except Exception:  # an observer's bug must not stop the fsyncs
+                log.exception("journal on_durable hook failed")
+        for segment in retired:
+            for fd in segment.fds:
+                os.close(fd)  # only this thread closes, after the last fsync
+            self._to_compact.put(segment)
+        return closing
 
     # --- the compaction thread --------------------------------------------------------
 
