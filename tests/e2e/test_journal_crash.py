@@ -63,6 +63,16 @@ def wait_until(done: Callable[[], bool], proc: subprocess.Popen[str], what: str)
         time.sleep(0.002)
 
 
+def settled_requests(sim: SimProcess) -> int:
+    """The simulator's request count once requests the killed client had sent are in."""
+    count = sim_requests(sim)
+    while True:
+        time.sleep(0.2)
+        if (now := sim_requests(sim)) == count:
+            return count
+        count = now
+
+
 def journaled(root: Path, run_id: str) -> int:
     try:
         return len(read_runs(root, [run_id]))
@@ -102,7 +112,7 @@ def test_sigkill_in_the_first_second_then_resume_buys_only_what_was_in_flight(
     assert survived["request_index"].is_unique
     assert set(survived["status"]) == {"ok"}
     assert json.loads((root / "k" / "_manifest.json").read_text())["status"] == "running"
-    sent_before_kill = sim_requests(sim) - before
+    sent_before_kill = settled_requests(sim) - before
 
     resume(config, root, "k")
     total = sim_requests(sim) - before
