@@ -9,6 +9,7 @@ Prints: requests planned, rows written, rows lost (must be 0), duplicate rows
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import signal
 import subprocess
@@ -19,7 +20,9 @@ from pathlib import Path
 
 import pandas as pd
 
+from harness.errors import StoreError
 from harness.sim.profile import FAULTS
+from harness.store import read_runs
 
 
 def config_text(requests: int, concurrency: int) -> str:
@@ -88,14 +91,16 @@ def main() -> None:
         proc = harness("run", str(config), "--out", str(root), "--run-id", "killed")
         while True:
             time.sleep(0.2)
-            parts = list((root / "killed").glob("part-*.parquet"))
-            if parts and len(pd.read_parquet(root)) >= 0.4 * args.requests:
-                break
+            with contextlib.suppress(StoreError):  # nothing journaled yet
+                if len(read_runs(root, ["killed"])) >= 0.4 * args.requests:
+                    break
         proc.send_signal(signal.SIGKILL)
         proc.wait()
-        before = pd.read_parquet(root)
+        # Parts and the journal: every row that finished before the kill.
+        before = read_runs(root, ["killed"]).to_pandas()
         print(
-            f"SIGKILL: {len(before)} rows readable after the kill, "
+            f"SIGKILL: {len(before)} rows readable after the kill"
+            f" ({len(pd.read_parquet(root))} of them compacted into parts), "
             f"{int(before['request_index'].duplicated().sum())} duplicates"
         )
         resumed = harness("run", str(config), "--out", str(root), "--resume", "killed")

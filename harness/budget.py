@@ -117,11 +117,15 @@ class Budget:
         limit_usd: float,
         prices: Mapping[str, Price],
         judge_prices: Mapping[str, Price],
+        *,
+        spent_usd: float = 0.0,
     ):
         self.limit_usd = limit_usd
         self.prices = prices
         self.judge_prices = judge_prices
-        self.spent_usd = 0.0
+        # A resumed run starts with what was spent before (see ``recovered_spend``).
+        self.recovered_usd = spent_usd
+        self.spent_usd = spent_usd
         self.reserved_usd = 0.0
         self.unpriced_requests = 0
         self.stopped_reason: str | None = None
@@ -164,6 +168,32 @@ class Budget:
         return {
             "limit_usd": self.limit_usd,
             "spent_usd": round(self.spent_usd, 9),
+            "recovered_usd": round(self.recovered_usd, 9),
             "stopped_reason": self.stopped_reason,
             "unpriced_requests": self.unpriced_requests,
         }
+
+
+def recovered_spend(
+    rows_usd: float,
+    phases: Iterable[Any],
+    prices: Mapping[str, Price],
+    warmup_requests: int,
+    attempts: int,
+) -> float:
+    """What a run spent before it was resumed: its stored rows, plus its warm-ups.
+
+    ``rows_usd`` is the cost of the finished rows (``ResumeState.spent_usd``).
+    Warm-up requests are not stored, so each earlier attempt is charged, per
+    provider, ``warmup_requests`` times the worst case of that provider's
+    costliest request (warm-ups are never judged): an upper bound, so the
+    resumed run cannot pass ``budget_usd`` through them. Requests in flight
+    at a crash are not counted (nothing says what they cost).
+    """
+    worst: dict[str, float] = {}
+    for phase in phases:
+        for request in phase.requests:
+            estimate = request_cost_range(request, prices[request.provider])
+            if estimate is not None:
+                worst[request.provider] = max(worst.get(request.provider, 0.0), estimate[1])
+    return rows_usd + attempts * warmup_requests * sum(worst.values())

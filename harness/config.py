@@ -59,7 +59,7 @@ class RunSettings(StrictModel):
         description="directory of cached successful responses: re-runs do not re-buy them",
     )
     flush_s: float = Field(
-        default=5.0, gt=0, description="write a Parquet part at least this often"
+        default=5.0, gt=0, description="compact the row journal into a Parquet part this often"
     )
 
 

@@ -22,18 +22,19 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from harness import __version__, price_table
-from harness.budget import Budget, PlanLine, dry_run, input_tokens
+from harness.budget import Budget, PlanLine, dry_run, input_tokens, recovered_spend
 from harness.cache import CacheHit, ResponseCache, judge_key
 from harness.clock import MAX_LAG_MS
 from harness.config import ProviderConfig, RunSpec
 from harness.errors import ConfigError, ProviderSetupError, StoreError
+from harness.journal import JournalWriter
 from harness.limits import RateLimiter, RetryPolicy
 from harness.pricing import resolve_price
 from harness.providers.trace import Endpoint
 from harness.runner import UNAVAILABLE, Health, Phase, RunOutcome, run_phases
 from harness.sim import SimProcess, SimProfile
 from harness.store import (
-    PartWriter,
+    ResumeState,
     prepare_resume,
     read_manifest,
     validate_run_id,
@@ -444,10 +445,10 @@ def execute(
     spec, skipped = skip_unavailable(spec)
     keys = resolve_keys(spec)
     warnings = deprecation_warnings(spec)
-    plan = build_plan(spec)
+    plan = full_plan = build_plan(spec)
     planned = sum(len(p.requests) for p in plan)
     previous: dict[str, Any] = {}
-    resume_notes: list[str] = []
+    resumed = ResumeState(set())
     if resume is not None:
         run_id = validate_run_id(resume)
         previous = read_manifest(root / run_id)
@@ -459,8 +460,8 @@ def execute(
                 f" {str(previous.get('config_hash'))[:12]} → {spec.config_hash[:12]});"
                 " resuming would mix two plans"
             )
-        finished, resume_notes = prepare_resume(root / run_id)
-        plan = remaining(plan, finished)
+        resumed = prepare_resume(root / run_id)
+        plan = remaining(plan, resumed.finished)
     elif run_id is not None:
         validate_run_id(run_id)
         if (root / run_id).exists():
@@ -498,7 +499,8 @@ def execute(
             else None
         )
         sender = Sender(endpoints, judge_endpoints, cache) if spec.run.workers == 1 else None
-        writer = PartWriter(run_dir, run_id, flush_s=spec.run.flush_s)
+        # Every row is journaled as it arrives; flush_s is how often a part is compacted.
+        writer = JournalWriter(run_dir, run_id, flush_s=spec.run.flush_s)
         if resume:
             writer.rows_written = planned - to_send
         manifest: dict[str, Any] = {
@@ -542,7 +544,7 @@ def execute(
                         {
                             "at": datetime.now(UTC).isoformat(),
                             "to_send": to_send,
-                            "notes": resume_notes,
+                            "notes": resumed.notes,
                         }
                     ]
                     if resume
@@ -561,11 +563,22 @@ def execute(
             writer.add(row)
             progress.update(1)
 
+        prices = {name: e.price for name, e in endpoints.items()}
         budget = (
             Budget(
                 spec.run.budget_usd,
-                {name: e.price for name, e in endpoints.items()},
+                prices,
                 {suite: e.price for suite, e in judge_endpoints.items()},
+                # Resumed: what the earlier attempts spent counts against the cap.
+                spent_usd=recovered_spend(
+                    resumed.spent_usd,
+                    full_plan,
+                    prices,
+                    spec.run.warmup_requests,
+                    attempts=1 + len(previous.get("resumes", [])),
+                )
+                if resume
+                else 0.0,
             )
             if spec.run.budget_usd is not None
             else None
@@ -629,7 +642,7 @@ def execute(
             status = "interrupted"
         finally:
             progress.close()
-            writer.flush()
+            writer.close()  # compacts the last segment: a finished run is all Parquet
             # After Ctrl-C the children got the SIGINT too: that is no failure of theirs.
             unavailable = _gone(outcome, not_started, health if status == "completed" else {})
             if unavailable:

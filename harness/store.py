@@ -4,8 +4,10 @@ Layout::
 
     results/
       <run_id>/
-        part-00000.parquet     rows, flushed while the run goes on
+        part-00000.parquet     rows, compacted from the journal while the run goes on
         part-00001.parquet
+        _journal-00002.0.jsonl rows not compacted yet, one JSON object a line, in the two
+        _journal-00002.1.jsonl   files of segment 2 (harness/journal.py writes them)
         _manifest.json         config (no secrets), hash, versions, times, status
 
 ``pandas.read_parquet("results")`` and DuckDB's
@@ -15,24 +17,43 @@ Files starting with ``_`` or ``.`` are skipped by Parquet readers.
 
 Every part is written to a temporary name, fsynced and renamed, so a crash
 leaves whole parts or none.
+
+Journal segment ``N`` and part ``N`` share their number: part ``N`` holds
+exactly the rows of segment ``N``, so once it exists the segment is
+*covered* and readers skip it (a crash between writing the part and deleting
+the segment never shows a row twice). Our readers (``read_runs``,
+``list_runs``, resume) read parts plus uncovered segments; Parquet readers
+see only the parts.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import logging
 import os
 import re
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.json as pj
 import pyarrow.parquet as pq
 
 from harness.errors import StoreError
 
 MANIFEST = "_manifest.json"
+JOURNAL_GLOB = "_journal-*.jsonl"
+PART_GLOB = "part-*.parquet"
+# Set by tests/conftest.py: a row key the schema does not know raises instead
+# of being dropped with a warning.
+STRICT_ROWS_ENV = "HARNESS_STRICT_ROWS"
+
+log = logging.getLogger(__name__)
 
 SCHEMA = pa.schema(
     [
@@ -58,6 +79,10 @@ SCHEMA = pa.schema(
         ("retry_wait_s", pa.float64()),
         ("retry_after_s", pa.float64()),
         ("started_at", pa.timestamp("us", tz="UTC")),
+        # The clock's start on this host's monotonic clock (time.perf_counter):
+        # lines a row up with stamps taken on the same host (the simulator's
+        # /sim/timings, a local server's log); meaningless on another host.
+        ("t0_perf_s", pa.float64()),
         ("first_chunk_s", pa.float64()),
         ("first_reasoning_s", pa.float64()),
         ("ttft_s", pa.float64()),
@@ -154,7 +179,7 @@ class PartWriter:
         pa.Table.from_pylist([{}], schema=SCHEMA)
 
     def add(self, row: dict[str, Any]) -> None:
-        self._buffer.append({**row, "run_id": self.run_id})
+        self._buffer.append({**known_columns(row), "run_id": self.run_id})
         due = time.monotonic() - self._last_flush >= self.flush_s
         if len(self._buffer) >= self.flush_rows or due:
             self.flush()
@@ -175,52 +200,298 @@ class PartWriter:
 
 
 def next_part_number(run_dir: Path) -> int:
-    """One past the highest existing part number (parts may have gaps after a resume)."""
-    numbers = [int(p.stem.split("-")[1]) for p in run_dir.glob("part-*.parquet")]
+    """One past the highest part or journal segment number (there may be gaps)."""
+    numbers = [file_number(p) for p in (*run_dir.glob(PART_GLOB), *run_dir.glob(JOURNAL_GLOB))]
     return max(numbers, default=-1) + 1
+
+
+def part_path(run_dir: Path, number: int) -> Path:
+    return run_dir / f"part-{number:05d}.parquet"
+
+
+def segment_path(run_dir: Path, number: int, side: int = 0) -> Path:
+    """One of journal segment ``number``'s two files; compacted into part ``number``.
+
+    The writer appends to one file while a thread fsyncs the other (a write
+    to a file being fsynced waits for the fsync, ~5-10 ms here), then swaps.
+    """
+    return run_dir / f"_journal-{number:05d}.{side}.jsonl"
+
+
+def file_number(path: Path) -> int:
+    """The number of ``part-00003.parquet`` or ``_journal-00003.1.jsonl``."""
+    return int(path.name.split("-", 1)[1].split(".", 1)[0])
+
+
+COLUMNS = frozenset(SCHEMA.names)
+_warned_keys: set[str] = set()
+
+
+def known_columns(row: Mapping[str, Any]) -> Mapping[str, Any]:
+    """The row, checked against the schema before it is stored.
+
+    A key the schema lacks would never reach Parquet: under tests
+    (``HARNESS_STRICT_ROWS=1``) that raises; otherwise the key is dropped and
+    named once in a warning, never silently.
+    """
+    unknown = row.keys() - COLUMNS
+    if not unknown:
+        return row
+    if os.environ.get(STRICT_ROWS_ENV) == "1":
+        raise ValueError(
+            f"row keys not in the Parquet schema (harness/store.py SCHEMA): {sorted(unknown)};"
+            " add a column, or remove the key before the row reaches the sink"
+        )
+    if unknown - _warned_keys:
+        _warned_keys.update(unknown)
+        log.warning("row keys not in the Parquet schema are not stored: %s", sorted(unknown))
+    return {k: v for k, v in row.items() if k in COLUMNS}
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    item = getattr(value, "item", None)  # numpy scalars
+    if callable(item):
+        return item()
+    if isinstance(value, tuple | set | frozenset):
+        return list(value)
+    raise TypeError(f"cannot store {type(value).__name__} in a row")
+
+
+def encode_row(row: Mapping[str, Any]) -> bytes:
+    """One journal line: the row as compact JSON (NaN/Infinity kept as such), newline-ended.
+
+    Null columns are left out (readers fill them in): half of a row's columns
+    are null for most suites, and leaving them out halves the encoding time.
+    """
+    present = {k: v for k, v in row.items() if v is not None}
+    return json.dumps(present, default=_json_default, separators=(",", ":")).encode() + b"\n"
+
+
+def decode_segment(data: bytes, name: str) -> tuple[pa.Table, list[str]]:
+    """Rows of a journal segment, with notes about what could not be read.
+
+    A last line without its newline is a record torn by a crash mid-write: it
+    is dropped with a note. Whole lines are parsed by Arrow's JSON reader
+    (which releases the GIL, so a compaction thread does not stall the event
+    loop); if that fails, line by line, dropping unreadable lines with a note.
+    """
+    notes = []
+    end = data.rfind(b"\n") + 1
+    if data[end:].strip():
+        notes.append(
+            f"{name}: dropped a torn last record ({len(data) - end} bytes, a crash mid-write)"
+        )
+    body = data[:end]
+    if not body.strip():
+        return SCHEMA.empty_table(), notes
+    try:
+        table = pj.read_json(
+            pa.BufferReader(body),
+            read_options=pj.ReadOptions(use_threads=False, block_size=min(len(body) + 1, 2**30)),
+            parse_options=pj.ParseOptions(
+                explicit_schema=SCHEMA, unexpected_field_behavior="ignore"
+            ),
+        )
+    except pa.ArrowInvalid:
+        return _decode_lines(body, name, notes)
+    # Already the schema's columns and types; _conform would hold the GIL for nothing.
+    return (table if table.schema.equals(SCHEMA) else _conform(table)), notes
+
+
+def _decode_lines(body: bytes, name: str, notes: list[str]) -> tuple[pa.Table, list[str]]:
+    rows = []
+    timestamps = [f.name for f in SCHEMA if pa.types.is_timestamp(f.type)]
+    for number, line in enumerate(body.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+            if not isinstance(row, dict):
+                raise ValueError("not a JSON object")
+            for column in timestamps:
+                if isinstance(row.get(column), str):
+                    row[column] = datetime.fromisoformat(row[column])
+        except ValueError as exc:
+            notes.append(f"{name}: line {number} is unreadable ({exc}); dropped")
+            continue
+        rows.append((number, {k: v for k, v in row.items() if k in COLUMNS}))
+    try:
+        return pa.Table.from_pylist([r for _, r in rows], schema=SCHEMA), notes
+    except (pa.ArrowInvalid, pa.ArrowTypeError):
+        for number, row in rows:  # name the line, so the bug can be found
+            try:
+                pa.Table.from_pylist([row], schema=SCHEMA)
+            except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
+                raise StoreError(f"{name}: line {number}: {exc}") from None
+        raise
+
+
+@dataclass
+class RunFiles:
+    """What a run directory holds: its parts and the journal files no part covers."""
+
+    parts: list[Path]
+    segments: list[Path]  # journal files (two per segment number)
+
+
+def run_files(run_dir: Path) -> RunFiles:
+    """Parts, and journal segments whose part does not exist yet.
+
+    Segments are listed before parts: a segment compacted in between is then
+    seen as covered (its part is written before it is deleted).
+    """
+    segments = sorted(run_dir.glob(JOURNAL_GLOB))
+    parts = sorted(run_dir.glob(PART_GLOB))
+    covered = {file_number(p) for p in parts}
+    return RunFiles(parts, [s for s in segments if file_number(s) not in covered])
+
+
+def read_segment(path: Path) -> tuple[pa.Table, list[str]]:
+    """One journal segment's rows and notes (see ``decode_segment``)."""
+    return decode_segment(path.read_bytes(), path.name)
+
+
+def _read_run_dir(run_dir: Path) -> list[pa.Table]:
+    """Every row of one run: its parts and its uncovered journal segments."""
+    files = run_files(run_dir)
+    tables = [_read_part(p) for p in files.parts]
+    journaled: dict[int, list[pa.Table]] = {}
+    compacted: set[int] = set()  # numbers whose part appeared while we read
+    for segment in files.segments:
+        number = file_number(segment)
+        if number in compacted:
+            continue
+        try:
+            table, notes = read_segment(segment)
+        except FileNotFoundError:
+            # Compacted since it was listed: its part (written before the
+            # segment's files were deleted) replaces both of its files.
+            compacted.add(number)
+            journaled[number] = [_read_part(part_path(run_dir, number))]
+            continue
+        for note in notes:
+            log.warning("%s: %s", run_dir.name, note)
+        journaled.setdefault(number, []).append(table)
+    return tables + [t for group in journaled.values() for t in group]
+
+
+def _read_part(part: Path) -> pa.Table:
+    try:
+        return _conform(pq.read_table(part))
+    except (OSError, pa.ArrowInvalid) as exc:
+        raise StoreError(f"{part}: unreadable Parquet part: {exc}") from None
 
 
 FINISHED = ("ok", "error")
 
 
-def prepare_resume(run_dir: Path) -> tuple[set[int], list[str]]:
-    """Make a run resumable; returns (finished request indices, notes).
+@dataclass
+class ResumeState:
+    """What a resumed run starts from."""
 
-    Rows of requests that were cancelled (in flight at Ctrl-C), or never sent
-    because their provider was unavailable, are removed, so
-    the resumed run holds exactly one row per request: every part is read,
-    the rows to keep are written as one new part (atomically), then the old
-    parts are deleted. A part that cannot be read is renamed ``_corrupt-…``
-    (readers skip it), reported, and its requests are sent again.
+    finished: set[int]  # request indices with a finished row: not sent again
+    notes: list[str] = dataclasses.field(default_factory=list)
+    # cost_usd + judge_cost_usd of those rows (cache hits cost nothing): the
+    # budget spent before the crash, so the resumed run's budget starts there.
+    spent_usd: float = 0.0
+
+
+def compact_journal(run_dir: Path) -> list[str]:
+    """Turn every uncovered journal segment into its part, delete the segments; notes.
+
+    Crash-safe at every step: part ``N`` is complete (atomic write, directory
+    fsynced) before segment ``N`` is deleted, and a covered segment is skipped
+    by every reader.
     """
     notes: list[str] = []
-    tables = []
-    parts = sorted(run_dir.glob("part-*.parquet"))
-    for part in parts:
+    for tmp in run_dir.glob(".part-*.parquet.tmp"):
+        tmp.unlink()  # a part whose write a crash interrupted; its segment still exists
+    by_number: dict[int, list[Path]] = {}
+    for segment in sorted(run_dir.glob(JOURNAL_GLOB)):
+        by_number.setdefault(file_number(segment), []).append(segment)
+    for number, segments in by_number.items():
+        part = part_path(run_dir, number)
+        if not part.exists():
+            tables = []
+            for segment in segments:
+                table, segment_notes = read_segment(segment)
+                notes += segment_notes
+                tables.append(table)
+            table = pa.concat_tables(tables)
+            if table.num_rows:
+                write_part(part, table)
+                fsync_dir(run_dir)
+        for segment in segments:
+            segment.unlink()
+    return notes
+
+
+def prepare_resume(run_dir: Path) -> ResumeState:
+    """Make a run resumable: compact its journal, keep one finished row per request.
+
+    Rows of requests that were cancelled (in flight at Ctrl-C), or never sent
+    because their provider was unavailable, are removed, so the resumed run
+    holds exactly one row per request; if a request has two
+    finished rows (a crash inside an older version's merge), the last wins.
+    A part that loses rows is rewritten in place (atomically: a crash leaves
+    the old part or the new one, never both). A part that cannot be read is
+    renamed ``_corrupt-…`` (readers skip it), reported, and its requests are
+    sent again.
+    """
+    notes = compact_journal(run_dir)
+    tables: list[tuple[Path, pa.Table]] = []
+    for part in sorted(run_dir.glob(PART_GLOB)):
         try:
-            tables.append(_conform(pq.read_table(part)))
+            tables.append((part, _conform(pq.read_table(part))))
         except (OSError, pa.ArrowInvalid) as exc:
             quarantined = part.with_name(f"_corrupt-{part.name}")
             os.replace(part, quarantined)
             notes.append(f"{part.name} was unreadable ({exc}); moved to {quarantined.name}")
-    if not tables:
-        return set(), notes
-    rows = pa.concat_tables(tables).to_pandas()
-    # A request never sent because its provider was gone (runner.UNAVAILABLE) is sent now.
-    never_sent = rows["error_type"] == "provider_unavailable"
-    finished = rows[rows["status"].isin(FINISHED) & ~never_sent]
-    # A crash between writing the merged part and deleting the old ones leaves
-    # duplicates; the last finished row of each request wins.
-    kept = finished.drop_duplicates(subset="request_index", keep="last")
-    if len(kept) != len(rows):
-        readable = [p for p in parts if p.exists()]
-        merged = pa.Table.from_pandas(kept, schema=SCHEMA, preserve_index=False)
-        final = run_dir / f"part-{next_part_number(run_dir):05d}.parquet"
-        atomic_write(final, lambda f: pq.write_table(merged, f, compression="zstd"))
-        for part in readable:
+    state = ResumeState(set(), notes)
+    seen: set[Any] = set()
+    dropped = 0
+    for part, table in reversed(tables):
+        columns = table.select(
+            ["request_index", "status", "error_type", "from_cache", "cost_usd", "judge_cost_usd"]
+        ).to_pylist()
+        keep = [False] * table.num_rows
+        for i in reversed(range(table.num_rows)):
+            row = columns[i]
+            # A request never sent because its provider was gone (runner.UNAVAILABLE)
+            # is not finished: it is sent now.
+            never_sent = row["error_type"] == "provider_unavailable"
+            if row["status"] in FINISHED and not never_sent and row["request_index"] not in seen:
+                seen.add(row["request_index"])
+                keep[i] = True
+                if not row["from_cache"]:
+                    state.spent_usd += (row["cost_usd"] or 0.0) + (row["judge_cost_usd"] or 0.0)
+        if all(keep):
+            continue
+        dropped += keep.count(False)
+        if any(keep):
+            write_part(part, table.filter(pa.array(keep)))
+        else:
             part.unlink()
-        notes.append(f"dropped {len(rows) - len(kept)} cancelled, never sent or duplicate rows")
-    return {int(i) for i in kept["request_index"].dropna()}, notes
+    if dropped:
+        notes.append(f"dropped {dropped} cancelled, never sent or duplicate rows")
+    state.finished = {int(i) for i in seen if i is not None}
+    return state
+
+
+def write_part(path: Path, table: pa.Table) -> None:
+    """Write one Parquet part atomically."""
+    atomic_write(path, lambda f: pq.write_table(table, f, compression="zstd"))
+
+
+def fsync_dir(path: Path) -> None:
+    """Make renames and new files in a directory durable."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def atomic_write(path: Path, write: Any) -> None:
@@ -253,31 +524,32 @@ def list_runs(root: Path) -> list[str]:
         raise StoreError(f"{root}: no such results directory")
     runs = []
     for d in root.iterdir():
-        if d.is_dir() and d.name[0] not in "._" and any(d.glob("part-*.parquet")):
+        if d.is_dir() and d.name[0] not in "._" and _has_rows(d):
             runs.append((str(read_manifest(d).get("started_at", "")), d.name))
     return [name for _, name in sorted(runs)]
+
+
+def _has_rows(run_dir: Path) -> bool:
+    # A run killed before its first part is compacted has only journal segments.
+    return any(run_dir.glob(PART_GLOB)) or any(run_dir.glob(JOURNAL_GLOB))
 
 
 def read_runs(root: Path, run_ids: Iterable[str] | None = None) -> pa.Table:
     """Read the rows of the given runs (default: all) as one Arrow table.
 
-    Parts from older versions may lack newer columns; they are read with the
-    current schema, missing columns as nulls.
+    Rows still in the journal (a running or crashed run) are included; a torn
+    last record is dropped with a logged note. Parts from older versions may
+    lack newer columns; they are read with the current schema, missing
+    columns as nulls.
     """
     root = Path(root)
     ids = list(run_ids) if run_ids is not None else list_runs(root)
     tables = []
     for run_id in ids:
         run_dir = root / validate_run_id(run_id)
-        parts = sorted(run_dir.glob("part-*.parquet"))
-        if not parts:
+        if not run_dir.is_dir() or not _has_rows(run_dir):
             raise StoreError(f"{root}: no run {run_id!r} (known: {', '.join(list_runs(root))})")
-        for part in parts:
-            try:
-                table = pq.read_table(part)
-            except (OSError, pa.ArrowInvalid) as exc:
-                raise StoreError(f"{part}: unreadable Parquet part: {exc}") from None
-            tables.append(_conform(table))
+        tables += _read_run_dir(run_dir)
     if not tables:
         return SCHEMA.empty_table()
     return pa.concat_tables(tables)

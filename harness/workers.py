@@ -76,7 +76,14 @@ class WorkerJob:
 def _worker_main(job: WorkerJob, rows: Any, barriers: dict[int, Any]) -> None:
 
     from harness.budget import input_tokens
+    from harness.children import die_with_parent
     from harness.execute import Sender
+
+    # A parent killed with SIGKILL runs no cleanup: the kernel stops its workers,
+    # which would otherwise go on buying requests whose rows nobody journals.
+    set_parent_death_signal = die_with_parent()
+    if set_parent_death_signal is not None:
+        set_parent_death_signal()
 
     async def main() -> RunOutcome:
         sender = Sender(job.endpoints, job.judge_endpoints, job.cache)
