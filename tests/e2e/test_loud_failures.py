@@ -28,7 +28,7 @@ from harness.errors import ProviderSetupError
 from harness.providers.local_server import PORTABLE_REBUILD, describe_exit
 from harness.sim import SimProcess, SimProfile
 
-from ..conftest import TEST_DATA, sim_requests
+from ..conftest import REPO, TEST_DATA, sim_requests
 
 FAKE_SERVER = Path(__file__).with_name("fake_llama_server.py")
 SQUAD_SAMPLE = TEST_DATA / "squad-v2" / "sample-200.jsonl"
@@ -430,8 +430,9 @@ def test_simulator_that_fails_to_start_fails_the_run_with_its_log(
 def test_response_cache_is_shared_by_worker_processes(
     sim: SimProcess, write_config: Callable[..., Path], tmp_path: Path
 ) -> None:
-    # Four repeats of each prompt, answered concurrently: the same keys are stored at once.
-    # The session simulator keeps one api_base (part of the key) for both runs.
+    # Four questions x two repeats (the repeat is part of the key: 8 entries), answered by
+    # two worker processes writing into one cache directory at once. Only rag_qa suites
+    # without load: are cached. The session simulator keeps one api_base (part of the key).
     config = write_config(
         f"""
         run: {{name: cached, workers: 2, concurrency: 4, response_cache: {tmp_path / "cache"}}}
@@ -440,27 +441,33 @@ def test_response_cache_is_shared_by_worker_processes(
             model: openai/fast
             api_base: {sim.api_base}
         suites:
-          - {{name: s, kind: latency, prompts: ["a b", "c d"], requests: 8, max_tokens: 8}}
+          - name: s
+            kind: rag_qa
+            dataset: {REPO / "suites" / "rag_qa" / "acme_kb.jsonl"}
+            limit: 4
+            repeats: 2
+            max_tokens: 8
         """
     )
     root = tmp_path / "out"
     before = sim_requests(sim)
     assert run(config, root, "--run-id", "first")[0] == 0
-    sent = sim_requests(sim) - before
+    # 8 measured requests + one warm-up per worker: nothing is served back within a run.
+    assert sim_requests(sim) - before == 8 + 2
     assert run(config, root, "--run-id", "second")[0] == 0
     rows = pd.read_parquet(root)
     first, second = (rows[rows["run_id"] == r] for r in ("first", "second"))
     assert len(first) == len(second) == 8
-    # Repeats of a prompt may already be served from the cache within the first run.
-    assert (~first["from_cache"].fillna(False).astype(bool)).sum() >= 2
+    assert not first["from_cache"].fillna(False).astype(bool).any()
     assert second["from_cache"].fillna(False).astype(bool).all()
     assert (second["status"] == "ok").all()
     # The second run sent only its warm-ups (one per worker, never cached): 2.
-    assert sim_requests(sim) == before + sent + 2
+    assert sim_requests(sim) == before + 10 + 2
     assert set(second["worker"]) == {0, 1}
-    # Two prompts → two cache entries, however many workers wrote them; no stray temp files.
+    # Eight (case, repeat) keys -> eight entries, however many workers wrote them; no
+    # stray temporary files.
     stored = [p.name for p in (tmp_path / "cache").rglob("*") if p.is_file()]
-    assert len(stored) == 2 and all(name.endswith(".json") for name in stored)
+    assert len(stored) == 8 and all(name.endswith(".json") for name in stored)
     assert not any(name.startswith(".") for name in stored)
 
 

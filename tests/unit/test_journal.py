@@ -210,7 +210,7 @@ def test_resume_keeps_one_finished_row_per_request_and_recovers_the_spend(
     # Finished rows: 0.5 + 0.25 (request 0) + 1.0 (2) + 2.0 (1); request 3 came
     # from the cache (nothing bought), request 4 was cancelled, 5 has no price.
     assert state.spent_usd == pytest.approx(3.75)
-    assert state.notes == ["dropped 2 cancelled or duplicate rows"]
+    assert state.notes == ["dropped 2 cancelled, never sent or duplicate rows"]
     # The part that lost its cancelled row was rewritten in place: no new part.
     assert part_files(run_dir) == ["part-00000.parquet", "part-00001.parquet"]
     rows = read_runs(tmp_path).to_pandas()
