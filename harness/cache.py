@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.providers.trace import Endpoint
+from harness.secrets import redact
 from harness.suites.base import RequestSpec
 
 # What a cached row carries; timings are left out on purpose.
@@ -54,7 +55,8 @@ def cache_key(endpoint: Endpoint, request: RequestSpec) -> str:
     identity = {
         "model": endpoint.model,
         "api_base": endpoint.api_base,
-        "params": endpoint.params,
+        # Header secrets redacted: a rotated key is the same request.
+        "params": redact(endpoint.params),
         "messages": request.messages,
         "max_tokens": request.max_tokens,
         "extra": request.extra,

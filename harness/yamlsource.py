@@ -17,14 +17,9 @@ from typing import Any
 import yaml
 
 from harness.errors import ConfigError
+from harness.secrets import ENV_REF, is_secret_variable, secret_path
 
 KeyPath = tuple[str | int, ...]
-
-_VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
-# Interpolation is for values like hosts and model names. A variable with a
-# secret-looking name would copy the secret into the config, which the
-# manifest stores, so it is refused: secrets go through ``api_key_env``.
-_SECRET_NAME = re.compile(r"KEY|SECRET|TOKEN|PASSWORD|CREDENTIAL", re.IGNORECASE)
 
 
 @dataclass
@@ -131,6 +126,10 @@ def _build(node: yaml.Node, key_path: KeyPath, b: _Builder) -> Any:
         return [b.build(item, (*key_path, i)) for i, item in enumerate(node.value)]
     value = b.scalars.construct_object(node)
     if isinstance(value, str) and "${" in value:
+        if secret_path(key_path):
+            # A secret (a header such as x-api-key) keeps its ${VAR}: the config,
+            # and so the manifest, holds the reference; the transport resolves it.
+            return value
         return _interpolate(value, key_path, source, env)
     return value
 
@@ -142,10 +141,13 @@ def path_line(source: YamlSource, node: yaml.Node) -> str:
 def _interpolate(value: str, key_path: KeyPath, source: YamlSource, env: Mapping[str, str]) -> str:
     def replace(match: re.Match[str]) -> str:
         name, default = match.group(1), match.group(2)
-        if _SECRET_NAME.search(name):
+        if is_secret_variable(name):
+            # Interpolation is for values like hosts and model names; the resolved
+            # config is stored in the manifest, so a secret is never copied into it.
             raise ConfigError(
                 f"{source.where(key_path)}: ${{{name}}} looks like a secret; secrets are not"
-                " interpolated into configs, name the variable with api_key_env instead"
+                " interpolated into configs: name the variable with api_key_env, or reference"
+                " it from a secret-named header in params.extra_headers"
             )
         if name in env:
             return env[name]
@@ -153,4 +155,4 @@ def _interpolate(value: str, key_path: KeyPath, source: YamlSource, env: Mapping
             return default
         raise ConfigError(f"{source.where(key_path)}: environment variable {name} is not set")
 
-    return _VAR.sub(replace, value)
+    return ENV_REF.sub(replace, value)

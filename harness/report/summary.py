@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from harness.errors import StoreError
+from harness.secrets import redact_frame
 from harness.store import list_runs, read_manifest, read_runs
 
 PERCENTILES = (50, 90, 95, 99)
@@ -49,7 +50,8 @@ def load_run(root: Path, run_id: str | None = None) -> tuple[str, pd.DataFrame]:
     chosen = run_id or runs[-1]
     if chosen not in runs:
         raise StoreError(f"{root}: no run {chosen!r}; known runs: {', '.join(runs)}")
-    return chosen, read_runs(root, [chosen]).to_pandas()
+    # Whatever reads rows prints them somewhere: no key-shaped text gets through.
+    return chosen, redact_frame(read_runs(root, [chosen]).to_pandas())
 
 
 def run_slos(root: Path, run_id: str) -> dict[str, dict[str, float]]:

@@ -16,7 +16,7 @@ Fault = Literal[
     "no_finish",  # the stream ends without a finish reason or [DONE]
     "empty",  # a complete stream without any text
     "content_filter",  # a few tokens, then finish_reason "content_filter"
-    "auth_error",  # HTTP 401 whose message echoes the Authorization header, as some do
+    "auth_error",  # HTTP 401 echoing the Authorization (and any *key*/*token*) header
 ]
 FAULTS: tuple[str, ...] = Fault.__args__  # type: ignore[attr-defined]
 
