@@ -78,8 +78,15 @@ _NAMES = list(KEY_PATTERNS)
 # These keep their label ("Bearer ", "aws_secret_access_key=") and lose the value.
 _BEARER = re.compile(r"(?i)(\bbearer\s+)[A-Za-z0-9_\-.=~+/]{8,}")
 _AWS_SECRET = re.compile(
-    r"(?i)(\b(?:aws_)?secret_?access_?key[\"']?\s*[:=]\s*[\"']?)[A-Za-z0-9/+=]{40}"
+    r"(?i)(\b(?:aws[-_]?)?secret[-_]?access[-_]?key[\"']?\s*[:=]\s*[\"']?)[A-Za-z0-9/+=]{40}"
     r"(?![A-Za-z0-9/+=])"
+)
+# In free text, "<secret name>: value" / "name=value" (an echoed header, a query
+# string, a JSON field) loses the value whatever its shape. A scheme word
+# (Bearer, Basic) stays, and so does a ${VAR} reference.
+_LABELLED = re.compile(
+    r"(?i)(\b[A-Za-z0-9_\-]*(?:key|token|secret|password|passwd|authorization|cookie)"
+    r"[\"']?\s*[:=]\s*[\"']?(?:(?:bearer|basic|token)\s+)?)(?!\$\{|(?:bearer|basic|token)\b)[^\s\"',;&}]{6,}"
 )
 
 _SECRET_WORDS = frozenset(
@@ -148,12 +155,15 @@ def _known(secrets: Iterable[str | None]) -> list[str]:
 def scrub(text: str, *secrets: str | None) -> str:
     """``text`` with the given secret values and every key-shaped string replaced by ``***``.
 
-    ``Bearer <token>`` keeps its scheme (``Bearer ***``), so an error stays readable.
+    Also the value of ``<secret name>: value`` or ``name=value`` pairs (``x-api-key: …``,
+    ``?api_key=…``). ``Bearer <token>`` keeps its scheme (``Bearer ***``), so an error
+    stays readable.
     """
     for secret in _known(secrets):
         text = text.replace(secret, REDACTED)
     text = _BEARER.sub(r"\1" + REDACTED, text)
     text = _AWS_SECRET.sub(r"\1" + REDACTED, text)
+    text = _LABELLED.sub(r"\1" + REDACTED, text)
     return _KEYS.sub(REDACTED, text)
 
 
@@ -294,7 +304,7 @@ def redact_frame(frame: Any) -> Any:
         values = frame[column]
         if is_secret_name(column):
             changed[column] = values.map(lambda v: REDACTED if isinstance(v, str) else v)
-        elif (values.dtype == object or str(values.dtype).startswith("string")) and any(
+        elif getattr(values.dtype, "kind", "") == "O" and any(  # object and str dtypes
             # Cells may be lists or arrays (chunk offsets): only strings are text.
             isinstance(v, str) and scrub(v) != v
             for v in values

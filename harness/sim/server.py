@@ -17,6 +17,7 @@ import hashlib
 import itertools
 import json
 import random
+import sys
 import time
 import uuid
 from collections.abc import Mapping
@@ -136,6 +137,8 @@ class SimServer:
             sent = request.headers.get("Authorization", "")
             others = [f"{k}: {v}" for k, v in request.headers.items() if _echoed(k)]
             echo = f" (headers {'; '.join(others)})" if others else ""
+            # And log it, as a careless server would: the harness scrubs the run's logs.
+            print(f"sim: rejected credentials {sent}{echo}", file=sys.stderr, flush=True)
             return _error(401, "invalid_api_key", f"Incorrect API key provided: {sent}{echo}")
         max_tokens = body.get("max_tokens") or body.get("max_completion_tokens")
         prompt = _prompt_text(messages)
