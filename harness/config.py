@@ -19,7 +19,7 @@ from harness.pricing import PricingOverride
 from harness.secrets import audit
 from harness.sim.profile import SimProfile
 from harness.suites import SUITE_KINDS, SuiteConfig
-from harness.suites.base import StrictModel
+from harness.suites.base import MAX_COUNT, StrictModel
 from harness.yamlsource import KeyPath, YamlSource, format_key_path, load_yaml
 
 # The provider's own key goes through api_key_env, so params may not set it.
@@ -39,9 +39,13 @@ class RunSettings(StrictModel):
 
     name: str = Field(default="run", pattern=r"^[A-Za-z0-9_.\-]+$")
     out: str = Field(default="results", description="results root, relative to the working dir")
-    concurrency: int = Field(default=16, ge=1, description="global cap on requests in flight")
+    concurrency: int = Field(
+        default=16, ge=1, le=MAX_COUNT, description="global cap on requests in flight"
+    )
     timeout_s: float = Field(default=120.0, gt=0, description="per-request total timeout")
-    warmup_requests: int = Field(default=1, ge=0, description="unrecorded requests per provider")
+    warmup_requests: int = Field(
+        default=1, ge=0, le=MAX_COUNT, description="unrecorded requests per provider"
+    )
     workers: int = Field(
         default=1, ge=1, le=64, description="processes sending requests (one event loop each)"
     )
@@ -81,7 +85,9 @@ class ProviderConfig(StrictModel):
     api_base: str | None = None
     api_key_env: str | None = Field(default=None, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
     params: dict[str, Any] = Field(default_factory=dict, description="extra litellm kwargs")
-    concurrency: int | None = Field(default=None, ge=1, description="per-provider cap")
+    concurrency: int | None = Field(
+        default=None, ge=1, le=MAX_COUNT, description="per-provider cap"
+    )
     timeout_s: float | None = Field(default=None, gt=0, description="total, per attempt")
     first_token_timeout_s: float | None = Field(
         default=None, gt=0, description="give up when no text arrived by then"
@@ -245,7 +251,7 @@ def _describe(exc: ValidationError, source: YamlSource, prefix: KeyPath = ()) ->
         loc = tuple(p for p in err["loc"] if isinstance(p, int) or not str(p)[:1].isupper())
         loc = tuple(p for p in loc if p not in ("str", "dict[str,any]", "function-after"))
         key_path = (*prefix, *loc)
-        msg = err["msg"]
+        msg = err["msg"].removeprefix("Value error, ")
         if err["type"] == "extra_forbidden":
             msg = "unknown key"
         elif err["type"] == "missing":

@@ -64,6 +64,8 @@ def load_yaml(path: Path, env: Mapping[str, str] | None = None) -> YamlSource:
         raise ConfigError(f"{path}: cannot read: {exc}") from None
     try:
         node = yaml.compose(text, Loader=yaml.SafeLoader)
+    except RecursionError:
+        raise ConfigError(f"{path}:{_too_deep_line(text)}: {_TOO_DEEP}") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"{path}:{mark.line + 1}" if mark is not None else str(path)
@@ -83,6 +85,9 @@ _PLAIN_TAGS = {
 # YAML aliases let a few lines expand into billions of values; a config never
 # needs more than this many.
 _MAX_NODES = 1_000_000
+# Nor values nested deeper than this: deeper ones overflow the recursion of the
+# YAML composer and of pydantic's serialiser (RecursionError, ValueError).
+MAX_DEPTH = 64
 
 
 class _Builder:
@@ -99,9 +104,39 @@ class _Builder:
         return _build(node, key_path, self)
 
 
+_TOO_DEEP = f"invalid YAML: values nested more than {MAX_DEPTH} levels deep"
+
+
+def _too_deep_line(text: str) -> int:
+    """Line (1-based) where nesting first passes :data:`MAX_DEPTH`; the scanner does not recurse."""
+    depth = 0
+    try:
+        for token in yaml.scan(text, Loader=yaml.SafeLoader):
+            if isinstance(token, _OPENERS):
+                depth += 1
+                if depth > MAX_DEPTH:
+                    return int(token.start_mark.line) + 1
+            elif isinstance(token, _CLOSERS):
+                depth -= 1
+    except yaml.YAMLError:
+        pass
+    return 1
+
+
+_OPENERS = (
+    yaml.FlowSequenceStartToken,
+    yaml.FlowMappingStartToken,
+    yaml.BlockSequenceStartToken,
+    yaml.BlockMappingStartToken,
+)
+_CLOSERS = (yaml.FlowSequenceEndToken, yaml.FlowMappingEndToken, yaml.BlockEndToken)
+
+
 def _build(node: yaml.Node, key_path: KeyPath, b: _Builder) -> Any:
     source, env = b.source, b.env
     source.lines.setdefault(key_path, node.start_mark.line + 1)
+    if len(key_path) > MAX_DEPTH:
+        raise ConfigError(f"{path_line(source, node)}: {_TOO_DEEP}")
     if node.tag not in _PLAIN_TAGS:
         # Configs are data: tags such as !!python/object are refused, not constructed.
         raise ConfigError(

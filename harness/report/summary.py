@@ -107,7 +107,18 @@ def summarize(
     rows: pd.DataFrame, slos: Mapping[str, Mapping[str, float]] | None = None
 ) -> pd.DataFrame:
     """One line per (suite, load level, provider): volume, errors, percentiles with CIs,
-    throughput, goodput against the suite's SLOs, speed and cost."""
+    throughput, goodput against the suite's SLOs, speed and cost.
+
+    A NaN or infinite value in a row gives NaN/inf in its line, without a warning;
+    infinite durations are left out of the percentiles (they measured nothing).
+    """
+    with np.errstate(all="ignore"):
+        return _summarize(rows, slos)
+
+
+def _summarize(
+    rows: pd.DataFrame, slos: Mapping[str, Mapping[str, float]] | None = None
+) -> pd.DataFrame:
     slos = slos or {}
     rows = rows.copy()
     if "warmup" in rows:
@@ -128,18 +139,23 @@ def summarize(
         line["error_rate"] = line["errors"] / len(group)
         for name, (column, scale, unit) in METRICS.items():
             values = ok[column].dropna().to_numpy(dtype=float) * scale
+            values = values[np.isfinite(values)]  # an infinite duration measured nothing
             for p in PERCENTILES:
                 value = float(np.percentile(values, p)) if len(values) else None
                 line[f"{name}_p{p}{unit}"] = value
             low, high = percentile_ci(values, 50) if len(values) else (None, None)
             line[f"{name}_p50{unit}_ci_low"], line[f"{name}_p50{unit}_ci_high"] = low, high
         # Throughput over the wall-clock span of the measured requests.
+        # In float seconds from the first start: a non-finite or absurd e2e_s in a
+        # row cannot overflow a timestamp (it ends nothing).
+        span = 0.0
         if len(ok):
-            start = ok["started_at"].min()
-            end = (ok["started_at"] + pd.to_timedelta(ok["e2e_s"], unit="s")).max()
-            span = (end - start).total_seconds()
-        else:
-            span = 0.0
+            offsets = (ok["started_at"] - ok["started_at"].min()).dt.total_seconds()
+            ends = offsets.to_numpy(dtype=float, na_value=np.nan) + ok["e2e_s"].to_numpy(
+                dtype=float, na_value=np.nan
+            )
+            ends = ends[np.isfinite(ends)]
+            span = float(ends.max()) if len(ends) else 0.0
         line["throughput_rps"] = len(ok) / span if span > 0 else None
         tokens = ok["output_tokens"].fillna(ok.get("output_tokens_client", np.nan))
         line["output_tokens_per_s"] = float(tokens.sum()) / span if span > 0 else None

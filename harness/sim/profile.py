@@ -29,11 +29,13 @@ class SimProfile(BaseModel):
     inter-token gap (0.1 = ±10 %); it never makes a delay negative.
     """
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     ttft_ms: float = Field(default=50.0, ge=0, description="delay before the first text token")
     itl_ms: float = Field(default=5.0, ge=0, description="delay between two output tokens")
-    output_tokens: int = Field(default=64, ge=1, description="answer length before max_tokens")
+    output_tokens: int = Field(
+        default=64, ge=1, le=10_000_000, description="answer length before max_tokens"
+    )
     jitter: float = Field(default=0.0, ge=0, le=1, description="relative std-dev of delays")
     error_rate: float = Field(default=0.0, ge=0, le=1, description="share of requests → HTTP 500")
     abstain_rate: float = Field(
