@@ -590,3 +590,34 @@ def test_reports_of_hostile_rows_do_not_crash(records: list[dict[str, Any]]) -> 
         report = Report("fuzz", ["r"], {"summary": summary, "requests": frame}, ["note ünï"])
         for ext in ("md", "html", "json", "csv"):
             assert export(report, Path(tmp) / f"r.{ext}").stat().st_size > 0
+
+
+# ------------------------------------------------------------------ arbitrary input
+
+RANDOM = settings(SETTINGS, max_examples=100)
+
+
+@RANDOM
+@given(st.text(max_size=300))
+def test_arbitrary_text_configs_load_or_fail_naming_the_file(text: str) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "c.yaml"
+        path.write_text(text, encoding="utf-8", errors="surrogatepass")
+        with pytest.raises(ConfigError) as info:
+            load_config(path)  # random text is never a valid config
+        assert str(info.value).startswith(str(path))
+
+
+@RANDOM
+@given(st.binary(max_size=300), st.sampled_from(["d.jsonl", "d.csv", "d.json", "d.parquet"]))
+def test_arbitrary_bytes_datasets_load_or_fail_naming_the_file(data: bytes, name: str) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / name
+        path.write_bytes(data)
+        try:
+            load_cases(path)
+        except DatasetError as exc:
+            error = str(exc)
+        else:
+            error = None
+        assert error is None or error.startswith(str(path)), error
