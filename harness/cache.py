@@ -37,6 +37,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.providers.trace import Endpoint
+from harness.secrets import redact
 from harness.suites.base import RequestSpec
 
 # Suite kinds whose rows are scored for quality and may be replayed. Never
@@ -108,7 +109,8 @@ def cache_key(endpoint: Endpoint, request: RequestSpec) -> str:
         {
             "model": endpoint.model,
             "api_base": endpoint.api_base,
-            "params": endpoint.params,
+            # Header secrets redacted: a rotated key is the same request.
+            "params": redact(endpoint.params),
             "messages": request.messages,
             "max_tokens": request.max_tokens,
             "extra": request.extra,
@@ -119,7 +121,7 @@ def cache_key(endpoint: Endpoint, request: RequestSpec) -> str:
 
 def judge_key(call: dict[str, Any]) -> str:
     """sha256 of one judge call's arguments (model, endpoint, params, messages, schema)."""
-    return _sha256({k: v for k, v in call.items() if k != "api_key"})
+    return _sha256(redact({k: v for k, v in call.items() if k != "api_key"}))
 
 
 @dataclass

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -17,18 +16,13 @@ from pydantic import Field, ValidationError, model_validator
 
 from harness.errors import ConfigError
 from harness.pricing import PricingOverride
+from harness.secrets import audit
 from harness.sim.profile import SimProfile
 from harness.suites import SUITE_KINDS, SuiteConfig
-from harness.suites.base import StrictModel
+from harness.suites.base import MAX_COUNT, StrictModel
 from harness.yamlsource import KeyPath, YamlSource, format_key_path, load_yaml
 
-# Patterns of real provider keys (OpenAI, Anthropic, Google, AWS, Groq, HF,
-# generic bearer-ish strings). A match anywhere in a config is refused, so a
-# key pasted by mistake never reaches the manifest.
-_LITERAL_KEY = re.compile(
-    r"(sk-[A-Za-z0-9_\-]{16,}|sk-ant-[A-Za-z0-9_\-]{16,}|AIza[0-9A-Za-z_\-]{30,}"
-    r"|AKIA[0-9A-Z]{16}|gsk_[A-Za-z0-9]{20,}|hf_[A-Za-z0-9]{30,})"
-)
+# The provider's own key goes through api_key_env, so params may not set it.
 _SECRET_KEYS = {"api_key", "apikey", "key", "secret", "token", "password", "authorization"}
 
 
@@ -45,9 +39,13 @@ class RunSettings(StrictModel):
 
     name: str = Field(default="run", pattern=r"^[A-Za-z0-9_.\-]+$")
     out: str = Field(default="results", description="results root, relative to the working dir")
-    concurrency: int = Field(default=16, ge=1, description="global cap on requests in flight")
+    concurrency: int = Field(
+        default=16, ge=1, le=MAX_COUNT, description="global cap on requests in flight"
+    )
     timeout_s: float = Field(default=120.0, gt=0, description="per-request total timeout")
-    warmup_requests: int = Field(default=1, ge=0, description="unrecorded requests per provider")
+    warmup_requests: int = Field(
+        default=1, ge=0, le=MAX_COUNT, description="unrecorded requests per provider"
+    )
     workers: int = Field(
         default=1, ge=1, le=64, description="processes sending requests (one event loop each)"
     )
@@ -87,7 +85,9 @@ class ProviderConfig(StrictModel):
     api_base: str | None = None
     api_key_env: str | None = Field(default=None, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
     params: dict[str, Any] = Field(default_factory=dict, description="extra litellm kwargs")
-    concurrency: int | None = Field(default=None, ge=1, description="per-provider cap")
+    concurrency: int | None = Field(
+        default=None, ge=1, le=MAX_COUNT, description="per-provider cap"
+    )
     timeout_s: float | None = Field(default=None, gt=0, description="total, per attempt")
     first_token_timeout_s: float | None = Field(
         default=None, gt=0, description="give up when no text arrived by then"
@@ -182,7 +182,6 @@ def load_config(path: str | Path) -> RunSpec:
     source = load_yaml(path)
     if not isinstance(source.data, dict):
         raise ConfigError(f"{path}: a config is a mapping with run/providers/suites keys")
-    _refuse_literal_secrets(source, source.data, ())
     providers = source.data.get("providers")
     for i, provider in enumerate(providers if isinstance(providers, list) else []):
         if isinstance(provider, dict) and "api_key" in provider:
@@ -190,6 +189,7 @@ def load_config(path: str | Path) -> RunSpec:
                 f"{source.where(('providers', i, 'api_key'))}: literal API keys are not allowed"
                 " in configs; set api_key_env to the name of an environment variable"
             )
+    _refuse_literal_secrets(source, source.data)
     try:
         parsed = _ConfigFile.model_validate(source.data)
     except ValidationError as exc:
@@ -212,7 +212,7 @@ def load_config(path: str | Path) -> RunSpec:
             if not suite_path.is_file():
                 raise ConfigError(f"{source.where(('suites', i))}: suite file not found: {entry}")
             suite_source = load_yaml(suite_path)
-            _refuse_literal_secrets(suite_source, suite_source.data, ())
+            _refuse_literal_secrets(suite_source, suite_source.data)
             suite = _validate_suite(suite_source, suite_source.data, (), suite_path.parent)
         else:
             suite = _validate_suite(source, entry, ("suites", i), path.parent)
@@ -251,7 +251,7 @@ def _describe(exc: ValidationError, source: YamlSource, prefix: KeyPath = ()) ->
         loc = tuple(p for p in err["loc"] if isinstance(p, int) or not str(p)[:1].isupper())
         loc = tuple(p for p in loc if p not in ("str", "dict[str,any]", "function-after"))
         key_path = (*prefix, *loc)
-        msg = err["msg"]
+        msg = err["msg"].removeprefix("Value error, ")
         if err["type"] == "extra_forbidden":
             msg = "unknown key"
         elif err["type"] == "missing":
@@ -260,18 +260,21 @@ def _describe(exc: ValidationError, source: YamlSource, prefix: KeyPath = ()) ->
     return "\n".join(dict.fromkeys(lines))
 
 
-def _refuse_literal_secrets(source: YamlSource, data: Any, at: KeyPath) -> None:
-    if isinstance(data, dict):
-        for key, value in data.items():
-            _refuse_literal_secrets(source, value, (*at, str(key)))
-    elif isinstance(data, list):
-        for i, value in enumerate(data):
-            _refuse_literal_secrets(source, value, (*at, i))
-    elif isinstance(data, str) and _LITERAL_KEY.search(data):
-        raise ConfigError(
-            f"{source.where(at)}: this looks like a literal API key; configs may only name"
-            " the environment variable that holds it (api_key_env)"
-        )
+def _refuse_literal_secrets(source: YamlSource, data: Any) -> None:
+    """Refuse key-shaped values anywhere, and secret-named keys without ``${VAR}``."""
+    problems = [
+        f"{source.where(at)}: {problem}; {_SECRET_HINT}"
+        for at, problem in audit(data, refs_allowed=lambda at: "params" in at)
+    ]
+    if problems:
+        raise ConfigError("\n".join(problems))
+
+
+# Where a secret may come from, for every refusal (see harness.secrets).
+_SECRET_HINT = (
+    "configs only name environment variables: api_key_env: VAR for the provider's key,"
+    " ${VAR} for a header such as params.extra_headers.x-api-key"
+)
 
 
 __all__ = [

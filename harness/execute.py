@@ -32,6 +32,7 @@ from harness.limits import RateLimiter, RetryPolicy
 from harness.pricing import resolve_price
 from harness.providers.trace import Endpoint
 from harness.runner import UNAVAILABLE, Health, Phase, RunOutcome, run_phases
+from harness.secrets import env_refs, expand_refs, redact, scrub, scrub_file
 from harness.sim import SimProcess, SimProfile
 from harness.store import (
     ResumeState,
@@ -115,6 +116,13 @@ def resolve_keys(spec: RunSpec) -> dict[str, str | None]:
             keys[name] = os.environ[env]
         else:
             missing.append(f"{spec.path}: {where}.api_key_env: {env}")
+    # Header secrets (${VAR} under a secret-named key in params) are resolved when
+    # the endpoints are built; a missing one fails here, before anything is sent.
+    referenced = [(f"providers[{i}].params", p.params) for i, p in enumerate(spec.providers)]
+    referenced += [(f"suite {s}: judge.params", j.params) for s, j in judges(spec).items()]
+    for where, params in referenced:
+        unset = [v for v in env_refs(params) if v not in os.environ]
+        missing += [f"{spec.path}: {where}: ${{{v}}}" for v in unset]
     if missing:
         raise ConfigError(
             "environment variables not set (export them, or remove the provider):\n"
@@ -264,6 +272,20 @@ def local_server_processes(
 
 
 @contextmanager
+def scrubbed_logs(run_dir: Path, known: list[str | None]) -> Iterator[None]:
+    """On exit, remove ``known`` secrets and key-shaped strings from the run's ``_*.log`` files.
+
+    The simulator and local servers log what they are told; a server that logs a
+    request's headers would otherwise keep a key in the run directory.
+    """
+    try:
+        yield
+    finally:
+        for log in run_dir.glob("_*.log"):
+            scrub_file(log, *known)
+
+
+@contextmanager
 def simulators(spec: RunSpec, log_path: Path | None = None) -> Iterator[SimProcess | None]:
     """Start one simulator process for every simulated provider and judge."""
     profiles: dict[str, SimProfile] = {
@@ -297,13 +319,15 @@ def build_endpoints(
         elif key is None and api_base is not None:
             # OpenAI-compatible servers often need no key, but clients want one.
             key = "no-key"
+        params, header_secrets = expand_refs(p.params, os.environ)
         providers[p.name] = Endpoint(
             provider=p.name,
             model=p.model,
             simulated=p.simulated,
             api_base=api_base,
             api_key=key,
-            params=p.params,
+            params=params,
+            secrets=tuple(header_secrets),
             timeout_s=p.timeout_s or spec.run.timeout_s,
             first_token_timeout_s=p.first_token_timeout_s,
             transport=choose_transport(p),
@@ -316,13 +340,15 @@ def build_endpoints(
             assert sim is not None
             model, api_base, key = f"openai/judge-{suite}", sim.api_base, "sim-no-key"
         assert model is not None
+        params, header_secrets = expand_refs(j.params, os.environ)
         judge_endpoints[suite] = Endpoint(
             provider=f"judge:{suite}",
             model=model,
             simulated=j.simulate is not None,
             api_base=api_base,
             api_key=key or ("no-key" if api_base else None),
-            params=j.params,
+            params=params,
+            secrets=tuple(header_secrets),
             timeout_s=j.timeout_s,
             price=resolve_price(model, None, table),
         )
@@ -472,7 +498,9 @@ def execute(
     run_dir = root / run_id
 
     run_dir.mkdir(parents=True, exist_ok=True)
+    known: list[str | None] = []  # every secret value the run sends
     with (
+        scrubbed_logs(run_dir, known),  # exits last: after the servers closed their logs
         simulators(spec, run_dir / "_sim.log") as sim,
         local_server_processes(spec, run_dir) as (servers, not_started),
     ):
@@ -492,6 +520,11 @@ def execute(
 
         endpoints, judge_endpoints = build_endpoints(spec, keys, sim, local_bases)
         health = _health(spec, sim, servers, picklable=spec.run.workers > 1)
+        # The keys from the environment and the resolved header secrets (not the
+        # placeholders such as "no-key" that the harness itself sends).
+        known.extend(keys.values())
+        for e in (*endpoints.values(), *judge_endpoints.values()):
+            known.extend(e.secrets)
         # With worker processes, each builds its own sender (and imports litellm).
         cache = (
             ResponseCache(Path(spec.run.response_cache), run_id)
@@ -511,7 +544,9 @@ def execute(
             "ended_at": None,
             "config_path": str(spec.path),
             "config_hash": spec.config_hash,
-            "config": spec.resolved,  # holds env var names, never their values
+            # Holds env var names and ${VAR} references, never their values; redacted
+            # all the same, in case a value slipped past the config check.
+            "config": redact(spec.resolved, *known),
             "versions": versions(),
             "price_table": price_table.identity(),
             "host": {
@@ -560,6 +595,9 @@ def execute(
             if row.get("error_type") == UNAVAILABLE:  # never sent: name what it was not sent to
                 endpoint = endpoints[row["provider"]]
                 row.update(model=endpoint.model, simulated=endpoint.simulated)
+            for column in ("error_message", "judge_error"):  # in case a transport missed one
+                if row.get(column):
+                    row[column] = scrub(row[column], *known)
             writer.add(row)
             progress.update(1)
 

@@ -41,8 +41,13 @@ _TOKEN_FIELDS = (
 )
 
 
+MAX_RATE = 1_000_000.0
+"""Largest price a config may state (USD per million tokens, or per second): a typo
+such as ``1e308`` would otherwise make every estimate and total infinite."""
+
+
 def _rate_field(description: str) -> Any:
-    return Field(default=None, ge=0, allow_inf_nan=False, description=description)
+    return Field(default=None, ge=0, le=MAX_RATE, allow_inf_nan=False, description=description)
 
 
 class PricingOverride(BaseModel):

@@ -45,6 +45,7 @@ import pyarrow.json as pj
 import pyarrow.parquet as pq
 
 from harness.errors import StoreError
+from harness.secrets import redact
 
 MANIFEST = "_manifest.json"
 JOURNAL_GLOB = "_journal-*.jsonl"
@@ -505,8 +506,8 @@ def atomic_write(path: Path, write: Any) -> None:
 
 
 def write_manifest(run_dir: Path, manifest: dict[str, Any]) -> None:
-    """Write (or rewrite) the run's manifest atomically."""
-    data = json.dumps(manifest, indent=2, sort_keys=True, default=str).encode()
+    """Write (or rewrite) the run's manifest atomically, secrets redacted (a last defence)."""
+    data = json.dumps(redact(manifest), indent=2, sort_keys=True, default=str).encode()
     atomic_write(run_dir / MANIFEST, lambda f: f.write(data))
 
 

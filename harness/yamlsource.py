@@ -17,14 +17,9 @@ from typing import Any
 import yaml
 
 from harness.errors import ConfigError
+from harness.secrets import ENV_REF, is_secret_variable, secret_path
 
 KeyPath = tuple[str | int, ...]
-
-_VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
-# Interpolation is for values like hosts and model names. A variable with a
-# secret-looking name would copy the secret into the config, which the
-# manifest stores, so it is refused: secrets go through ``api_key_env``.
-_SECRET_NAME = re.compile(r"KEY|SECRET|TOKEN|PASSWORD|CREDENTIAL", re.IGNORECASE)
 
 
 @dataclass
@@ -69,6 +64,8 @@ def load_yaml(path: Path, env: Mapping[str, str] | None = None) -> YamlSource:
         raise ConfigError(f"{path}: cannot read: {exc}") from None
     try:
         node = yaml.compose(text, Loader=yaml.SafeLoader)
+    except RecursionError:
+        raise ConfigError(f"{path}:{_too_deep_line(text)}: {_TOO_DEEP}") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"{path}:{mark.line + 1}" if mark is not None else str(path)
@@ -88,6 +85,9 @@ _PLAIN_TAGS = {
 # YAML aliases let a few lines expand into billions of values; a config never
 # needs more than this many.
 _MAX_NODES = 1_000_000
+# Nor values nested deeper than this: deeper ones overflow the recursion of the
+# YAML composer and of pydantic's serialiser (RecursionError, ValueError).
+MAX_DEPTH = 64
 
 
 class _Builder:
@@ -104,9 +104,39 @@ class _Builder:
         return _build(node, key_path, self)
 
 
+_TOO_DEEP = f"invalid YAML: values nested more than {MAX_DEPTH} levels deep"
+
+
+def _too_deep_line(text: str) -> int:
+    """Line (1-based) where nesting first passes :data:`MAX_DEPTH`; the scanner does not recurse."""
+    depth = 0
+    try:
+        for token in yaml.scan(text, Loader=yaml.SafeLoader):
+            if isinstance(token, _OPENERS):
+                depth += 1
+                if depth > MAX_DEPTH:
+                    return int(token.start_mark.line) + 1
+            elif isinstance(token, _CLOSERS):
+                depth -= 1
+    except yaml.YAMLError:
+        pass
+    return 1
+
+
+_OPENERS = (
+    yaml.FlowSequenceStartToken,
+    yaml.FlowMappingStartToken,
+    yaml.BlockSequenceStartToken,
+    yaml.BlockMappingStartToken,
+)
+_CLOSERS = (yaml.FlowSequenceEndToken, yaml.FlowMappingEndToken, yaml.BlockEndToken)
+
+
 def _build(node: yaml.Node, key_path: KeyPath, b: _Builder) -> Any:
     source, env = b.source, b.env
     source.lines.setdefault(key_path, node.start_mark.line + 1)
+    if len(key_path) > MAX_DEPTH:
+        raise ConfigError(f"{path_line(source, node)}: {_TOO_DEEP}")
     if node.tag not in _PLAIN_TAGS:
         # Configs are data: tags such as !!python/object are refused, not constructed.
         raise ConfigError(
@@ -131,6 +161,10 @@ def _build(node: yaml.Node, key_path: KeyPath, b: _Builder) -> Any:
         return [b.build(item, (*key_path, i)) for i, item in enumerate(node.value)]
     value = b.scalars.construct_object(node)
     if isinstance(value, str) and "${" in value:
+        if secret_path(key_path):
+            # A secret (a header such as x-api-key) keeps its ${VAR}: the config,
+            # and so the manifest, holds the reference; the transport resolves it.
+            return value
         return _interpolate(value, key_path, source, env)
     return value
 
@@ -142,10 +176,13 @@ def path_line(source: YamlSource, node: yaml.Node) -> str:
 def _interpolate(value: str, key_path: KeyPath, source: YamlSource, env: Mapping[str, str]) -> str:
     def replace(match: re.Match[str]) -> str:
         name, default = match.group(1), match.group(2)
-        if _SECRET_NAME.search(name):
+        if is_secret_variable(name):
+            # Interpolation is for values like hosts and model names; the resolved
+            # config is stored in the manifest, so a secret is never copied into it.
             raise ConfigError(
                 f"{source.where(key_path)}: ${{{name}}} looks like a secret; secrets are not"
-                " interpolated into configs, name the variable with api_key_env instead"
+                " interpolated into configs: name the variable with api_key_env, or reference"
+                " it from a secret-named header in params.extra_headers"
             )
         if name in env:
             return env[name]
@@ -153,4 +190,4 @@ def _interpolate(value: str, key_path: KeyPath, source: YamlSource, env: Mapping
             return default
         raise ConfigError(f"{source.where(key_path)}: environment variable {name} is not set")
 
-    return _VAR.sub(replace, value)
+    return ENV_REF.sub(replace, value)

@@ -47,7 +47,8 @@ from harness.providers.trace import (
     parse_retry_after,
     request_timeout,
 )
-from harness.providers.transport import record_error, scrub, usage_counts
+from harness.providers.transport import record_error, usage_counts
+from harness.secrets import scrub
 from harness.suites.base import RequestSpec
 
 __all__ = ["OPENAI_API_BASE", "DirectClient", "chat_completions_url", "request_body", "wire_model"]
@@ -166,7 +167,9 @@ class DirectClient:
         extra_headers = endpoint.params.get("extra_headers")
         if isinstance(extra_headers, dict):
             headers.update({str(k): str(v) for k, v in extra_headers.items()})
-        if endpoint.api_key:
+        # An Authorization header of the config's own (a ${VAR} in extra_headers)
+        # wins over the key: it is how a server with another scheme is reached.
+        if endpoint.api_key and not any(k.lower() == "authorization" for k in headers):
             headers["Authorization"] = f"Bearer {endpoint.api_key}"
         data = json.dumps(body, separators=(",", ":")).encode()
         trace = StreamTrace(started_at=datetime.now(UTC))
@@ -188,7 +191,7 @@ class DirectClient:
                 if clock.sent is not None:
                     t0 = clock.sent
                 if response.status >= 300:
-                    await _record_http_error(trace, response, endpoint.api_key)
+                    await _record_http_error(trace, response, endpoint.known_secrets)
                 else:
                     complete, usage = await _read_stream(response, trace, t0)
         except asyncio.CancelledError:
@@ -197,12 +200,12 @@ class DirectClient:
             raise
         except aiohttp.ClientPayloadError as exc:
             # The body broke off mid-stream (e.g. a cut chunked transfer).
-            _fail(trace, "stream_error", f"stream cut: {exc}", endpoint.api_key)
+            _fail(trace, "stream_error", f"stream cut: {exc}", endpoint.known_secrets)
         except (aiohttp.ClientConnectionError, ConnectionError) as exc:
             error_type = "stream_error" if trace.text_offsets else "connection_error"
-            _fail(trace, error_type, str(exc) or type(exc).__name__, endpoint.api_key)
+            _fail(trace, error_type, str(exc) or type(exc).__name__, endpoint.known_secrets)
         except Exception as exc:  # every other failure of the request becomes a row
-            record_error(trace, exc, endpoint.api_key)
+            record_error(trace, exc, *endpoint.known_secrets)
         if trace.end_s is None:
             trace.end_s = _perf_counter() - (clock.sent or called)
         if response is not None:
@@ -234,7 +237,7 @@ async def _read_stream(
         try:
             data = decode(raw)
         except UnicodeDecodeError as exc:
-            _fail(trace, "malformed_stream", f"invalid UTF-8 in the stream: {exc}", None)
+            _fail(trace, "malformed_stream", f"invalid UTF-8 in the stream: {exc}", ())
             return False, usage
         if "\r" in data or after_cr:  # rare: CR or CRLF line endings
             if after_cr and data.startswith("\n"):
@@ -279,7 +282,7 @@ async def _read_stream(
     if trace.finish_reason is not None:
         return True, usage  # some servers omit [DONE]; a finish_reason is an ending
     kind = response.headers.get("Content-Type", "?")
-    _fail(trace, "stream_error", f"stream ended before [DONE] or a finish_reason ({kind})", None)
+    _fail(trace, "stream_error", f"stream ended before [DONE] or a finish_reason ({kind})", ())
     return False, usage
 
 
@@ -290,7 +293,7 @@ def _on_event(payload: str, trace: StreamTrace, now: float, usage: Any) -> tuple
         choices = chunk.get("choices")
         error = chunk.get("error")
         if error is not None:
-            _fail(trace, "stream_error", f"error event: {_error_text(error)}", None)
+            _fail(trace, "stream_error", f"error event: {_error_text(error)}", ())
             return usage, True
         trace.on_chunk(now)
         if choices:
@@ -315,13 +318,13 @@ def _on_event(payload: str, trace: StreamTrace, now: float, usage: Any) -> tuple
     except (ValueError, AttributeError, TypeError) as exc:
         # ValueError is a JSONDecodeError; the others a chunk that is JSON but
         # not an object of the expected shape.
-        _fail(trace, "malformed_stream", f"{type(exc).__name__}: {exc}: {payload[:200]!r}", None)
+        _fail(trace, "malformed_stream", f"{type(exc).__name__}: {exc}: {payload[:200]!r}", ())
         return usage, True
     return usage, False
 
 
 async def _record_http_error(
-    trace: StreamTrace, response: aiohttp.ClientResponse, secret: str | None
+    trace: StreamTrace, response: aiohttp.ClientResponse, secrets: tuple[str | None, ...]
 ) -> None:
     """An error status: its type from the status code, its message from the body."""
     status = response.status
@@ -338,12 +341,14 @@ async def _record_http_error(
     trace.error_type = "rate_limited" if status == 429 else f"http_{status}"
     trace.retry_after_s = parse_retry_after(response.headers.get("Retry-After"))
     reason = response.reason or ""
-    trace.error_message = scrub(f"HTTP {status} {reason}: {text}".strip(), secret)[:2000]
+    trace.error_message = scrub(f"HTTP {status} {reason}: {text}".strip(), *secrets)[:2000]
 
 
-def _fail(trace: StreamTrace, error_type: str, message: str, secret: str | None) -> None:
+def _fail(
+    trace: StreamTrace, error_type: str, message: str, secrets: tuple[str | None, ...]
+) -> None:
     trace.error_type = error_type
-    trace.error_message = scrub(message, secret)[:2000]
+    trace.error_message = scrub(message, *secrets)[:2000]
 
 
 def _error_text(error: Any) -> str:

@@ -7,7 +7,8 @@ from typing import Any
 
 from harness.pricing import Usage, cost
 from harness.providers.trace import Endpoint
-from harness.providers.transport import classify_error, scrub, usage_counts
+from harness.providers.transport import classify_error, usage_counts
+from harness.secrets import scrub
 from harness.suites.base import RequestSpec
 from harness.suites.rag_qa import JUDGE_SCHEMA, judge_messages, parse_judgement
 
@@ -64,7 +65,7 @@ async def judge(
     except asyncio.CancelledError:
         raise
     except ValueError as exc:
-        out["judge_error"] = f"unparseable: {scrub(str(exc), endpoint.api_key)[:300]}"
+        out["judge_error"] = f"unparseable: {scrub(str(exc), *endpoint.known_secrets)[:300]}"
     except Exception as exc:  # the judge failing must not lose the candidate's row
         out["judge_error"] = classify_error(exc)[0]
     return out

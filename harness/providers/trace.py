@@ -32,6 +32,12 @@ class Endpoint:
     transport: str = "litellm"
     price: Price = UNKNOWN_PRICE
     first_token_timeout_s: float | None = None
+    secrets: tuple[str, ...] = ()  # resolved ${VAR} values in params (headers), to scrub
+
+    @property
+    def known_secrets(self) -> tuple[str | None, ...]:
+        """Every secret value this endpoint sends: error messages must lose them all."""
+        return (self.api_key, *self.secrets)
 
 
 @dataclass

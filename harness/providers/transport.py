@@ -22,12 +22,10 @@ from harness.providers.trace import (
     parse_retry_after,
     request_timeout,
 )
+from harness.secrets import scrub
 from harness.suites.base import RequestSpec
 
-__all__ = ["Endpoint", "classify_error", "import_litellm", "record_error", "scrub", "send"]
-
-_BEARER = re.compile(r"(Bearer\s+)[A-Za-z0-9_\-.=]+", re.IGNORECASE)
-_KEYLIKE = re.compile(r"(sk-[A-Za-z0-9_\-]{8,}|AIza[0-9A-Za-z_\-]{20,}|gsk_[A-Za-z0-9]{12,})")
+__all__ = ["Endpoint", "classify_error", "import_litellm", "record_error", "send"]
 
 
 def import_litellm() -> Any:
@@ -38,14 +36,6 @@ def import_litellm() -> Any:
     litellm.suppress_debug_info = True
     litellm.telemetry = False
     return litellm
-
-
-def scrub(text: str, secret: str | None) -> str:
-    """Remove a key, bearer tokens and key-shaped strings from a provider's error text."""
-    if secret:
-        text = text.replace(secret, "***")
-    text = _BEARER.sub(r"\1***", text)
-    return _KEYLIKE.sub("***", text)
 
 
 def classify_error(exc: BaseException) -> tuple[str, int | None]:
@@ -69,8 +59,11 @@ def classify_error(exc: BaseException) -> tuple[str, int | None]:
     return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower(), None
 
 
-def record_error(trace: StreamTrace, exc: BaseException, secret: str | None) -> None:
-    """Fill the trace's error fields from an exception (shared by every transport)."""
+def record_error(trace: StreamTrace, exc: BaseException, *secrets: str | None) -> None:
+    """Fill the trace's error fields from an exception (shared by every transport).
+
+    The message loses ``secrets`` and everything key-shaped (:func:`harness.secrets.scrub`).
+    """
     error_type, status = classify_error(exc)
     response = getattr(exc, "response", None)
     headers = getattr(response, "headers", None)
@@ -82,7 +75,7 @@ def record_error(trace: StreamTrace, exc: BaseException, secret: str | None) -> 
         error_type = "stream_error"  # the stream broke after text had arrived
     trace.error_type = error_type
     trace.http_status = status
-    trace.error_message = scrub(str(exc) or type(exc).__name__, secret)[:2000]
+    trace.error_message = scrub(str(exc) or type(exc).__name__, *secrets)[:2000]
 
 
 async def send(litellm: Any, endpoint: Endpoint, request: RequestSpec) -> dict[str, Any]:
@@ -128,7 +121,7 @@ async def send(litellm: Any, endpoint: Endpoint, request: RequestSpec) -> dict[s
     except asyncio.CancelledError:
         raise
     except Exception as exc:  # every failure of the request becomes a row
-        record_error(trace, exc, endpoint.api_key)
+        record_error(trace, exc, *endpoint.known_secrets)
     trace.end_s = time.perf_counter() - t0
     trace.usage = usage_counts(usage)
     row = build_row(trace, endpoint, request)

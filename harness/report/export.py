@@ -35,6 +35,7 @@ formatted like its metric. Provider labels ending in ``" (simulated)"`` or rows 
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 import json
 import math
@@ -56,6 +57,7 @@ from harness.report.charts import (
     quality_column,
     report_charts,
 )
+from harness.secrets import redact_frame, scrub
 from harness.store import atomic_write
 
 MAX_DOCUMENT_ROWS = 500
@@ -153,7 +155,21 @@ def export(report: Report, path: Path) -> Path:
     if not report.tables:
         raise ExportError(f"{path}: the report has no tables to export")
     path.parent.mkdir(parents=True, exist_ok=True)
-    return exporter(report, path)
+    return exporter(redact_report(report), path)
+
+
+def redact_report(report: Report) -> Report:
+    """The report with key-shaped text removed from its cells, notes and title.
+
+    Every format goes through this: a report is read from rows and a manifest,
+    and whatever slipped into them must not reach a file people pass around.
+    """
+    return dataclasses.replace(
+        report,
+        title=scrub(report.title),
+        notes=[scrub(note) for note in report.notes],
+        tables={name: redact_frame(table) for name, table in report.tables.items()},
+    )
 
 
 # --------------------------------------------------------------------------- values

@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from harness.errors import StoreError
+from harness.secrets import redact_frame
 from harness.store import list_runs, read_manifest, read_runs
 
 PERCENTILES = (50, 90, 95, 99)
@@ -49,7 +50,8 @@ def load_run(root: Path, run_id: str | None = None) -> tuple[str, pd.DataFrame]:
     chosen = run_id or runs[-1]
     if chosen not in runs:
         raise StoreError(f"{root}: no run {chosen!r}; known runs: {', '.join(runs)}")
-    return chosen, read_runs(root, [chosen]).to_pandas()
+    # Whatever reads rows prints them somewhere: no key-shaped text gets through.
+    return chosen, redact_frame(read_runs(root, [chosen]).to_pandas())
 
 
 def run_slos(root: Path, run_id: str) -> dict[str, dict[str, float]]:
@@ -121,7 +123,18 @@ def summarize(
     rows: pd.DataFrame, slos: Mapping[str, Mapping[str, float]] | None = None
 ) -> pd.DataFrame:
     """One line per (suite, load level, provider): volume, errors, percentiles with CIs,
-    throughput, goodput against the suite's SLOs, speed and cost."""
+    throughput, goodput against the suite's SLOs, speed and cost.
+
+    A NaN or infinite value in a row gives NaN/inf in its line, without a warning;
+    infinite durations are left out of the percentiles (they measured nothing).
+    """
+    with np.errstate(all="ignore"):
+        return _summarize(rows, slos)
+
+
+def _summarize(
+    rows: pd.DataFrame, slos: Mapping[str, Mapping[str, float]] | None = None
+) -> pd.DataFrame:
     slos = slos or {}
     rows = rows.copy()
     if "warmup" in rows:
@@ -146,6 +159,8 @@ def summarize(
         line.update(_retry_counts(group))
         for name, (column, scale, unit) in METRICS.items():
             measured = timed[column].dropna()
+            # An infinite duration measured nothing.
+            measured = measured[np.isfinite(measured.to_numpy(dtype=float))]
             values = measured.to_numpy(dtype=float) * scale
             for p in PERCENTILES:
                 value = float(np.percentile(values, p)) if len(values) else None
@@ -155,12 +170,16 @@ def summarize(
             low, high = percentile_ci(values, 50, clusters=cases) if len(values) else (None, None)
             line[f"{name}_p50{unit}_ci_low"], line[f"{name}_p50{unit}_ci_high"] = low, high
         # Throughput over the wall-clock span of the measured requests.
+        # In float seconds from the first start: a non-finite or absurd e2e_s in a
+        # row cannot overflow a timestamp (it ends nothing).
+        span = 0.0
         if len(timed):
-            start = timed["started_at"].min()
-            end = (timed["started_at"] + pd.to_timedelta(timed["e2e_s"], unit="s")).max()
-            span = (end - start).total_seconds()
-        else:
-            span = 0.0
+            offsets = (timed["started_at"] - timed["started_at"].min()).dt.total_seconds()
+            ends = offsets.to_numpy(dtype=float, na_value=np.nan) + timed["e2e_s"].to_numpy(
+                dtype=float, na_value=np.nan
+            )
+            ends = ends[np.isfinite(ends)]
+            span = float(ends.max()) if len(ends) else 0.0
         line["throughput_rps"] = len(timed) / span if span > 0 else None
         tokens = ok["output_tokens"].fillna(ok.get("output_tokens_client", np.nan))
         timed_tokens = tokens[timed.index]

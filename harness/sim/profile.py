@@ -16,7 +16,7 @@ Fault = Literal[
     "no_finish",  # the stream ends without a finish reason or [DONE]
     "empty",  # a complete stream without any text
     "content_filter",  # a few tokens, then finish_reason "content_filter"
-    "auth_error",  # HTTP 401 whose message echoes the Authorization header, as some do
+    "auth_error",  # HTTP 401 echoing the Authorization (and any *key*/*token*) header
 ]
 FAULTS: tuple[str, ...] = Fault.__args__  # type: ignore[attr-defined]
 
@@ -29,13 +29,15 @@ class SimProfile(BaseModel):
     inter-token gap (0.1 = ±10 %); it never makes a delay negative.
     """
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     ttft_ms: float = Field(
         default=50.0, ge=0, description="delay before the first output token (reasoning or text)"
     )
     itl_ms: float = Field(default=5.0, ge=0, description="delay between two output tokens")
-    output_tokens: int = Field(default=64, ge=1, description="answer length before max_tokens")
+    output_tokens: int = Field(
+        default=64, ge=1, le=10_000_000, description="answer length before max_tokens"
+    )
     jitter: float = Field(default=0.0, ge=0, le=1, description="relative std-dev of delays")
     reasoning_tokens: int = Field(
         default=0,

@@ -21,6 +21,7 @@ import hashlib
 import itertools
 import json
 import random
+import sys
 import time
 import uuid
 from collections.abc import Mapping
@@ -28,6 +29,7 @@ from typing import Any
 
 from aiohttp import web
 
+from harness.secrets import is_secret_name
 from harness.sim.profile import SimProfile
 
 _FALLBACK_WORDS = ("simulated", "answer", "from", "the", "harness", "provider")
@@ -169,8 +171,13 @@ class SimServer:
             return _error(503, "server_error", "simulated overload")
         if fault == "auth_error":
             # Careless providers echo the credential; the client must scrub it.
+            # Every secret-named header is echoed (x-api-key, X-Auth-Token, ...).
             sent = request.headers.get("Authorization", "")
-            return _error(401, "invalid_api_key", f"Incorrect API key provided: {sent}")
+            others = [f"{k}: {v}" for k, v in request.headers.items() if _echoed(k)]
+            echo = f" (headers {'; '.join(others)})" if others else ""
+            # And log it, as a careless server would: the harness scrubs the run's logs.
+            print(f"sim: rejected credentials {sent}{echo}", file=sys.stderr, flush=True)
+            return _error(401, "invalid_api_key", f"Incorrect API key provided: {sent}{echo}")
         max_tokens = body.get("max_tokens") or body.get("max_completion_tokens")
         prompt = _prompt_text(messages)
         words = answer_words(profile, model, prompt, max_tokens)
@@ -242,6 +249,10 @@ class SimServer:
                 "usage": usage,
             }
         )
+
+
+def _echoed(header: str) -> bool:
+    return header.lower() != "authorization" and is_secret_name(header)
 
 
 def _json_schema(response_format: Any) -> dict[str, Any] | None:

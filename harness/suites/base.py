@@ -7,11 +7,21 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+# Upper bounds of counts: a plan is materialised, and rows store them as int64.
+MAX_TOKENS = 10_000_000
+"""Largest ``max_tokens`` a suite may ask for."""
+MAX_COUNT = 1_000_000
+"""Largest number of requests, repeats or warm-up requests one setting may ask for."""
+
 
 class StrictModel(BaseModel):
-    """Base of every user-facing config model: unknown keys are errors, not ignored."""
+    """Base of every user-facing config model: unknown keys are errors, not ignored.
 
-    model_config = ConfigDict(extra="forbid")
+    NaN and infinity are refused in every number: a timeout, delay, rate or budget
+    of ``.inf`` is a mistake (leave the key out for "no limit").
+    """
+
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
 
 class LoadConfig(StrictModel):
@@ -22,11 +32,13 @@ class LoadConfig(StrictModel):
     """
 
     pattern: Literal["concurrency", "rate", "poisson"] = "concurrency"
-    levels: list[float] = Field(min_length=1)
+    levels: list[float] = Field(min_length=1, max_length=100)
     duration_s: float | None = Field(
         default=None, gt=0, description="bound each level by time instead of request count"
     )
-    warmup: int = Field(default=0, ge=0, description="requests per level excluded from stats")
+    warmup: int = Field(
+        default=0, ge=0, le=MAX_COUNT, description="requests per level excluded from stats"
+    )
     seed: int = 0
 
     @model_validator(mode="after")
@@ -55,7 +67,7 @@ class SuiteConfig(StrictModel):
 
     name: str = Field(pattern=r"^[A-Za-z0-9_.\-]+$", description="label in every table")
     kind: str
-    max_tokens: int = Field(default=256, ge=1)
+    max_tokens: int = Field(default=256, ge=1, le=MAX_TOKENS)
     system: str | None = Field(default=None, description="optional system message")
     load: LoadConfig | None = None
 

@@ -14,7 +14,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from harness.suites.base import RequestSpec, StrictModel, SuiteConfig
+from harness.suites.base import MAX_COUNT, MAX_TOKENS, RequestSpec, StrictModel, SuiteConfig
 
 
 class Task(StrictModel):
@@ -23,7 +23,7 @@ class Task(StrictModel):
     id: str = Field(pattern=r"^[A-Za-z0-9_.\-]+$")
     prompt: str = Field(min_length=1)
     system: str | None = None
-    max_tokens: int | None = Field(default=None, ge=1)
+    max_tokens: int | None = Field(default=None, ge=1, le=MAX_TOKENS)
 
 
 class CostSuite(SuiteConfig):
@@ -31,7 +31,7 @@ class CostSuite(SuiteConfig):
 
     kind: Literal["cost"] = "cost"
     tasks: list[Task] = Field(min_length=1)
-    repeats: int = Field(default=1, ge=1)
+    repeats: int = Field(default=1, ge=1, le=MAX_COUNT)
 
 
 def plan(suite: CostSuite, provider: str) -> Iterator[RequestSpec]:

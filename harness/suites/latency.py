@@ -7,14 +7,14 @@ from typing import Any, Literal
 
 from pydantic import Field, model_validator
 
-from harness.suites.base import RequestSpec, StrictModel, SuiteConfig
+from harness.suites.base import MAX_COUNT, RequestSpec, StrictModel, SuiteConfig
 
 
 class SyntheticPrompts(StrictModel):
     """Generated prompts of an exact token length (``o200k_base``), seeded."""
 
     input_tokens: int = Field(ge=1, le=200_000)
-    count: int = Field(default=8, ge=1, description="distinct prompts")
+    count: int = Field(default=8, ge=1, le=10_000, description="distinct prompts")
     seed: int = 0
 
 
@@ -32,7 +32,9 @@ class LatencySuite(SuiteConfig):
     kind: Literal["latency"] = "latency"
     prompts: list[str] | None = Field(default=None, min_length=1)
     synthetic: SyntheticPrompts | None = None
-    requests: int = Field(default=10, ge=1, description="requests per provider and load level")
+    requests: int = Field(
+        default=10, ge=1, le=MAX_COUNT, description="requests per provider and load level"
+    )
     ignore_eos: bool = Field(default=False, description="ask servers that support it (vLLM)")
     slo: Slo | None = None
 

@@ -28,7 +28,7 @@ from pydantic import Field, PrivateAttr, ValidationInfo, field_validator, model_
 
 from harness.datasets import Case, DatasetError, load_cases
 from harness.sim.profile import SimProfile
-from harness.suites.base import RequestSpec, StrictModel, SuiteConfig
+from harness.suites.base import MAX_COUNT, MAX_TOKENS, RequestSpec, StrictModel, SuiteConfig
 
 
 class PromptOverride(StrictModel):
@@ -66,11 +66,11 @@ class RagQaSuite(SuiteConfig):
     """A dataset of cases (see :mod:`harness.datasets`), each sent once per repeat."""
 
     kind: Literal["rag_qa"] = "rag_qa"
-    max_tokens: int = Field(default=64, ge=1)
+    max_tokens: int = Field(default=64, ge=1, le=MAX_TOKENS)
     dataset: str = Field(description="path, relative to the file that names it")
     format: str | None = Field(default=None, description="override format detection")
     limit: int | None = Field(default=None, ge=1, description="use only the first N cases")
-    repeats: int = Field(default=1, ge=1)
+    repeats: int = Field(default=1, ge=1, le=MAX_COUNT)
     template: str | None = Field(default=None, description="Jinja2 user-message template")
     answer_regex: str | None = None
     overrides: dict[str, PromptOverride] = Field(default_factory=dict)

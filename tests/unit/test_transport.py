@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from harness.providers.transport import classify_error, scrub
+from harness.providers.transport import classify_error
+from harness.secrets import scrub
 
 
 class FakeStatusError(Exception):
