@@ -85,7 +85,10 @@ def test_no_secret_in_any_file_of_the_run_or_its_exports(
     root = tmp_path / "results"
     runner = CliRunner()
     result = runner.invoke(main, ["run", str(config), "--out", str(root), "--no-progress"])
-    assert result.exit_code == 0, result.output
+    # The echoing providers fail every request on purpose, so the run exits 1 and says
+    # so; what matters here is that no secret is in any of it.
+    assert result.exit_code == 1, result.output
+    assert "provider echo-direct failed" in result.output
     assert not leaks(result.output.encode())
 
     rows = pd.read_parquet(root)
