@@ -55,6 +55,32 @@ def split_phase(phase: Phase, workers: int, k: int) -> Phase | None:
     )
 
 
+def fair_share(total: int, workers: int, k: int) -> int:
+    """Worker ``k``'s part of a cap: the parts sum to ``total`` (some may be 0)."""
+    return total // workers + (k < total % workers)
+
+
+def share_of(
+    phase: Phase,
+    workers: int,
+    k: int,
+    concurrency: int,
+    provider_concurrency: dict[str, int],
+) -> Phase | None:
+    """Worker ``k``'s share of a phase, spread over no more workers than its caps allow.
+
+    A cap of ``c`` below the number of workers (the global ``concurrency``, the
+    provider's, or a closed loop's level) cannot be split into whole slots for
+    every worker: the phase goes to the first ``c`` workers only, whose slots
+    (``fair_share``) sum to the cap, so no request is dropped and the cap holds.
+    """
+    spread = min(workers, concurrency, provider_concurrency.get(phase.provider, workers))
+    if phase.pattern == "concurrency" and phase.level is not None:
+        spread = min(spread, int(phase.level))
+    spread = max(1, spread)
+    return split_phase(phase, spread, k) if k < spread else None
+
+
 @dataclass
 class WorkerJob:
     """Everything a worker process needs (all picklable)."""
@@ -159,11 +185,18 @@ def run_in_workers(
             k=k,
             # Every worker gets every phase, possibly empty, so that each
             # barrier sees all its parties.
-            phases=[split_phase(p, workers, k) or _idle_share(p) for p in keyed],
+            phases=[
+                share_of(p, workers, k, concurrency, provider_concurrency) or _idle_share(p)
+                for p in keyed
+            ],
             endpoints=endpoints,
             judge_endpoints=judge_endpoints,
-            concurrency=max(1, concurrency // workers),
-            provider_concurrency={n: max(1, c // workers) for n, c in provider_concurrency.items()},
+            # A worker beyond a cap gets no request under it (share_of), so the
+            # floor of 1 it is given here is never used.
+            concurrency=max(1, fair_share(concurrency, workers, k)),
+            provider_concurrency={
+                n: max(1, fair_share(c, workers, k)) for n, c in provider_concurrency.items()
+            },
             warmup_requests=warmup_requests,
             retries=retries,
             rates=shared_rates,
