@@ -66,7 +66,7 @@ def render_text(
     *,
     align: list[str] | None = None,
 ) -> str:
-    """``table`` as a terminal table (``fmt="table"``) or GitHub Markdown (``"markdown"``).
+    """``table`` as a terminal table (``fmt="table"``) or a GitHub pipe table (``"markdown"``).
 
     Cells that are already text (e.g. a formatted confidence interval) stay as they are;
     ``align`` overrides the computed alignment (one entry per column).
@@ -81,7 +81,7 @@ def render_text(
         tabulate(
             rows,
             headers=headers,
-            tablefmt="github" if fmt == "markdown" else "simple",
+            tablefmt="pipe" if fmt == "markdown" else "simple",  # pipe: aligned columns
             colalign=align or computed,
             disable_numparse=True,
         )
