@@ -390,7 +390,7 @@ def leaderboard(
     notes = list(board.attrs.get("notes", []))
     if fmt in ("table", "markdown"):
         click.echo(f"leaderboard of run {chosen} (weights {board.attrs.get('weights')})\n")
-    click.echo(_table(board, fmt))
+    click.echo(_table(board, fmt, missing={"usd_per_1k_requests": "no price"}))
     for note in notes:
         click.echo(f"note: {note}", err=True)
 
