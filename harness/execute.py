@@ -784,11 +784,16 @@ class PlanCount:
     workers: int
     skipped: dict[str, str]
     """Optional providers left out, and why."""
+    level_warmups: int = 0
+    """Of ``requests``, the per-level warm-ups (``load.warmup``): stored, not in the stats."""
 
     def describe(self) -> str:
         """``N requests planned`` and what the number leaves out."""
-        bound = " (at least; time-bounded phases send until their time is up)"
-        text = f"{self.requests} requests planned{bound if self.time_bounded else ''}"
+        text = f"{self.requests} requests planned"
+        if self.level_warmups:
+            text += f" ({self.level_warmups} of them load-level warm-ups, kept out of the stats)"
+        if self.time_bounded:
+            text += " (time-bounded phases counted once through; they send for their duration)"
         left_out = []
         if self.warmups_per_provider:
             per = " per worker process" if self.workers > 1 else ""
@@ -813,6 +818,7 @@ def plan_count(spec: RunSpec) -> PlanCount:
         warmups_per_provider=spec.run.warmup_requests,
         workers=spec.run.workers,
         skipped=skipped,
+        level_warmups=sum(r.warmup for phase in phases for r in phase.requests),
     )
 
 
