@@ -146,12 +146,14 @@ def validate(config: Path) -> None:
     from harness.config import load_config
 
     spec = load_config(config)
-    from harness.execute import build_plan
+    from harness.execute import plan_count
 
-    n = sum(len(phase.requests) for phase in build_plan(spec))
+    # The run's own plan: optional providers that would be skipped are not counted.
+    count = plan_count(spec)
+    for notice in count.skipped.values():
+        click.echo(f"note: {notice}", err=True)
     click.echo(
-        f"{config}: ok — {len(spec.providers)} providers, {len(spec.suites)} suites,"
-        f" {n} requests planned"
+        f"{config}: ok — {count.providers} providers, {len(spec.suites)} suites, {count.describe()}"
     )
 
 
@@ -178,49 +180,63 @@ def summarize(results_root: Path, run_id: str | None, fmt: str) -> None:
 
 
 def _print_dry_run(spec: Any) -> None:
-    from tabulate import tabulate
+    import pandas as pd
 
-    from harness.execute import plan_estimate
+    from harness.execute import deprecation_warnings, plan_estimate, unset_key_envs
+    from harness.report.text import cell_text, render_text
 
     lines, skipped = plan_estimate(spec)
     for notice in skipped.values():
         click.echo(f"note: {notice}", err=True)
+    # What a run would warn about or fail on, told now; a dry run itself needs no key.
+    for warning in deprecation_warnings(spec):
+        click.echo(f"warning: {warning}", err=True)
+    unset = unset_key_envs(spec)
+    if unset:
+        click.echo(
+            "note: environment variables not set (a run would stop on them; the dry run"
+            " does not need them):\n  " + "\n  ".join(unset),
+            err=True,
+        )
 
     def usd(value: float | None) -> str:
-        return "no price" if value is None else f"${value:.4f}"
+        return cell_text(value, "usd", "no price")
 
-    table = [
-        {
-            "suite": line.suite,
-            "provider": line.provider,
-            "requests": f"{line.requests}+ (time-bounded)" if line.time_bounded else line.requests,
-            "input tokens (est.)": line.input_tokens,
-            "max output tokens": line.max_output_tokens,
-            "cost low": usd(line.cost_low),
-            "cost high": usd(line.cost_high),
-            "price": line.price_source,
-        }
-        for line in lines
-    ]
-    click.echo(tabulate(table, headers="keys", tablefmt="simple"))
-    low = [line.cost_low for line in lines]
-    high = [line.cost_high for line in lines]
+    table = pd.DataFrame(
+        [
+            {
+                "suite": line.suite,
+                "provider": line.provider,
+                "requests": f"{line.requests:,}+ (time-bounded)"
+                if line.time_bounded
+                else f"{line.requests:,}",
+                "input tokens (est.)": line.input_tokens,
+                "max output tokens": line.max_output_tokens,
+                "cost low": usd(line.cost_low),
+                "cost high": usd(line.cost_high),
+                "price": line.price_source,
+            }
+            for line in lines
+        ]
+    )
+    align = ["left", "left", "right", "right", "right", "right", "right", "left"]
+    click.echo(render_text(table, "table", align=align))
+    low = usd(sum(line.cost_low or 0 for line in lines))
+    high = usd(sum(line.cost_high or 0 for line in lines))
     total = sum(line.requests for line in lines)
-    if all(v is not None for v in high):
+    if all(line.cost_high is not None for line in lines):
         click.echo(
-            f"\n{total} requests; estimated cost ${sum(v or 0 for v in low):.4f}"
-            f" to ${sum(v or 0 for v in high):.4f} (input counted with o200k_base; output"
-            " from 1 token to max_tokens). Nothing was sent."
+            f"\n{total} requests; estimated cost {low} to {high} (input counted with"
+            " o200k_base; output from 1 token to max_tokens). Nothing was sent."
         )
     else:
         unpriced = sorted({line.provider for line in lines if line.cost_high is None})
         click.echo(
-            f"\n{total} requests; priced part ${sum(v or 0 for v in low):.4f} to"
-            f" ${sum(v or 0 for v in high):.4f}; no estimate for: {', '.join(unpriced)}"
-            " (no price, or priced per second). Nothing was sent."
+            f"\n{total} requests; priced part {low} to {high}; no estimate for:"
+            f" {', '.join(unpriced)} (no price, or priced per second). Nothing was sent."
         )
     if spec.run.budget_usd is not None:
-        click.echo(f"budget cap: ${spec.run.budget_usd:.4f}")
+        click.echo(f"budget cap: {usd(spec.run.budget_usd)}")
 
 
 def _echo_pairs(rows: Any, fmt: str) -> None:
@@ -286,26 +302,48 @@ def sim(
         asyncio.run(serve(profile, {model: profile}, host=host, port=port))
 
 
-def _table(frame: Any, fmt: str) -> str:
-    """A DataFrame as a terminal table, Markdown, CSV or JSON."""
+def _table(
+    frame: Any,
+    fmt: str,
+    kinds: dict[str, Any] | None = None,
+    missing: dict[str, str] | None = None,
+    align: list[str] | None = None,
+) -> str:
+    """A DataFrame as a terminal table or Markdown (each cell formatted by its column's
+    meaning, :mod:`harness.report.text`), or CSV/JSON (raw numbers)."""
     if fmt == "csv":
         return str(frame.to_csv(index=False))
     if fmt == "json":
         return str(frame.to_json(orient="records", indent=2))
-    from tabulate import tabulate
+    from harness.report.text import render_text
 
-    shown = frame.astype(object).where(frame.notna(), None)
-    style = "github" if fmt == "markdown" else "simple"
-    return str(
-        tabulate(
-            shown.to_dict("list"),
-            headers="keys",
-            tablefmt=style,
-            showindex=False,
-            floatfmt=".4g",
-            missingval="-",
-        )
-    )
+    return render_text(frame, fmt, kinds, missing, align=align)
+
+
+def _diff_shown(table: Any) -> Any:
+    """The diff for reading: each row's values formatted in its own metric's unit.
+
+    ``a``, ``b``, ``change`` and the interval are in the unit of the row's ``metric``
+    (ms, dollars, a rate, a score); ``threshold`` is relative to A for latency and cost
+    (a percentage), absolute otherwise (see :func:`harness.report.decide.diff_runs`).
+    """
+    from harness.report.export import name_kind
+    from harness.report.text import cell_text
+
+    shown = table.copy()  # the other columns keep their dtype, so their own kind
+    for column in ("a", "b", "change", "ci_low", "ci_high", "threshold"):
+        if column not in shown:
+            continue
+        cells = []
+        for metric, value in zip(table["metric"], table[column], strict=True):
+            kind = name_kind(str(metric), [str(metric)]) or "float"
+            if column == "threshold" and kind in ("ms", "usd"):
+                kind = "rate"
+            text = cell_text(value, kind)
+            signed = column in ("change", "ci_low", "ci_high") and not text.startswith("-")
+            cells.append(f"+{text}" if signed and text != "-" else text)
+        shown[column] = cells
+    return shown
 
 
 FORMAT = click.option(
@@ -352,7 +390,7 @@ def leaderboard(
     notes = list(board.attrs.get("notes", []))
     if fmt in ("table", "markdown"):
         click.echo(f"leaderboard of run {chosen} (weights {board.attrs.get('weights')})\n")
-    click.echo(_table(board, fmt))
+    click.echo(_table(board, fmt, missing={"usd_per_1k_requests": "no price"}))
     for note in notes:
         click.echo(f"note: {note}", err=True)
 
@@ -428,7 +466,17 @@ def diff(
             f" {int(table['significant'].sum()) if len(table) else 0} significant changes"
             f" of {len(table)} compared\n"
         )
-    click.echo(_table(shown, fmt) if len(shown) else "no significant change")
+    if not len(shown):
+        click.echo("no significant change")
+    elif fmt in ("table", "markdown"):
+        from harness.report.text import text_cells
+
+        numbers = ("a", "b", "change", "ci_low", "ci_high", "threshold")
+        _, align = text_cells(shown)  # the raw values' alignment: numbers right
+        align = ["right" if c in numbers else a for c, a in zip(shown, align, strict=True)]
+        click.echo(_table(_diff_shown(shown), fmt, align=align))
+    else:
+        click.echo(_table(shown, fmt))
     for note in notes:
         click.echo(f"note: {note}", err=True)
     if len(table) and table["regression"].any():
@@ -501,7 +549,9 @@ def history(results_root: Path, metric: str, provider: str | None, fmt: str) -> 
         series = decide.history(rows, metric, provider)
     except ValueError as exc:
         raise click.BadParameter(str(exc)) from None
-    click.echo(_table(series, fmt))
+    from harness.report.export import name_kind
+
+    click.echo(_table(series, fmt, kinds={"value": name_kind(metric, [metric]) or "float"}))
 
 
 @main.group()
@@ -552,7 +602,7 @@ def score_squad(data: Path, preds: Path) -> None:
 
 
 @main.command()
-@click.argument("targets", nargs=-1)
+@click.argument("targets", nargs=-1, required=True)
 @click.option(
     "--within",
     type=click.IntRange(min=0),
@@ -568,8 +618,10 @@ def score_squad(data: Path, preds: Path) -> None:
 )
 @_clean_errors
 def models(targets: tuple[str, ...], within: int | None, fmt: str) -> None:
-    """Catalog of TARGETS (a config file, or litellm model strings): prices, context window,
-    capabilities, deprecation date and successor from litellm's bundled table."""
+    """Catalog of TARGETS (config files, or litellm model strings): prices, context window,
+    capabilities, deprecation date and successor from litellm's bundled table.
+
+    Example: harness models configs/mine.yaml openai/gpt-4o-mini --within 90"""
     import json
     from datetime import UTC, datetime
 
@@ -579,9 +631,13 @@ def models(targets: tuple[str, ...], within: int | None, fmt: str) -> None:
     from harness.catalog import audit, lookup
 
     names: list[str] = []
-    for target in targets or ("configs/quickstart.yaml",):
-        if target.endswith((".yaml", ".yml")) and Path(target).is_file():
+    for target in targets:
+        if target.endswith((".yaml", ".yml")):
             from harness.config import load_config
+            from harness.errors import ConfigError
+
+            if not Path(target).is_file():  # a typo is no model name to look up
+                raise ConfigError(f"{target}: no such config file")
 
             spec = load_config(target)
             names += [
@@ -624,13 +680,16 @@ def models(targets: tuple[str, ...], within: int | None, fmt: str) -> None:
     elif fmt == "csv":
         click.echo(frame.to_csv(index=False), nl=False)
     elif len(frame):
-        from tabulate import tabulate
+        from harness.report.export import Kind
+        from harness.report.text import render_text
 
-        shown = frame.drop(columns=["capabilities", "cached_input_per_mtok"]).astype(object)
-        shown = shown.where(shown.notna(), None)
-        click.echo(
-            tabulate(shown.to_dict("list"), headers="keys", tablefmt="simple", missingval="-")
-        )
+        shown = frame.drop(columns=["capabilities", "cached_input_per_mtok"])
+        kinds: dict[str, Kind] = {
+            "input_per_mtok": "usd",
+            "output_per_mtok": "usd",
+            "days_left": "int",
+        }
+        click.echo(render_text(shown, "table", kinds))
     else:
         click.echo("no models to check (simulated and local providers have no catalog entry)")
     if within is not None:

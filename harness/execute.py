@@ -106,29 +106,40 @@ def resolve_keys(spec: RunSpec) -> dict[str, str | None]:
     Fails before anything is sent when a named variable is not set.
     """
     keys: dict[str, str | None] = {}
-    missing = []
-    named = [(f"providers[{i}]", p.name, p.api_key_env) for i, p in enumerate(spec.providers)]
-    named += [(f"suite {s}: judge", f"judge:{s}", j.api_key_env) for s, j in judges(spec).items()]
-    for where, name, env in named:
-        if env is None:
-            keys[name] = None
-        elif os.environ.get(env):
-            keys[name] = os.environ[env]
-        else:
-            missing.append(f"{spec.path}: {where}.api_key_env: {env}")
-    # Header secrets (${VAR} under a secret-named key in params) are resolved when
-    # the endpoints are built; a missing one fails here, before anything is sent.
-    referenced = [(f"providers[{i}].params", p.params) for i, p in enumerate(spec.providers)]
-    referenced += [(f"suite {s}: judge.params", j.params) for s, j in judges(spec).items()]
-    for where, params in referenced:
-        unset = [v for v in env_refs(params) if v not in os.environ]
-        missing += [f"{spec.path}: {where}: ${{{v}}}" for v in unset]
+    for name, env in _key_envs(spec):
+        keys[name] = os.environ.get(env) if env is not None else None
+    missing = unset_key_envs(spec)
     if missing:
         raise ConfigError(
             "environment variables not set (export them, or remove the provider):\n"
             + "\n".join(missing)
         )
     return keys
+
+
+def _key_envs(spec: RunSpec) -> list[tuple[str, str | None]]:
+    """(provider or ``judge:<suite>``, its API-key variable or None), in config order."""
+    named = [(p.name, p.api_key_env) for p in spec.providers]
+    return named + [(f"judge:{s}", j.api_key_env) for s, j in judges(spec).items()]
+
+
+def unset_key_envs(spec: RunSpec) -> list[str]:
+    """Every API-key variable (``api_key_env``, ``${VAR}`` in params) that is not set, each
+    as ``<config>: <key>: <VAR>``; a run fails on them, a dry run lists them."""
+    missing = []
+    named = [(f"providers[{i}]", p.api_key_env) for i, p in enumerate(spec.providers)]
+    named += [(f"suite {s}: judge", j.api_key_env) for s, j in judges(spec).items()]
+    for where, env in named:
+        if env is not None and not os.environ.get(env):
+            missing.append(f"{spec.path}: {where}.api_key_env: {env}")
+    # Header secrets (${VAR} under a secret-named key in params) are resolved when
+    # the endpoints are built; a missing one fails the run before anything is sent.
+    referenced = [(f"providers[{i}].params", p.params) for i, p in enumerate(spec.providers)]
+    referenced += [(f"suite {s}: judge.params", j.params) for s, j in judges(spec).items()]
+    for where, params in referenced:
+        unset = [v for v in env_refs(params) if v not in os.environ]
+        missing += [f"{spec.path}: {where}: ${{{v}}}" for v in unset]
+    return missing
 
 
 def new_run_id(name: str, root: Path) -> str:
@@ -757,6 +768,58 @@ def plan_estimate(spec: RunSpec) -> tuple[list[PlanLine], dict[str, str]]:
         for s, j in judges(spec).items()
     }
     return dry_run(build_plan(spec), prices, judge_prices), skipped
+
+
+@dataclass(frozen=True)
+class PlanCount:
+    """What ``validate`` says a run of a config will send: the run's own plan."""
+
+    requests: int
+    """Measured requests (one stored row each) once unavailable optional providers are
+    dropped; a time-bounded phase counts its list once (it may send more, or fewer)."""
+    providers: int
+    """Providers sent to."""
+    time_bounded: bool
+    warmups_per_provider: int
+    workers: int
+    skipped: dict[str, str]
+    """Optional providers left out, and why."""
+    level_warmups: int = 0
+    """Of ``requests``, the per-level warm-ups (``load.warmup``): stored, not in the stats."""
+
+    def describe(self) -> str:
+        """``N requests planned`` and what the number leaves out."""
+        text = f"{self.requests} requests planned"
+        if self.level_warmups:
+            text += f" ({self.level_warmups} of them load-level warm-ups, kept out of the stats)"
+        if self.time_bounded:
+            text += " (time-bounded phases counted once through; they send for their duration)"
+        left_out = []
+        if self.warmups_per_provider:
+            per = " per worker process" if self.workers > 1 else ""
+            s = "s" if self.warmups_per_provider > 1 else ""
+            left_out.append(
+                f"{self.warmups_per_provider} unrecorded warm-up request{s} per provider{per}"
+            )
+        if self.skipped:
+            left_out.append(f"skipped optional providers: {', '.join(self.skipped)}")
+        return text + (f"; not counted: {'; '.join(left_out)}" if left_out else "")
+
+
+def plan_count(spec: RunSpec) -> PlanCount:
+    """Count the requests :func:`execute` would send, from the same plan it builds
+    (after :func:`skip_unavailable`); sends nothing, starts no server."""
+    kept, skipped = skip_unavailable(spec)
+    phases = build_plan(kept)
+    return PlanCount(
+        requests=sum(len(phase.requests) for phase in phases),
+        providers=len(kept.providers),
+        time_bounded=any(phase.duration_s is not None for phase in phases),
+        warmups_per_provider=spec.run.warmup_requests,
+        workers=spec.run.workers,
+        skipped=skipped,
+        level_warmups=sum(r.warmup for phase in phases for r in phase.requests),
+    )
 
 
 def open_loop_block(run_dir: Path) -> dict[str, Any]:

@@ -27,9 +27,12 @@ Columns are typed by name and dtype (:func:`column_kind`): ``*_ms`` milliseconds
 ``*_rate`` fractions shown as percentages, ``cost_usd``/``*_usd``/``usd_*`` dollars,
 ``*_s`` seconds, quality metrics (``exact_match``, ``f1``, or any metric with
 ``_ci_low``/``_ci_high`` bounds that is not a latency, speed or cost) as scores in [0, 1],
-counts (``requests``, ``*_tokens``, ...) as integers. A ``*_ci_low``/``*_ci_high`` bound is
-formatted like its metric. Provider labels ending in ``" (simulated)"`` or rows with a true
-``simulated`` column are marked in HTML.
+counts (``requests``, ``*_tokens``, ...) as integers, p-values (``p_value``, ...) with 3
+significant digits, ``goodput`` and ``change_rel`` as percentages. Dollars below $1 show 4
+significant digits, trailing zeros dropped ($0.0167). A ``*_ci_low``/``*_ci_high`` bound is
+formatted like its metric. The same formatting (:func:`format_value`) is used by the terminal
+tables (:mod:`harness.report.text`); CSV, JSON and XLSX keep raw numbers. Provider labels
+ending in ``" (simulated)"`` or rows with a true ``simulated`` column are marked in HTML.
 """
 
 from __future__ import annotations
@@ -69,13 +72,31 @@ EXCEL_WIDTH_ROWS = 1000
 """Column widths of a sheet are sized from its header and first rows."""
 
 Kind = Literal[
-    "int", "ms", "seconds", "rate", "usd", "score", "float", "bool", "timestamp", "list", "text"
+    "int",
+    "ms",
+    "seconds",
+    "rate",
+    "usd",
+    "score",
+    "p",
+    "float",
+    "bool",
+    "timestamp",
+    "list",
+    "text",
 ]
-NUMERIC_KINDS = frozenset({"int", "ms", "seconds", "rate", "usd", "score", "float"})
+NUMERIC_KINDS = frozenset({"int", "ms", "seconds", "rate", "usd", "score", "p", "float"})
+SHARE_NAMES = frozenset({"goodput", "change_rel"})
+"""Fractions in [0, 1] (or relative changes) whose name does not end in ``_rate``."""
+P_VALUE_NAMES = frozenset({"p_value", "p_bootstrap", "p_mcnemar", "p_exact"})
 INTEGER_NAMES = frozenset(
     {
         "requests",
         "errors",
+        "retried",
+        "failed_attempts",
+        "n_a",
+        "n_b",
         "request_index",
         "repeat",
         "http_status",
@@ -197,25 +218,10 @@ def column_kind(name: str, values: pd.Series, columns: Collection[str] = ()) -> 
     if pd.api.types.is_bool_dtype(dtype):
         return "bool"
     if pd.api.types.is_numeric_dtype(dtype):
-        # A confidence bound is formatted like its metric: ttft_p50_ms_ci_low is in ms.
-        lowered = re.sub(r"_ci_(low|high)$", "", name.lower())
-        if lowered == "cost_usd" or lowered.endswith("_usd") or lowered.startswith("usd_"):
-            return "usd"
-        if lowered.endswith("_rate"):
-            return "rate"
-        if lowered.endswith("_ms"):
-            return "ms"
-        if lowered.endswith("_s"):
-            return "seconds"
-        if is_quality_metric(lowered, columns):
-            return "score"
-        if (
-            lowered in INTEGER_NAMES
-            or lowered.endswith(("_tokens", "_count"))
-            or pd.api.types.is_integer_dtype(dtype)
-        ):
-            return "int"
-        return "float"
+        named = name_kind(name, columns)
+        if named is not None:
+            return named
+        return "int" if pd.api.types.is_integer_dtype(dtype) else "float"
     present = [v for v in values if not is_missing(v)]
     if present and any(_is_listlike(v) for v in present):
         return "list"
@@ -224,6 +230,30 @@ def column_kind(name: str, values: pd.Series, columns: Collection[str] = ()) -> 
     if present and all(isinstance(v, datetime) for v in present):
         return "timestamp"
     return "text"
+
+
+def name_kind(name: str, columns: Collection[str] = ()) -> Kind | None:
+    """The kind a numeric column's (or a metric's) name implies, None if it implies none.
+
+    ``diff`` rows name their metric in a cell, so their values are formatted by this too.
+    """
+    # A confidence bound is formatted like its metric: ttft_p50_ms_ci_low is in ms.
+    lowered = re.sub(r"_ci_(low|high)$", "", name.lower())
+    if lowered == "cost_usd" or lowered.endswith("_usd") or lowered.startswith("usd_"):
+        return "usd"
+    if lowered.endswith("_rate") or lowered in SHARE_NAMES:
+        return "rate"
+    if lowered in P_VALUE_NAMES:
+        return "p"
+    if lowered.endswith("_ms"):
+        return "ms"
+    if lowered.endswith("_s"):
+        return "seconds"
+    if is_quality_metric(lowered, columns):
+        return "score"
+    if lowered in INTEGER_NAMES or lowered.endswith(("_tokens", "_count")):
+        return "int"
+    return None
 
 
 def _kinds(table: pd.DataFrame) -> list[Kind]:
@@ -272,11 +302,15 @@ def _typed(value: Any, kind: Kind) -> Any:
 
 
 def _usd_text(value: float) -> str:
+    """Dollars: cents from $1 up; below, 4 significant digits with trailing zeros
+    dropped down to cents ($0.0167, $0.04368, $0.50, $0.000012)."""
     magnitude = abs(value)
+    sign = "-" if value < 0 else ""  # a cost change: -$0.0012, not $-0.0012
     if magnitude >= 1 or magnitude == 0:
-        return f"${value:,.2f}"
+        return f"{sign}${magnitude:,.2f}"
     decimals = min(10, max(4, 3 - math.floor(math.log10(magnitude))))
-    return f"${value:.{decimals}f}"
+    whole, _, cents = f"{magnitude:.{decimals}f}".rstrip("0").partition(".")
+    return f"{sign}${whole}.{cents.ljust(2, '0')}"
 
 
 def format_value(value: Any, kind: Kind) -> str | None:
@@ -298,6 +332,8 @@ def format_value(value: Any, kind: Kind) -> str | None:
             return _usd_text(float(value))
         if kind == "score":
             return f"{float(value):.3f}"
+        if kind == "p":
+            return f"{float(value):.3g}"
         if kind == "float":
             number = float(value)
             return f"{number:,.1f}" if abs(number) >= 10 else f"{number:.3g}"

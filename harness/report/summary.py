@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -17,6 +17,9 @@ import pandas as pd
 from harness.errors import StoreError
 from harness.secrets import redact_frame
 from harness.store import list_runs, read_manifest, read_runs
+
+if TYPE_CHECKING:
+    from harness.report.export import Kind
 
 PERCENTILES = (50, 90, 95, 99)
 # Source column → label and scale; latency in milliseconds, as people quote it.
@@ -456,21 +459,25 @@ COMPACT = {
 
 def compact(table: pd.DataFrame) -> pd.DataFrame:
     """The columns a person reads first, formatted for a terminal or a pull request."""
+    return _compact_parts(table)[0]
+
+
+def _compact_parts(table: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
+    """:func:`compact`'s table (every cell text, formatted by its column's meaning, see
+    :mod:`harness.report.text`) and each column's alignment."""
+    from harness.report.text import MISSING, cell_text, text_cells
+
     shown = table.copy()
     if "ttft_p50_ms_ci_low" in shown:
         shown["ttft_p50_ci"] = [
-            "-" if pd.isna(lo) else f"{lo:.1f}–{hi:.1f}"
+            MISSING if pd.isna(lo) else f"{cell_text(lo, 'ms')}–{cell_text(hi, 'ms')}"
             for lo, hi in zip(
                 shown["ttft_p50_ms_ci_low"], shown["ttft_p50_ms_ci_high"], strict=True
             )
         ]
-    if "usd_per_1k_requests" in shown:
-        shown["usd_per_1k_requests"] = shown["usd_per_1k_requests"].map(
-            lambda v: "no price" if pd.isna(v) else f"{v:.4g}"
-        )
     if PRIMARY_QUALITY in shown:
         shown["quality"] = [
-            "-" if pd.isna(m) else f"{m:.3f} [{lo:.3f}, {hi:.3f}]"
+            MISSING if pd.isna(m) else f"{m:.3f} [{lo:.3f}, {hi:.3f}]"
             for m, lo, hi in zip(
                 shown[PRIMARY_QUALITY],
                 shown[f"{PRIMARY_QUALITY}_ci_low"],
@@ -478,23 +485,22 @@ def compact(table: pd.DataFrame) -> pd.DataFrame:
                 strict=True,
             )
         ]
-    if "usd_per_correct" in shown:
-        shown["usd_per_correct"] = shown["usd_per_correct"].map(
-            lambda v: "-" if pd.isna(v) else f"{v:.4g}"
-        )
     if "offered_rps" not in shown:  # queue waits matter to the reader beside open-loop rates
         shown = shown.drop(columns=["queue_wait_p50_ms"], errors="ignore")
     if "over_capacity" in shown:
         shown["over_capacity"] = shown["over_capacity"].map(
-            lambda v: "-" if pd.isna(v) else ("OVER" if v else "no")
+            lambda v: MISSING if pd.isna(v) else ("OVER" if v else "no")
         )
-    for column in ("error_rate", "goodput"):
-        if column in shown:
-            shown[column] = shown[column].map(lambda v: "-" if pd.isna(v) else f"{v:.1%}")
     if "load_level" in shown and (shown["load_level"] == "-").all():
         shown = shown.drop(columns=["load_level"])
     keep = [c for c in COMPACT if c in shown]
-    return shown[keep].rename(columns=COMPACT)
+    # Kinds come from the summary's own column names (usd_per_1k_requests is dollars,
+    # error_rate a percentage, *_ms milliseconds), before they are renamed for reading.
+    rows, align = text_cells(shown[keep], missing={"usd_per_1k_requests": "no price"})
+    align = [
+        "right" if c in ("ttft_p50_ci", "quality") else a for c, a in zip(keep, align, strict=True)
+    ]
+    return pd.DataFrame(rows, columns=[COMPACT[c] for c in keep], dtype=object), align
 
 
 def render(table: pd.DataFrame, fmt: str, *, title: str | None = None) -> str:
@@ -503,17 +509,10 @@ def render(table: pd.DataFrame, fmt: str, *, title: str | None = None) -> str:
         return str(table.to_csv(index=False))
     if fmt == "json":
         return str(table.to_json(orient="records", indent=2))
-    from tabulate import tabulate
+    from harness.report.text import render_text
 
-    style = "github" if fmt == "markdown" else "simple"
-    text = tabulate(
-        compact(table).to_dict("list"),
-        headers="keys",
-        tablefmt=style,
-        showindex=False,
-        floatfmt=".1f",
-        missingval="-",
-    )
+    shown, align = _compact_parts(table)
+    text = render_text(shown, fmt, align=align) if len(shown.columns) else ""
     if title:
         text = (f"### {title}\n\n" if fmt == "markdown" else f"{title}\n\n") + text
     return str(text)
@@ -521,27 +520,26 @@ def render(table: pd.DataFrame, fmt: str, *, title: str | None = None) -> str:
 
 def render_pairs(pairs: pd.DataFrame, fmt: str) -> str:
     """The paired comparison as a table: who is better, by how much, how sure."""
-    from tabulate import tabulate
+    from harness.report.text import render_text
 
     shown = pd.DataFrame(
         {
             "suite": pairs["suite"],
             "A vs B": pairs["a"] + " vs " + pairs["b"],
-            "n": pairs["n"],
+            "n": pairs["n"].astype(int),
             "A - B [95% CI]": [
                 f"{d:+.3f} [{lo:+.3f}, {hi:+.3f}]"
                 for d, lo, hi in zip(
                     pairs["diff"], pairs["diff_ci_low"], pairs["diff_ci_high"], strict=True
                 )
             ],
-            "p (bootstrap)": pairs["p_bootstrap"].map(lambda p: f"{p:.3g}"),
-            "p (McNemar)": pairs["p_mcnemar"].map(lambda p: f"{p:.3g}"),
+            "p (bootstrap)": pairs["p_bootstrap"],
+            "p (McNemar)": pairs["p_mcnemar"],
             "verdict": pairs["verdict"],
         }
     )
-    style = "github" if fmt == "markdown" else "simple"
     title = f"Paired comparison on the same cases ({pairs['metric'].iloc[0]})"
     head = f"### {title}\n\n" if fmt == "markdown" else f"{title}\n\n"
-    return head + str(
-        tabulate(shown.to_dict("list"), headers="keys", tablefmt=style, showindex=False)
-    )
+    kinds: dict[str, Kind] = {"n": "int", "p (bootstrap)": "p", "p (McNemar)": "p"}
+    align = ["left", "left", "right", "right", "right", "right", "left"]
+    return head + render_text(shown, fmt, kinds, align=align)
