@@ -150,7 +150,9 @@ def test_api_keys_never_reach_results_or_output(
 
     rows = pd.read_parquet(root)
     echoed = rows[rows["provider"].str.startswith("echo")]
-    assert set(echoed["error_type"]) == {"http_401"}, echoed[["error_type", "error_message"]].to_string()
+    assert set(echoed["error_type"]) == {"http_401"}, echoed[
+        ["error_type", "error_message"]
+    ].to_string()
     assert echoed["error_message"].str.contains("***", regex=False).all()
     assert secret not in result.output
     files = [p for p in root.rglob("*") if p.is_file()]
