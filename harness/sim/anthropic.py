@@ -213,6 +213,11 @@ async def _stream(
     if fault == "hang_before_first_token":
         await asyncio.sleep(hang_s)
     half = len(events) // 2
+    # No inter-token delay: the whole answer in one write (as the OpenAI dialect
+    # does), so that a capacity benchmark measures the client, not this server.
+    bulk: list[bytes] | None = (
+        [] if fault is None and events and events[-1][0] == events[0][0] else None
+    )
     last_text = max((i for i, (_, d) in enumerate(events) if "content" in d), default=-1)
     block = -1  # index of the open content block
     block_kind: str | None = None
@@ -241,15 +246,22 @@ async def _stream(
             )
             if block == 0:
                 head += _event("ping", {"type": "ping"})
-        if head:
+        if head and bulk is None:
             await response.write(head)  # framing is sent ahead, not at the token's time
         text = delta.get("reasoning_content") or delta.get("content") or ""
         wire = {"type": f"{kind}_delta", kind: text}
         chunk = _event(
             "content_block_delta", {"type": "content_block_delta", "index": block, "delta": wire}
         )
+        if bulk is not None and i < len(events) - 1:
+            bulk += (head, chunk)
+            continue
         await _sleep_until(received + due)
-        if stamps is not None and kind == "text":
+        if bulk is not None:
+            chunk = b"".join((*bulk, head, chunk))
+            if stamps is not None:
+                stamps["first_sent"] = stamps["last_sent"] = time.perf_counter()
+        elif stamps is not None and kind == "text":
             now = time.perf_counter()
             if stamps["first_sent"] is None:
                 stamps["first_sent"] = now  # the first text: what TTFT measures
