@@ -52,6 +52,7 @@ MODEL = {
     "direct-openai": ("openai/clock", "direct"),
     "native-anthropic": ("anthropic/clock", "anthropic"),
     "litellm-anthropic": ("anthropic/clock", "litellm"),
+    "litellm-openai": ("openai/clock", "litellm"),  # not in the default run: --paths
 }
 
 
@@ -244,7 +245,7 @@ def main() -> int:
     parser.add_argument("--itl-ms", type=float, default=15.0)
     parser.add_argument("--tokens", type=int, default=64)
     parser.add_argument("--bulk-tokens", type=int, default=2000, help="tokens per capacity stream")
-    parser.add_argument("--worker", choices=PATHS + BARE, help=argparse.SUPPRESS)
+    parser.add_argument("--worker", choices=(*MODEL, *BARE), help=argparse.SUPPRESS)
     parser.add_argument("--api-base", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:

@@ -448,3 +448,42 @@ def test_harness_run_end_to_end(
         assert (row["cached_input_tokens"], row["cache_write_tokens"]) == (7, 3)
         assert row["finish_reason"] == "stop"
         assert len(row["response_text"].split()) == 12
+
+
+def test_a_run_mixing_clients_says_so(
+    asim: SimProcess, write_config: Callable[..., Path], tmp_path: Path
+) -> None:
+    from click.testing import CliRunner
+
+    from harness.cli import main
+    from harness.report.build import build_report
+
+    config = write_config(
+        f"""
+        run: {{name: mixed, concurrency: 2}}
+        providers:
+          - name: claude-native
+            model: anthropic/cached
+            api_base: {asim.api_base}
+          - name: claude-litellm
+            model: anthropic/cached
+            api_base: {asim.api_base}
+            transport: litellm
+        suites:
+          - name: hello
+            kind: latency
+            prompts: ["Say hello."]
+            max_tokens: 8
+            requests: 2
+        """
+    )
+    out = tmp_path / "out"
+    result = CliRunner().invoke(
+        main, ["run", str(config), "--out", str(out), "--run-id", "m1", "--no-progress"]
+    )
+    assert result.exit_code == 0, result.stderr
+    assert "timed by clients of different error" in result.stderr
+    assert "claude-litellm by litellm" in result.stderr
+    assert "claude-native by anthropic" in result.stderr
+    notes = build_report(out, "m1").notes
+    assert any(n.startswith("timing: providers were timed by clients") for n in notes)
