@@ -28,7 +28,7 @@ the simulator's Anthropic dialect (tests/e2e/test_anthropic_dialect.py):
 - finish reasons as litellm maps them (``end_turn`` → ``stop``,
   ``max_tokens`` → ``length``, ``refusal`` → ``content_filter``, …);
 - an HTTP error keeps its own status (529 ``overloaded_error`` is ``http_529``,
-  where litellm says 500) and ``retry-after`` (which litellm drops).
+  where litellm says 500) and ``retry-after``.
 """
 
 from __future__ import annotations

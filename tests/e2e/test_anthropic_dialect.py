@@ -315,6 +315,12 @@ def test_rate_limit_keeps_retry_after(asim: SimProcess) -> None:
     assert "simulated rate limit" in row["error_message"]
 
 
+def test_litellm_keeps_retry_after_too(asim: SimProcess) -> None:
+    ep = endpoint(asim.api_base, "anthropic/limited", transport="litellm")
+    row = asyncio.run(send(import_litellm(), ep, spec()))
+    assert (row["error_type"], row["retry_after_s"]) == ("rate_limited", 2.5)
+
+
 @pytest.mark.parametrize(
     ("model", "error_type", "status"),
     [("anthropic/overloaded", "http_529", 529), ("anthropic/broken", "http_500", 500)],
