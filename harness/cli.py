@@ -254,6 +254,11 @@ def _echo_pairs(rows: Any, fmt: str) -> None:
     if PRIMARY_QUALITY in rows and rows[PRIMARY_QUALITY].notna().any():
         for provider, why in unpaired_providers(rows).items():
             click.echo(f"note: the paired comparison leaves out {provider}: {why}", err=True)
+    from harness.report.fairness import fairness_note
+
+    fairness = fairness_note(rows)
+    if fairness:
+        click.echo(f"note: {fairness}", err=True)
 
 
 @main.command()

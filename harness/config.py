@@ -102,10 +102,11 @@ class ProviderConfig(StrictModel):
     pricing: PricingOverride | None = Field(
         default=None, description="overrides litellm's price table (USD)"
     )
-    transport: Literal["auto", "litellm", "direct"] = Field(
+    transport: Literal["auto", "litellm", "direct", "anthropic"] = Field(
         default="auto",
         description="auto: the direct OpenAI-compatible client for openai/ and hosted_vllm/"
-        " models with an api_base, litellm for everything else",
+        " models with an api_base, the native Anthropic client for anthropic/ models,"
+        " litellm for everything else",
     )
     simulate: SimProfile | None = Field(
         default=None, description="serve this provider from the built-in simulator"

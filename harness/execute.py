@@ -176,6 +176,11 @@ def choose_transport(provider: ProviderConfig) -> str:
     prefix = provider.model.split("/", 1)[0]
     speaks_openai = prefix in DIRECT_PREFIXES and "/" in provider.model
     served_here = provider.simulated or provider.local is not None
+    if prefix == "anthropic" and "/" in provider.model:
+        from harness.providers.anthropic import supports
+
+        # Params the native client does not translate (tools, ...) stay with litellm.
+        return "anthropic" if supports(provider.params) else "litellm"
     return "direct" if speaks_openai and (provider.api_base or served_here) else "litellm"
 
 
@@ -385,6 +390,7 @@ class Sender:
 
             self.litellm = import_litellm()
         self.direct: Any = None
+        self.anthropic: Any = None
 
     async def __call__(self, request: RequestSpec) -> dict[str, Any]:
         endpoint = self.endpoints[request.provider]
@@ -402,6 +408,12 @@ class Sender:
 
                 self.direct = DirectClient()
             row = await self.direct.send(endpoint, request)
+        elif endpoint.transport == "anthropic":
+            if self.anthropic is None:
+                from harness.providers.anthropic import AnthropicClient
+
+                self.anthropic = AnthropicClient()
+            row = await self.anthropic.send(endpoint, request)
         else:
             from harness.providers.transport import send
 
@@ -443,6 +455,8 @@ class Sender:
     async def close(self) -> None:
         if self.direct is not None:
             await self.direct.close()
+        if self.anthropic is not None:
+            await self.anthropic.close()
 
 
 def remaining(plan: list[Phase], finished: set[int]) -> list[Phase]:

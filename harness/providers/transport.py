@@ -69,6 +69,10 @@ def record_error(trace: StreamTrace, exc: BaseException, *secrets: str | None) -
     headers = getattr(response, "headers", None)
     if headers is not None:
         trace.retry_after_s = parse_retry_after(headers.get("retry-after"))
+    # litellm's Anthropic errors carry an empty response; the real headers are here.
+    raw_headers: Any = getattr(exc, "litellm_response_headers", None)
+    if trace.retry_after_s is None and raw_headers is not None and hasattr(raw_headers, "get"):
+        trace.retry_after_s = parse_retry_after(raw_headers.get("retry-after"))
     if re.search(r"Expecting value|JSONDecodeError|Unterminated string|Invalid control", str(exc)):
         error_type = "malformed_stream"  # litellm wraps a JSON error as a connection error
     elif trace.text_offsets and error_type != "timeout":

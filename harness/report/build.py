@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from harness.report.export import Report
+from harness.report.fairness import fairness_note
 from harness.report.summary import (
     PRIMARY_QUALITY,
     load_summary,
@@ -39,6 +40,9 @@ def build_report(root: Path, run_id: str | None = None) -> Report:
         ]
     for name, why in (manifest.get("unavailable_providers") or {}).items():
         notes.append(f"provider {name} unavailable: {why.splitlines()[0]}")
+    fairness = fairness_note(rows)
+    if fairness:
+        notes.append(f"timing: {fairness}")
     if manifest.get("stopped_reason"):
         notes.append(f"stopped: {manifest['stopped_reason']}")
     return Report(title=f"harness run {chosen}", run_ids=[chosen], tables=tables, notes=notes)

@@ -1,4 +1,4 @@
-"""The built-in simulated provider: OpenAI-compatible, on loopback, with a known profile."""
+"""The built-in simulated provider (OpenAI and Anthropic dialects) on loopback, with a profile."""
 
 from harness.sim.process import SimProcess
 from harness.sim.profile import SimProfile

@@ -66,3 +66,9 @@ class SimProfile(BaseModel):
     retry_after_s: float = Field(default=1.0, ge=0, description="Retry-After of a 429")
     hang_s: float = Field(default=30.0, ge=0, description="how long a hang lasts")
     seed: int = Field(default=0, description="makes text, jitter and errors reproducible")
+    cache_read_tokens: int = Field(
+        default=0, ge=0, description="Anthropic dialect: usage.cache_read_input_tokens"
+    )
+    cache_write_tokens: int = Field(
+        default=0, ge=0, description="Anthropic dialect: usage.cache_creation_input_tokens"
+    )

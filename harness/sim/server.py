@@ -17,6 +17,7 @@ as OpenAI, DeepSeek and vLLM do. ``tokens_per_chunk`` puts several words in one 
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
 import itertools
 import json
@@ -105,6 +106,10 @@ class SimServer:
         self._timings: dict[str, dict[str, float | None]] = {}
         self.requests_received = 0
         self.app.router.add_post("/v1/chat/completions", self.chat_completions)
+        from harness.sim import anthropic  # the Anthropic Messages dialect
+
+        for route in anthropic.ROUTES:
+            self.app.router.add_post(route, functools.partial(anthropic.messages, self))
 
     def _fault(self, model: str, profile: SimProfile, rng: random.Random) -> str | None:
         """This request's fault: the model's script first, then the probabilities."""

@@ -1,0 +1,378 @@
+"""The native Anthropic transport: the Messages API's event stream over one aiohttp session.
+
+For ``anthropic/…`` models, beside the litellm transport, for the same reason as
+:mod:`harness.providers.direct`: the clock starts when the request's bytes are
+handed to the socket (aiohttp's request-sent hook, via the direct client's
+session), and each event is stamped when the socket read that carried it
+returned, not after litellm has parsed it into pydantic objects. The request
+is translated here (no litellm on the hot path, no litellm import at all),
+the way litellm translates it, and the rows were checked against litellm's on
+the simulator's Anthropic dialect (tests/e2e/test_anthropic_dialect.py):
+
+- URL: ``{api_base}/v1/messages`` (litellm's rule: kept as is if it already
+  ends in ``/v1/messages``); ``https://api.anthropic.com`` without an api_base;
+- headers ``x-api-key`` and ``anthropic-version: 2023-06-01``, then the
+  params' ``extra_headers`` (an ``anthropic-beta`` goes there);
+- body: the system messages' text as ``system``, the other messages as
+  ``messages``, ``max_tokens``, ``stream: true``; params ``temperature``,
+  ``top_p``, ``top_k``, ``metadata``, ``thinking`` pass through, ``stop``
+  becomes ``stop_sequences`` and ``user`` becomes ``metadata.user_id``;
+  ``extra_body`` is merged last. Any other param is refused
+  (:class:`UnsupportedRequest`): ``transport: auto`` then picks litellm;
+- usage: ``input_tokens`` is the whole prompt, i.e. Anthropic's
+  ``input_tokens + cache_read_input_tokens + cache_creation_input_tokens``
+  (as litellm counts it), ``cached_input_tokens`` the cache reads,
+  ``cache_write_tokens`` the cache creations. ``reasoning_tokens`` stays None:
+  Anthropic does not report it (litellm counts the thinking text with a
+  tokenizer of its own; the row's ``visible_tokens`` come out the same);
+- finish reasons as litellm maps them (``end_turn`` → ``stop``,
+  ``max_tokens`` → ``length``, ``refusal`` → ``content_filter``, …);
+- an HTTP error keeps its own status (529 ``overloaded_error`` is ``http_529``,
+  where litellm says 500) and ``retry-after``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import codecs
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+import aiohttp
+from yarl import URL
+
+from harness.providers.direct import (
+    DirectClient,
+    _env_proxy,
+    _fail,
+    _finish,
+    _perf_counter,
+    _record_http_error,
+    _SendClock,
+    wire_model,
+)
+from harness.providers.trace import Endpoint, StreamTrace, build_row, request_timeout
+from harness.providers.transport import record_error
+from harness.suites.base import RequestSpec
+
+__all__ = [
+    "ANTHROPIC_API_BASE",
+    "ANTHROPIC_VERSION",
+    "AnthropicClient",
+    "UnsupportedRequest",
+    "messages_url",
+    "request_body",
+    "supports",
+]
+
+ANTHROPIC_API_BASE = "https://api.anthropic.com"
+ANTHROPIC_VERSION = "2023-06-01"
+
+# Params translated or passed through; anything else goes through litellm.
+_PASSED = frozenset({"temperature", "top_p", "top_k", "metadata", "thinking"})
+_TRANSLATED = frozenset({"stop", "user", "extra_headers", "extra_body"})
+SUPPORTED_PARAMS = _PASSED | _TRANSLATED
+
+# litellm's map (litellm_core_utils.core_helpers._FINISH_REASON_MAP).
+FINISH_REASONS = {
+    "end_turn": "stop",
+    "stop_sequence": "stop",
+    "max_tokens": "length",
+    "tool_use": "tool_calls",
+    "refusal": "content_filter",
+    "pause_turn": "length",
+    "compaction": "length",
+    "model_context_window_exceeded": "length",
+}
+
+_loads = json.loads
+
+
+class UnsupportedRequest(ValueError):
+    """A request the native client does not translate (litellm does)."""
+
+
+def supports(params: dict[str, Any]) -> bool:
+    """Whether the native client translates every one of these provider params."""
+    return set(params) <= SUPPORTED_PARAMS
+
+
+def messages_url(endpoint: Endpoint) -> str:
+    """``{api_base}/v1/messages``, as litellm builds it."""
+    base = (endpoint.api_base or ANTHROPIC_API_BASE).rstrip("/")
+    return base if base.endswith("/v1/messages") else base + "/v1/messages"
+
+
+def _blocks(content: Any) -> Any:
+    """OpenAI message content as Anthropic content: a string, or text blocks."""
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        blocks = []
+        for part in content:
+            if not (isinstance(part, dict) and part.get("type") == "text"):
+                raise UnsupportedRequest("only text content is translated natively")
+            blocks.append({"type": "text", "text": str(part.get("text", ""))})
+        return blocks
+    raise UnsupportedRequest(f"message content of type {type(content).__name__}")
+
+
+def _text(content: Any) -> str:
+    blocks = _blocks(content)
+    return blocks if isinstance(blocks, str) else "\n".join(b["text"] for b in blocks)
+
+
+def request_body(endpoint: Endpoint, request: RequestSpec) -> dict[str, Any]:
+    """The Messages API body of a streamed request (see the module docstring)."""
+    params = {**endpoint.params, **request.extra}
+    unknown = sorted(set(params) - SUPPORTED_PARAMS)
+    if unknown:
+        raise UnsupportedRequest(f"params not translated natively: {', '.join(unknown)}")
+    system: list[str] = []
+    messages: list[dict[str, Any]] = []
+    for message in request.messages:
+        role = message.get("role")
+        if role == "system":
+            system.append(_text(message.get("content")))
+        elif role in ("user", "assistant"):
+            messages.append({"role": role, "content": _blocks(message.get("content"))})
+        else:
+            raise UnsupportedRequest(f"messages with role {role!r}")
+    body: dict[str, Any] = {"model": wire_model(endpoint.model), "messages": messages}
+    if system:
+        body["system"] = "\n".join(system)
+    body["max_tokens"] = request.max_tokens
+    for name in sorted(_PASSED & set(params)):
+        body[name] = params[name]
+    stop = params.get("stop")
+    if stop:
+        body["stop_sequences"] = [stop] if isinstance(stop, str) else list(stop)
+    if isinstance(params.get("user"), str):
+        body["metadata"] = {**(body.get("metadata") or {}), "user_id": params["user"]}
+    extra_body = params.get("extra_body")
+    if isinstance(extra_body, dict):
+        body.update(extra_body)
+    body["stream"] = True  # the metrics need a stream whatever a param says
+    return body
+
+
+class AnthropicClient(DirectClient):
+    """Streams Anthropic Messages through one aiohttp session (the direct client's).
+
+    Same lifetime rules as :class:`DirectClient`: one per event loop, closed when done.
+    """
+
+    def _anthropic_target(self, endpoint: Endpoint) -> tuple[URL, str | None]:
+        url = messages_url(endpoint)
+        cached = self._urls.get(url)
+        if cached is None:
+            cached = (URL(url), _env_proxy(url))
+            self._urls[url] = cached
+        return cached
+
+    async def send(self, endpoint: Endpoint, request: RequestSpec) -> dict[str, Any]:
+        """Send one streamed request and return its row (never raises on API errors).
+
+        A request the client cannot translate becomes an ``unsupported_request``
+        row, sent nowhere.
+        """
+        trace = StreamTrace(started_at=datetime.now(UTC))
+        try:
+            body = request_body(endpoint, request)
+        except UnsupportedRequest as exc:
+            _fail(trace, "unsupported_request", f"transport anthropic: {exc}", ())
+            return build_row(trace, endpoint, request)
+        session = self._get_session()
+        url, proxy = self._anthropic_target(endpoint)
+        headers = {
+            "Content-Type": "application/json",
+            "Accept": "text/event-stream",
+            "Accept-Encoding": "identity",  # a compressed stream would arrive late
+            "anthropic-version": ANTHROPIC_VERSION,
+        }
+        extra_headers = endpoint.params.get("extra_headers")
+        if isinstance(extra_headers, dict):
+            headers.update({str(k): str(v) for k, v in extra_headers.items()})
+        if endpoint.api_key and not any(k.lower() == "x-api-key" for k in headers):
+            headers["x-api-key"] = endpoint.api_key
+        data = json.dumps(body, separators=(",", ":")).encode()
+        response: aiohttp.ClientResponse | None = None
+        complete = False
+        clock = _SendClock()
+        called = t0 = _perf_counter()  # t0 moves to the write once it has happened
+        try:
+            async with request_timeout(endpoint, trace):
+                response = await session.post(
+                    url,
+                    data=data,
+                    headers=headers,
+                    proxy=proxy,
+                    allow_redirects=False,
+                    trace_request_ctx=clock,
+                )
+                if clock.sent is not None:
+                    t0 = clock.sent
+                if response.status >= 300:
+                    await _record_http_error(trace, response, endpoint.known_secrets)
+                else:
+                    complete = await _read_stream(response, trace, t0)
+        except asyncio.CancelledError:
+            if response is not None:
+                response.close()
+            raise
+        except aiohttp.ClientPayloadError as exc:
+            _fail(trace, "stream_error", f"stream cut: {exc}", endpoint.known_secrets)
+        except (aiohttp.ClientConnectionError, ConnectionError) as exc:
+            error_type = "stream_error" if trace.text_offsets else "connection_error"
+            _fail(trace, error_type, str(exc) or type(exc).__name__, endpoint.known_secrets)
+        except Exception as exc:  # every other failure of the request becomes a row
+            record_error(trace, exc, *endpoint.known_secrets)
+        if trace.end_s is None:
+            trace.end_s = _perf_counter() - (clock.sent or called)
+        if response is not None:
+            await _finish(response, complete)
+        row = build_row(trace, endpoint, request)
+        row["send_delay_s"] = None if clock.sent is None else clock.sent - called
+        row["t0_perf_s"] = t0
+        return row
+
+
+class _Usage:
+    """Anthropic's usage, as it arrives (message_start, then message_delta)."""
+
+    __slots__ = ("counts",)
+
+    def __init__(self) -> None:
+        self.counts: dict[str, int] = {}
+
+    def update(self, usage: Any) -> None:
+        if isinstance(usage, dict):
+            for key, value in usage.items():
+                if isinstance(value, int) and not isinstance(value, bool):
+                    self.counts[key] = value
+
+    def row_counts(self) -> dict[str, int | None]:
+        c = self.counts
+        if not c:
+            return {}
+        read = c.get("cache_read_input_tokens")
+        write = c.get("cache_creation_input_tokens")
+        fresh = c.get("input_tokens")
+        prompt = None if fresh is None else fresh + (read or 0) + (write or 0)
+        return {
+            "input_tokens": prompt,
+            "output_tokens": c.get("output_tokens"),
+            "cached_input_tokens": read,
+            "cache_write_tokens": write,
+            "reasoning_tokens": None,
+        }
+
+
+async def _read_stream(response: aiohttp.ClientResponse, trace: StreamTrace, t0: float) -> bool:
+    """Read the event stream into ``trace``; True if it ended with ``message_stop``.
+
+    The SSE framing is the direct client's (one timestamp per socket read, every
+    event of that read shares it); ``event:`` lines are redundant with the
+    payload's ``type`` and skipped.
+    """
+    usage = _Usage()
+    decode = codecs.getincrementaldecoder("utf-8")().decode
+    tail = ""
+    pending: list[str] = []
+    after_cr = False
+    try:
+        async for raw in response.content.iter_any():
+            now = _perf_counter() - t0
+            try:
+                data = decode(raw)
+            except UnicodeDecodeError as exc:
+                _fail(trace, "malformed_stream", f"invalid UTF-8 in the stream: {exc}", ())
+                return False
+            if "\r" in data or after_cr:
+                if after_cr and data.startswith("\n"):
+                    data = data[1:]
+                after_cr = data.endswith("\r")
+                data = data.replace("\r\n", "\n").replace("\r", "\n")
+            if tail:
+                data = tail + data
+            lines = data.split("\n")
+            tail = lines.pop()
+            for line in lines:
+                if line:
+                    if line.startswith("data:"):
+                        pending.append(line[6:] if line[5:6] == " " else line[5:])
+                    continue
+                if not pending:
+                    continue
+                payload = pending[0] if len(pending) == 1 else "\n".join(pending)
+                pending.clear()
+                outcome = _on_event(payload, trace, now, usage)
+                if outcome is not None:
+                    if outcome:
+                        trace.end_s = now
+                    return outcome
+        now = _perf_counter() - t0
+        if pending:
+            outcome = _on_event("\n".join(pending), trace, now, usage)
+            if outcome is not None:
+                if outcome:
+                    trace.end_s = now
+                return outcome
+        trace.end_s = now
+        if trace.finish_reason is not None:
+            return True  # message_delta came; a missing message_stop costs nothing
+        kind = response.headers.get("Content-Type", "?")
+        _fail(trace, "stream_error", f"stream ended before message_stop ({kind})", ())
+        return False
+    finally:
+        trace.usage = usage.row_counts()
+
+
+def _on_event(payload: str, trace: StreamTrace, now: float, usage: _Usage) -> bool | None:
+    """Apply one event; None to go on, True at ``message_stop``, False if the stream failed."""
+    try:
+        event = _loads(payload)
+        kind = event.get("type")
+        if kind == "content_block_delta":
+            trace.on_chunk(now)
+            delta = event["delta"]
+            delta_kind = delta.get("type")
+            if delta_kind == "text_delta":
+                text = delta["text"]
+                if not isinstance(text, str):
+                    raise TypeError("text_delta.text is not a string")
+                if text:
+                    trace.on_text(now, text)
+            elif delta_kind == "thinking_delta":
+                thinking = delta.get("thinking")
+                trace.on_reasoning(now, thinking if isinstance(thinking, str) else "")
+            # signature_delta, input_json_delta (tools), citations: no text
+        elif kind == "ping":
+            pass
+        elif kind == "message_start":
+            trace.on_chunk(now)
+            usage.update(event["message"].get("usage"))
+        elif kind == "content_block_start":
+            trace.on_chunk(now)
+            block = event.get("content_block") or {}
+            if block.get("type") == "text" and block.get("text"):
+                trace.on_text(now, str(block["text"]))
+        elif kind == "message_delta":
+            trace.on_chunk(now)
+            stop = (event.get("delta") or {}).get("stop_reason")
+            if stop:
+                trace.finish_reason = FINISH_REASONS.get(str(stop), str(stop))
+            usage.update(event.get("usage"))
+        elif kind == "message_stop":
+            return True
+        elif kind == "error":
+            error = event.get("error") or {}
+            message = error.get("message") if isinstance(error, dict) else error
+            name = error.get("type") if isinstance(error, dict) else "error"
+            _fail(trace, "stream_error", f"error event: {name}: {message}", ())
+            return False
+    except (ValueError, AttributeError, TypeError, KeyError) as exc:
+        _fail(trace, "malformed_stream", f"{type(exc).__name__}: {exc}: {payload[:200]!r}", ())
+        return False
+    return None
