@@ -53,8 +53,12 @@ def test_nightly_diff_leaderboard_gate_history(
     run(config_for(write_config, 1000, "c.yaml"), root, "night-3")
     runner = CliRunner()
 
-    same = runner.invoke(main, ["diff", str(root), "night-1", "night-2"])
-    assert same.exit_code == 0, same.output  # the same profile: no regression
+    # The same profile: no regression. A p95 of 40 requests moves by 10 % between two
+    # runs on a shared 2-core machine (seen: 256 -> 286 ms), so the tail gets 25 % here;
+    # the medians keep the default threshold.
+    tail = "--threshold=ttft_p95_ms=0.25"
+    same = runner.invoke(main, ["diff", str(root), "night-1", "night-2", tail])
+    assert same.exit_code == 0, same.output
     worse = runner.invoke(main, ["diff", str(root), "--against", "previous", "--format", "json"])
     assert worse.exit_code == 1, worse.output
     changes = json.loads(worse.stdout)
