@@ -33,7 +33,6 @@ the simulator's Anthropic dialect (tests/e2e/test_anthropic_dialect.py):
 
 from __future__ import annotations
 
-import asyncio
 import codecs
 import json
 from datetime import UTC, datetime
@@ -46,14 +45,10 @@ from harness.providers.direct import (
     DirectClient,
     _env_proxy,
     _fail,
-    _finish,
     _perf_counter,
-    _record_http_error,
-    _SendClock,
     wire_model,
 )
-from harness.providers.trace import Endpoint, StreamTrace, build_row, request_timeout
-from harness.providers.transport import record_error
+from harness.providers.trace import Endpoint, StreamTrace, build_row
 from harness.suites.base import RequestSpec
 
 __all__ = [
@@ -183,7 +178,6 @@ class AnthropicClient(DirectClient):
         except UnsupportedRequest as exc:
             _fail(trace, "unsupported_request", f"transport anthropic: {exc}", ())
             return build_row(trace, endpoint, request)
-        session = self._get_session()
         url, proxy = self._anthropic_target(endpoint)
         headers = {
             "Content-Type": "application/json",
@@ -196,46 +190,9 @@ class AnthropicClient(DirectClient):
             headers.update({str(k): str(v) for k, v in extra_headers.items()})
         if endpoint.api_key and not any(k.lower() == "x-api-key" for k in headers):
             headers["x-api-key"] = endpoint.api_key
-        data = json.dumps(body, separators=(",", ":")).encode()
-        response: aiohttp.ClientResponse | None = None
-        complete = False
-        clock = _SendClock()
-        called = t0 = _perf_counter()  # t0 moves to the write once it has happened
-        try:
-            async with request_timeout(endpoint, trace):
-                response = await session.post(
-                    url,
-                    data=data,
-                    headers=headers,
-                    proxy=proxy,
-                    allow_redirects=False,
-                    trace_request_ctx=clock,
-                )
-                if clock.sent is not None:
-                    t0 = clock.sent
-                if response.status >= 300:
-                    await _record_http_error(trace, response, endpoint.known_secrets)
-                else:
-                    complete = await _read_stream(response, trace, t0)
-        except asyncio.CancelledError:
-            if response is not None:
-                response.close()
-            raise
-        except aiohttp.ClientPayloadError as exc:
-            _fail(trace, "stream_error", f"stream cut: {exc}", endpoint.known_secrets)
-        except (aiohttp.ClientConnectionError, ConnectionError) as exc:
-            error_type = "stream_error" if trace.text_offsets else "connection_error"
-            _fail(trace, error_type, str(exc) or type(exc).__name__, endpoint.known_secrets)
-        except Exception as exc:  # every other failure of the request becomes a row
-            record_error(trace, exc, *endpoint.known_secrets)
-        if trace.end_s is None:
-            trace.end_s = _perf_counter() - (clock.sent or called)
-        if response is not None:
-            await _finish(response, complete)
-        row = build_row(trace, endpoint, request)
-        row["send_delay_s"] = None if clock.sent is None else clock.sent - called
-        row["t0_perf_s"] = t0
-        return row
+        return await self._exchange(
+            endpoint, request, trace, url, proxy, headers, body, _read_stream
+        )
 
 
 class _Usage:

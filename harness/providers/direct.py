@@ -32,6 +32,7 @@ import contextlib
 import json
 import time
 import urllib.request
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from types import SimpleNamespace
 from typing import Any
@@ -154,7 +155,6 @@ class DirectClient:
         Raises :class:`ValueError` only for an endpoint the direct transport
         cannot address (no ``api_base`` and a non-OpenAI provider prefix).
         """
-        session = self._get_session()
         url, proxy = self._target(endpoint)
         body = request_body(endpoint, request)
         headers = {
@@ -171,9 +171,26 @@ class DirectClient:
         # wins over the key: it is how a server with another scheme is reached.
         if endpoint.api_key and not any(k.lower() == "authorization" for k in headers):
             headers["Authorization"] = f"Bearer {endpoint.api_key}"
-        data = json.dumps(body, separators=(",", ":")).encode()
         trace = StreamTrace(started_at=datetime.now(UTC))
-        usage: Any = None
+        return await self._exchange(
+            endpoint, request, trace, url, proxy, headers, body, _read_chat_stream
+        )
+
+    async def _exchange(
+        self,
+        endpoint: Endpoint,
+        request: RequestSpec,
+        trace: StreamTrace,
+        url: URL,
+        proxy: str | None,
+        headers: dict[str, str],
+        body: dict[str, Any],
+        read: StreamReader,
+    ) -> dict[str, Any]:
+        """POST ``body`` and read its stream with ``read`` (one per dialect): the clock,
+        the timeout, the error classes and the row are the same for every dialect."""
+        session = self._get_session()
+        data = json.dumps(body, separators=(",", ":")).encode()
         response: aiohttp.ClientResponse | None = None
         complete = False
         clock = _SendClock()
@@ -193,7 +210,7 @@ class DirectClient:
                 if response.status >= 300:
                     await _record_http_error(trace, response, endpoint.known_secrets)
                 else:
-                    complete, usage = await _read_stream(response, trace, t0)
+                    complete = await read(response, trace, t0)
         except asyncio.CancelledError:
             if response is not None:
                 response.close()
@@ -210,11 +227,23 @@ class DirectClient:
             trace.end_s = _perf_counter() - (clock.sent or called)
         if response is not None:
             await _finish(response, complete)
-        trace.usage = usage_counts(usage)
         row = build_row(trace, endpoint, request)
         row["send_delay_s"] = None if clock.sent is None else clock.sent - called
         row["t0_perf_s"] = t0  # the clock's start on this host's monotonic clock
         return row
+
+
+StreamReader = Callable[[aiohttp.ClientResponse, StreamTrace, float], Awaitable[bool]]
+"""Reads one dialect's event stream into the trace; True when it ended cleanly."""
+
+
+async def _read_chat_stream(
+    response: aiohttp.ClientResponse, trace: StreamTrace, t0: float
+) -> bool:
+    """The OpenAI chat-completions stream, its usage into the trace."""
+    complete, usage = await _read_stream(response, trace, t0)
+    trace.usage = usage_counts(usage)
+    return complete
 
 
 async def _read_stream(
