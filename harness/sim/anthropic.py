@@ -98,14 +98,7 @@ async def messages(server: SimServer, request: web.Request) -> web.StreamRespons
     if not isinstance(max_tokens, int) or max_tokens < 1:
         return error(400, "invalid_request_error", "max_tokens: field required")
     profile = server.profile_for(model)
-    stamps: dict[str, float | None] | None = None
-    user = (body.get("metadata") or {}).get("user_id")
-    if isinstance(user, str):
-        stamps = server._timings[user] = {
-            "received": received,
-            "first_sent": None,
-            "last_sent": None,
-        }
+    stamps = server.stamps_for((body.get("metadata") or {}).get("user_id"), received)
     rng = random.Random(f"{profile.seed}:{next(server._counter)}")
     if rng.random() < profile.error_rate:
         return error(500, "api_error", "simulated server error")

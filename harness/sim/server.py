@@ -125,6 +125,18 @@ class SimServer:
             draw -= probability
         return None
 
+    def stamps_for(self, user: object, received: float) -> dict[str, float | None] | None:
+        """The write stamps (``/sim/timings``) of a request that names a user, else None."""
+        if not isinstance(user, str):
+            return None
+        stamps: dict[str, float | None] = {
+            "received": received,
+            "first_sent": None,
+            "last_sent": None,
+        }
+        self._timings[user] = stamps
+        return stamps
+
     def profile_for(self, model: str) -> SimProfile:
         return self.profiles.get(model, self.default)
 
@@ -155,13 +167,7 @@ class SimServer:
         except (json.JSONDecodeError, KeyError, TypeError):
             return _error(400, "invalid_request_error", "body must be JSON with 'messages'")
         profile = self.profile_for(model)
-        stamps: dict[str, float | None] | None = None
-        if isinstance(body.get("user"), str):
-            stamps = self._timings[body["user"]] = {
-                "received": received,
-                "first_sent": None,
-                "last_sent": None,
-            }
+        stamps = self.stamps_for(body.get("user"), received)
         # One generator per request, seeded by the request's ordinal, so a run's
         # errors and jitter are reproducible while requests still differ.
         rng = random.Random(f"{profile.seed}:{next(self._counter)}")
