@@ -202,9 +202,11 @@ def test_saturation_warning_fires_when_overloaded_and_not_otherwise(
     assert result.exit_code == 0, result.output
     rows = pd.read_parquet(tmp_path / "q")
     # Never require every row to be clock_ok: a shared machine may deschedule the
-    # process under a quiet run too. A warning, if any, quotes the rows' own worst lag.
+    # process under a quiet run too (inside the full suite, 4+ of these 10 rows were
+    # flagged now and then). The quiet run stays under half flagged, the overloaded one
+    # below goes over half. A warning, if any, quotes the rows' own worst lag.
     quiet_flagged = int((~rows["clock_ok"]).sum())
-    assert quiet_flagged <= 3, rows[["loop_lag_ms", "client_cpu"]].describe()
+    assert quiet_flagged < len(rows) / 2, rows[["loop_lag_ms", "client_cpu"]].describe()
     if quiet_flagged:
         assert f"{rows['loop_lag_ms'].max():.1f} ms" in result.stderr
     else:
