@@ -86,7 +86,7 @@ async def _worker(
     from harness.providers.direct import DirectClient
     from harness.providers.trace import Endpoint
     from harness.providers.transport import import_litellm, send
-    from harness.suites.base import RequestSpec
+    from harness.request import RequestSpec
 
     endpoint = Endpoint(
         provider="sim",

@@ -33,8 +33,8 @@ from typing import Any
 
 import aiohttp
 
+from harness.request import RequestSpec
 from harness.sim import SimProcess, SimProfile
-from harness.suites.base import RequestSpec
 
 PROMPT = "Tell me a long story about the quick brown fox that jumps over the lazy dog."
 PATHS = ("direct", "litellm")
@@ -60,12 +60,12 @@ def rules() -> dict[str, Rule]:
 
 
 async def _worker(path: str, api_base: str, args: argparse.Namespace) -> None:
-    import harness.runner
-    from harness.clock import ClockWindow, LoopMonitor, metric_stamps
+    import harness.run.scheduler
     from harness.providers.direct import DirectClient
     from harness.providers.trace import Endpoint
     from harness.providers.transport import import_litellm, send
-    from harness.runner import Phase, run_phases
+    from harness.run.clock import ClockWindow, LoopMonitor, metric_stamps
+    from harness.run.scheduler import Phase, run_phases
 
     class Recording(LoopMonitor):
         """The runner's monitor, remembering the last window it was asked for."""
@@ -82,7 +82,7 @@ async def _worker(path: str, api_base: str, args: argparse.Namespace) -> None:
             return super().window(start, end, stamps)
 
     # The runner stamps a row and hands it to the sink with no await in between.
-    harness.runner.LoopMonitor = Recording  # type: ignore[misc]
+    harness.run.scheduler.LoopMonitor = Recording  # type: ignore[misc]
 
     endpoint = Endpoint("sim", "openai/clock", True, api_base, "sim-no-key", {}, 300.0, path)
     client = DirectClient()

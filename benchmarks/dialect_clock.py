@@ -42,8 +42,8 @@ from typing import Any
 
 import aiohttp
 
+from harness.request import RequestSpec
 from harness.sim import SimProcess, SimProfile
-from harness.suites.base import RequestSpec
 
 PROMPT = "Tell me a long story about the quick brown fox that jumps over the lazy dog."
 PATHS = ("direct-openai", "native-anthropic", "litellm-anthropic")

@@ -40,16 +40,16 @@ from typing import Any
 
 import pyarrow as pa
 
-import harness.execute
-from harness.journal import JournalWriter
-from harness.store import SCHEMA, PartWriter, decode_segment, encode_row, read_runs
+import harness.run.session
+from harness.store.journal import JournalWriter
+from harness.store.parts import SCHEMA, PartWriter, decode_segment, encode_row, read_runs
 
 
 def real_rows(tmp: Path, n: int) -> list[dict[str, Any]]:
     """``n`` rows shaped like real ones: 40 requests run against the simulator
     (64-token answers, so 64 chunk offsets each), repeated with new indices."""
-    from harness.config import load_config
-    from harness.execute import execute
+    from harness.config.spec import load_config
+    from harness.run.session import execute
 
     config = tmp / "sample.yaml"
     config.write_text(
@@ -244,8 +244,8 @@ def loop_lag(rows: list[dict[str, Any]], tmp: Path, rate: float) -> None:
 
 
 def end_to_end(requests: int, tmp: Path) -> None:
-    from harness.config import load_config
-    from harness.execute import execute
+    from harness.config.spec import load_config
+    from harness.run.session import execute
 
     config = tmp / "e2e.yaml"
     config.write_text(
@@ -263,7 +263,7 @@ def end_to_end(requests: int, tmp: Path) -> None:
     print(f"4. end to end: harness run, {requests} requests, 16 tokens, concurrency 16")
     rates: dict[str, list[float]] = {"PartWriter": [], "JournalWriter": []}
     for name in ("PartWriter", "JournalWriter", "PartWriter", "JournalWriter"):
-        harness.execute.JournalWriter = _PartSink if name == "PartWriter" else JournalWriter  # type: ignore[misc,assignment]
+        harness.run.session.JournalWriter = _PartSink if name == "PartWriter" else JournalWriter  # type: ignore[misc,assignment]
         root = tmp / f"e2e-{name}-{len(rates[name])}"
         start = time.perf_counter()
         result = execute(spec, out=root, show_progress=False)
@@ -278,7 +278,7 @@ def end_to_end(requests: int, tmp: Path) -> None:
             f" included); max loop lag {clock['max_loop_lag_ms']:6.2f} ms,"
             f" rows with clock_ok = false: {int((~rows['clock_ok'].astype(bool)).sum())}"
         )
-    harness.execute.JournalWriter = JournalWriter  # type: ignore[misc]
+    harness.run.session.JournalWriter = JournalWriter  # type: ignore[misc]
     ratio = statistics.mean(rates["JournalWriter"]) / statistics.mean(rates["PartWriter"])
     print(f"   journal / PartWriter requests/s: {ratio:.2f}")
 

@@ -22,7 +22,7 @@ import pandas as pd
 
 from harness.errors import StoreError
 from harness.sim.profile import FAULTS
-from harness.store import read_runs
+from harness.store.parts import read_runs
 
 
 def config_text(requests: int, concurrency: int) -> str:

@@ -25,8 +25,8 @@ F = TypeVar("F", bound=Callable[..., Any])
 def _clean_errors(func: F) -> F:
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        from harness.datasets import DatasetError
         from harness.errors import ConfigError, HarnessError, StoreError
+        from harness.suites.datasets import DatasetError
 
         try:
             return func(*args, **kwargs)
@@ -72,9 +72,9 @@ def run(
     resume: str | None,
 ) -> None:
     """Send every suite of CONFIG to every provider, store the rows, print the comparison."""
-    from harness.config import load_config
-    from harness.execute import execute
+    from harness.config.spec import load_config
     from harness.report import load_summary, render
+    from harness.run.session import execute
 
     spec = load_config(config)
     if dry_run:
@@ -82,7 +82,7 @@ def run(
         return
     if resume and run_id:
         raise click.UsageError("--resume names the run; do not combine it with --run-id")
-    from harness.execute import deprecation_warnings
+    from harness.run.session import deprecation_warnings
 
     for warning in deprecation_warnings(spec):
         click.echo(f"warning: {warning}", err=True)
@@ -113,7 +113,7 @@ def run(
     if result.stopped_reason:
         click.echo(f"stopped early: {result.stopped_reason}; every finished row is kept", err=True)
     if result.outcome is not None and result.outcome.untrustworthy:
-        from harness.execute import clock_warning
+        from harness.run.session import clock_warning
 
         click.echo(f"warning: {clock_warning(result.outcome)}", err=True)
     if result.status != "completed":
@@ -125,7 +125,7 @@ def run(
 
 def _report_failures(spec: Any, result: Any, rows: Any, told: set[str]) -> bool:
     """Print each failed provider (in full unless already told); True if one is not optional."""
-    from harness.failures import provider_failures
+    from harness.report.failures import provider_failures
 
     outcome = result.outcome
     failures = provider_failures(
@@ -143,10 +143,10 @@ def _report_failures(spec: Any, result: Any, rows: Any, told: set[str]) -> bool:
 @_clean_errors
 def validate(config: Path) -> None:
     """Check CONFIG and its suite files without sending anything."""
-    from harness.config import load_config
+    from harness.config.spec import load_config
 
     spec = load_config(config)
-    from harness.execute import plan_count
+    from harness.run.session import plan_count
 
     # The run's own plan: optional providers that would be skipped are not counted.
     count = plan_count(spec)
@@ -182,8 +182,8 @@ def summarize(results_root: Path, run_id: str | None, fmt: str) -> None:
 def _print_dry_run(spec: Any) -> None:
     import pandas as pd
 
-    from harness.execute import deprecation_warnings, plan_estimate, unset_key_envs
     from harness.report.text import cell_text, render_text
+    from harness.run.session import deprecation_warnings, plan_estimate, unset_key_envs
 
     lines, skipped = plan_estimate(spec)
     for notice in skipped.values():
@@ -379,7 +379,7 @@ def leaderboard(
     a rank range ("1–2"); mark the Pareto frontier."""
     from harness.report import decide
     from harness.report.summary import load_run
-    from harness.store import read_manifest
+    from harness.store.parts import read_manifest
 
     chosen, rows = load_run(results_root, run_id)
     manifest = read_manifest(results_root / chosen)
@@ -434,7 +434,7 @@ def diff(
     job fails on a real regression and not on noise.
     """
     from harness.report import decide
-    from harness.store import list_runs, read_runs
+    from harness.store.parts import list_runs, read_runs
 
     known = list_runs(results_root)
     if against == "previous":
@@ -547,7 +547,7 @@ def compare(
 def history(results_root: Path, metric: str, provider: str | None, fmt: str) -> None:
     """A metric of the summary over every run in RESULTS_ROOT, oldest first."""
     from harness.report import decide
-    from harness.store import read_runs
+    from harness.store.parts import read_runs
 
     rows = read_runs(results_root).to_pandas()
     try:
@@ -575,7 +575,7 @@ def datasets() -> None:
 @_clean_errors
 def datasets_import(fmt: str, src: Path, dest: Path) -> None:
     """Convert SRC (FORMAT: auto, jsonl, csv, parquet, squad, ragas) into JSONL at DEST."""
-    from harness.datasets import import_dataset
+    from harness.suites.datasets import import_dataset
 
     n = import_dataset(fmt, src, dest)
     click.echo(f"{dest}: {n} cases")
@@ -632,13 +632,13 @@ def models(targets: tuple[str, ...], within: int | None, fmt: str) -> None:
 
     import pandas as pd
 
-    from harness import price_table
-    from harness.catalog import audit, lookup
+    from harness.cost import price_table
+    from harness.cost.catalog import audit, lookup
 
     names: list[str] = []
     for target in targets:
         if target.endswith((".yaml", ".yml")):
-            from harness.config import load_config
+            from harness.config.spec import load_config
             from harness.errors import ConfigError
 
             if not Path(target).is_file():  # a typo is no model name to look up

@@ -16,7 +16,7 @@ REPO = Path(__file__).resolve().parents[1]
 # Test data ships inside the repository (tests/data, licences in each folder's
 # README), so a clone anywhere passes its own tests.
 TEST_DATA = REPO / "tests" / "data"
-# A row key the Parquet schema lacks raises instead of being dropped (harness/store.py);
+# A row key the Parquet schema lacks raises instead of being dropped (harness/store/parts.py);
 # subprocesses started by tests inherit it.
 os.environ["HARNESS_STRICT_ROWS"] = "1"
 

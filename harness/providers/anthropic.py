@@ -49,7 +49,7 @@ from harness.providers.direct import (
     wire_model,
 )
 from harness.providers.trace import Endpoint, StreamTrace, build_row
-from harness.suites.base import RequestSpec
+from harness.request import RequestSpec
 
 __all__ = [
     "ANTHROPIC_API_BASE",

@@ -49,8 +49,8 @@ from harness.providers.trace import (
     request_timeout,
 )
 from harness.providers.transport import record_error, usage_counts
+from harness.request import RequestSpec
 from harness.secrets import scrub
-from harness.suites.base import RequestSpec
 
 __all__ = ["OPENAI_API_BASE", "DirectClient", "chat_completions_url", "request_body", "wire_model"]
 

@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from harness.pricing import UNKNOWN_PRICE, Price, Usage, cost
-from harness.suites.base import RequestSpec
+from harness.cost.pricing import UNKNOWN_PRICE, Price, Usage, cost
+from harness.request import RequestSpec
 
 
 @dataclass(frozen=True)
@@ -207,7 +207,7 @@ def count_chunk_tokens(parts: list[str]) -> list[int]:
     """
     if not parts:
         return []
-    from harness.tokens import encoding
+    from harness.cost.tokens import encoding
 
     encode = encoding().encode_ordinary
     return [len(encode(part)) for part in parts]

@@ -22,8 +22,8 @@ from harness.providers.trace import (
     parse_retry_after,
     request_timeout,
 )
+from harness.request import RequestSpec
 from harness.secrets import scrub
-from harness.suites.base import RequestSpec
 
 __all__ = ["Endpoint", "classify_error", "import_litellm", "record_error", "send"]
 

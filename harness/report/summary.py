@@ -16,7 +16,7 @@ import pandas as pd
 
 from harness.errors import StoreError
 from harness.secrets import redact_frame
-from harness.store import list_runs, read_manifest, read_runs
+from harness.store.parts import list_runs, read_manifest, read_runs
 
 if TYPE_CHECKING:
     from harness.report.export import Kind

@@ -2,7 +2,7 @@
 
 Each kind provides a pydantic config class (a subclass of
 :class:`~harness.suites.base.SuiteConfig`), a ``plan(suite, provider)``
-function yielding :class:`~harness.suites.base.RequestSpec`, and optionally a
+function yielding :class:`~harness.request.RequestSpec`, and optionally a
 ``score(row, request)`` function whose columns are added to each row.
 """
 
@@ -12,8 +12,9 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from harness.request import RequestSpec
 from harness.suites import cost, latency, rag_qa
-from harness.suites.base import RequestSpec, SuiteConfig
+from harness.suites.base import SuiteConfig
 
 Scorer = Callable[[dict[str, Any], RequestSpec], dict[str, Any]]
 
@@ -33,4 +34,4 @@ SUITE_KINDS: dict[str, SuiteKind] = {
     "cost": SuiteKind(cost.CostSuite, cost.plan),
 }
 
-__all__ = ["SUITE_KINDS", "RequestSpec", "SuiteConfig", "SuiteKind"]
+__all__ = ["SUITE_KINDS", "SuiteConfig", "SuiteKind"]

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any, Literal
+from dataclasses import dataclass
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -88,20 +88,3 @@ class SuiteConfig(StrictModel):
             )
             for i, level in enumerate(load.levels)
         ]
-
-
-@dataclass(frozen=True)
-class RequestSpec:
-    """One request of the plan: which suite case goes to which provider, and what to send."""
-
-    suite: str
-    suite_kind: str
-    case_id: str
-    repeat: int
-    provider: str
-    messages: list[dict[str, Any]]
-    max_tokens: int
-    extra: dict[str, Any] = field(default_factory=dict)
-    load_level: str | None = None
-    warmup: bool = False
-    meta: dict[str, Any] = field(default_factory=dict)  # for scoring; never sent

@@ -14,7 +14,8 @@ from typing import Literal
 
 from pydantic import Field
 
-from harness.suites.base import MAX_COUNT, MAX_TOKENS, RequestSpec, StrictModel, SuiteConfig
+from harness.request import RequestSpec
+from harness.suites.base import MAX_COUNT, MAX_TOKENS, StrictModel, SuiteConfig
 
 
 class Task(StrictModel):

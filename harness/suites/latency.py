@@ -7,7 +7,8 @@ from typing import Any, Literal
 
 from pydantic import Field, model_validator
 
-from harness.suites.base import MAX_COUNT, RequestSpec, StrictModel, SuiteConfig
+from harness.request import RequestSpec
+from harness.suites.base import MAX_COUNT, StrictModel, SuiteConfig
 
 
 class SyntheticPrompts(StrictModel):
@@ -48,7 +49,7 @@ class LatencySuite(SuiteConfig):
         if self.prompts is not None:
             return self.prompts
         assert self.synthetic is not None
-        from harness.tokens import synthetic_prompt
+        from harness.cost.tokens import synthetic_prompt
 
         s = self.synthetic
         return [synthetic_prompt(s.input_tokens, s.seed + i) for i in range(s.count)]

@@ -26,9 +26,10 @@ from typing import Any, Literal
 
 from pydantic import Field, PrivateAttr, ValidationInfo, field_validator, model_validator
 
-from harness.datasets import Case, DatasetError, load_cases
+from harness.request import RequestSpec
 from harness.sim.profile import SimProfile
-from harness.suites.base import MAX_COUNT, MAX_TOKENS, RequestSpec, StrictModel, SuiteConfig
+from harness.suites.base import MAX_COUNT, MAX_TOKENS, StrictModel, SuiteConfig
+from harness.suites.datasets import Case, DatasetError, load_cases
 
 
 class PromptOverride(StrictModel):
@@ -63,7 +64,7 @@ class JudgeConfig(StrictModel):
 
 
 class RagQaSuite(SuiteConfig):
-    """A dataset of cases (see :mod:`harness.datasets`), each sent once per repeat."""
+    """A dataset of cases (see :mod:`harness.suites.datasets`), each sent once per repeat."""
 
     kind: Literal["rag_qa"] = "rag_qa"
     max_tokens: int = Field(default=64, ge=1, le=MAX_TOKENS)
@@ -100,7 +101,7 @@ class RagQaSuite(SuiteConfig):
 
     @model_validator(mode="after")
     def _load(self) -> RagQaSuite:
-        from harness.prompting import check_template
+        from harness.suites.prompting import check_template
 
         try:
             cases = load_cases(Path(self.dataset), self.format)
@@ -122,7 +123,7 @@ class RagQaSuite(SuiteConfig):
 
 def plan(suite: RagQaSuite, provider: str) -> Iterator[RequestSpec]:
     """One request per case and repeat, with the provider's prompt override if any."""
-    from harness.prompting import render_messages
+    from harness.suites.prompting import render_messages
 
     override = suite.overrides.get(provider, PromptOverride())
     template = override.template if override.template is not None else suite.template

@@ -22,14 +22,14 @@ import httpx
 import pyarrow.parquet as pq
 import pytest
 
-from harness.config import ProviderConfig
-from harness.execute import choose_transport
+from harness.config.spec import ProviderConfig
 from harness.providers.anthropic import AnthropicClient, messages_url, request_body
 from harness.providers.direct import DirectClient
 from harness.providers.trace import Endpoint
 from harness.providers.transport import import_litellm, send
+from harness.request import RequestSpec
+from harness.run.session import choose_transport
 from harness.sim import SimProcess, SimProfile
-from harness.suites.base import RequestSpec
 
 SECRET = "sk-ant-test-0123456789abcdefghij"
 CACHED = SimProfile(

@@ -15,14 +15,14 @@ import numpy as np
 import pandas as pd
 from click.testing import CliRunner
 
-from harness.budget import Budget
-from harness.cache import ResponseCache, cache_key
 from harness.cli import main
-from harness.pricing import UNKNOWN_PRICE
+from harness.cost.pricing import UNKNOWN_PRICE
 from harness.providers.trace import Endpoint
 from harness.report.summary import load_summary
+from harness.request import RequestSpec
+from harness.run.budget import Budget
+from harness.run.cache import ResponseCache, cache_key
 from harness.sim import SimProcess
-from harness.suites.base import RequestSpec
 
 from ..conftest import TEST_DATA, sim_requests
 

@@ -42,7 +42,7 @@ def test_help_validate_and_summarize_do_not_import_litellm(tmp_path: Path) -> No
     light_command("--help")
     light_command("validate", str(repo / "configs" / "quickstart.yaml"))
     # A tiny run to summarise, written by the store directly.
-    from harness.store import PartWriter
+    from harness.store.parts import PartWriter
 
     writer = PartWriter(tmp_path / "r1", "r1")
     writer.add({"suite": "s", "provider": "p", "status": "ok", "ttft_s": 0.1, "simulated": False})
@@ -51,7 +51,7 @@ def test_help_validate_and_summarize_do_not_import_litellm(tmp_path: Path) -> No
 
 
 def test_summarize_formats_and_errors(tmp_path: Path) -> None:
-    from harness.store import PartWriter
+    from harness.store.parts import PartWriter
 
     for run_id, ttft in (("a-run", 0.1), ("b-run", 0.3)):
         writer = PartWriter(tmp_path / run_id, run_id)

@@ -23,8 +23,8 @@ import pytest
 from harness.providers.direct import DirectClient, chat_completions_url, request_body, wire_model
 from harness.providers.trace import Endpoint
 from harness.providers.transport import import_litellm, send
+from harness.request import RequestSpec
 from harness.sim import SimProcess, SimProfile
-from harness.suites.base import RequestSpec
 
 STEADY = SimProfile(ttft_ms=80, itl_ms=10, output_tokens=12, seed=3)
 PROMPTS = [

@@ -36,7 +36,7 @@ from harness.report.export import (
     sheet_names,
 )
 from harness.report.summary import summarize
-from harness.store import PartWriter, read_runs
+from harness.store.parts import PartWriter, read_runs
 
 XSS = "<script>alert(1)</script>"
 GENERATED = datetime(2026, 3, 14, 9, 26, 53, tzinfo=UTC)

@@ -12,7 +12,7 @@ import pytest
 from click.testing import CliRunner
 
 from harness.cli import main
-from harness.limits import RateLimiter
+from harness.run.limits import RateLimiter
 
 EXPECTED = {
     "rate_limit": "rate_limited",

@@ -12,7 +12,7 @@ import pytest
 from click.testing import CliRunner
 
 from harness.cli import main
-from harness.runner import arrivals
+from harness.run.scheduler import arrivals
 from harness.sim import SimProcess
 
 
@@ -131,7 +131,7 @@ def test_arrival_generators_are_seeded() -> None:
 
 
 def test_synthetic_prompts_have_the_requested_token_length() -> None:
-    from harness.tokens import count_tokens, synthetic_prompt
+    from harness.cost.tokens import count_tokens, synthetic_prompt
 
     for n in (1, 17, 256):
         assert count_tokens(synthetic_prompt(n, seed=5)) == n

@@ -23,8 +23,8 @@ from harness.cli import main
 from harness.providers.direct import DirectClient
 from harness.providers.trace import Endpoint
 from harness.providers.transport import import_litellm, send
+from harness.request import RequestSpec
 from harness.sim import SimProcess, SimProfile
-from harness.suites.base import RequestSpec
 
 # Tokens at 60, 70, ..., 330 ms: 20 reasoning (60-250 ms), then 8 text (260-330 ms).
 THINKER = SimProfile(ttft_ms=60, itl_ms=10, reasoning_tokens=20, output_tokens=8, seed=5)

@@ -14,8 +14,8 @@ import pytest
 from click.testing import CliRunner
 
 from harness.cli import main
-from harness.config import load_config
-from harness.execute import deprecation_warnings
+from harness.config.spec import load_config
+from harness.run.session import deprecation_warnings
 from harness.sim import SimProcess
 
 from ..conftest import REPO, sim_requests

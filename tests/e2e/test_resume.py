@@ -17,7 +17,7 @@ from click.testing import CliRunner
 from harness.cli import main
 from harness.errors import StoreError
 from harness.sim import SimProcess
-from harness.store import read_runs
+from harness.store.parts import read_runs
 
 from ..conftest import sim_requests
 

@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from harness.catalog import AuditRow, AuditStatus, ModelInfo, audit, lookup
-from harness.pricing import Usage, cost, price_table_identity, resolve_price
+from harness.cost.catalog import AuditRow, AuditStatus, ModelInfo, audit, lookup
+from harness.cost.pricing import Usage, cost, price_table_identity, resolve_price
 
 TABLE: dict[str, Any] = {
     "sample_spec": {"deprecation_date": "date when the model becomes deprecated in the format"},

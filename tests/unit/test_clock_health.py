@@ -11,10 +11,10 @@ import re
 import time
 from typing import Any
 
-from harness.clock import LoopMonitor, metric_stamps
-from harness.execute import clock_warning
-from harness.runner import Phase, run_phases
-from harness.suites.base import RequestSpec
+from harness.request import RequestSpec
+from harness.run.clock import LoopMonitor, metric_stamps
+from harness.run.scheduler import Phase, run_phases
+from harness.run.session import clock_warning
 
 WARMUP_STALL_S = 0.4
 

@@ -10,7 +10,7 @@ import pytest
 from click.testing import CliRunner
 
 from harness.cli import main
-from harness.config import load_config
+from harness.config.spec import load_config
 from harness.errors import ConfigError
 from harness.sim import SimProcess
 

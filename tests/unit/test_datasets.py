@@ -1,4 +1,4 @@
-"""Tests for harness.datasets (loading, converting, errors), harness.prompting, and the
+"""Tests for harness.suites.datasets (loading, converting, errors), harness.suites.prompting, and the
 shipped RAG QA knowledge base suites/rag_qa/acme_kb.jsonl."""
 
 from __future__ import annotations
@@ -17,7 +17,9 @@ import pyarrow.parquet as pq
 import pytest
 import yaml
 
-from harness.datasets import (
+from harness.errors import HarnessError
+from harness.scoring import is_abstention, is_unanswerable
+from harness.suites.datasets import (
     FORMATS,
     Case,
     DatasetError,
@@ -25,14 +27,12 @@ from harness.datasets import (
     load_cases,
     write_jsonl,
 )
-from harness.errors import HarnessError
-from harness.prompting import (
+from harness.suites.prompting import (
     DEFAULT_SYSTEM,
     DEFAULT_TEMPLATE,
     check_template,
     render_messages,
 )
-from harness.scoring import is_abstention, is_unanswerable
 from tests.conftest import TEST_DATA
 
 REPO = Path(__file__).resolve().parents[2]

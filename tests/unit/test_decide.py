@@ -28,7 +28,7 @@ from harness.report.decide import (
     render_gate,
     tags_from_manifest,
 )
-from harness.store import SCHEMA, PartWriter, read_runs
+from harness.store.parts import SCHEMA, PartWriter, read_runs
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 

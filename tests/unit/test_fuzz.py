@@ -34,10 +34,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from harness.cli import main
-from harness.config import load_config
-from harness.datasets import DatasetError, load_cases
+from harness.config.spec import load_config
 from harness.errors import ConfigError
-from harness.execute import build_plan, plan_estimate
+from harness.run.session import build_plan, plan_estimate
+from harness.suites.datasets import DatasetError, load_cases
 
 SETTINGS = settings(
     max_examples=120,
@@ -577,7 +577,7 @@ def rows(draw: st.DrawFn) -> list[dict[str, Any]]:
 def test_reports_of_hostile_rows_do_not_crash(records: list[dict[str, Any]]) -> None:
     from harness.report import render, summarize
     from harness.report.export import Report, export
-    from harness.store import SCHEMA
+    from harness.store.parts import SCHEMA
 
     # Through Arrow with the stored schema, as a report reads them.
     frame = pa.Table.from_pylist(records, schema=SCHEMA).to_pandas()

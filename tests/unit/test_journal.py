@@ -13,8 +13,8 @@ import duckdb
 import pandas as pd
 import pytest
 
-from harness.journal import JournalWriter
-from harness.store import (
+from harness.store.journal import JournalWriter
+from harness.store.parts import (
     PartWriter,
     encode_row,
     list_runs,
@@ -143,7 +143,7 @@ def test_a_torn_last_record_is_dropped_with_a_note(
     first, second, third = lines(row(0), row(1), row(2))
     # A kill in the middle of the last record's write: half of it on disk.
     crashed_journal(run_dir, 0, first + third[: len(third) // 2], second)
-    with caplog.at_level(logging.WARNING, logger="harness.store"):
+    with caplog.at_level(logging.WARNING, logger="harness.store.parts"):
         rows = read_runs(tmp_path).to_pandas()
     assert sorted(rows["request_index"]) == [0, 1]
     assert "_journal-00000.0.jsonl: dropped a torn last record" in caplog.text
@@ -161,7 +161,7 @@ def test_an_unreadable_line_inside_a_segment_is_dropped_with_a_note(
     run_dir = tmp_path / "r"
     first, _, third = lines(row(0), row(1), row(2))
     crashed_journal(run_dir, 0, first + b"\x00\x00garbage\n" + third)
-    with caplog.at_level(logging.WARNING, logger="harness.store"):
+    with caplog.at_level(logging.WARNING, logger="harness.store.parts"):
         rows = read_runs(tmp_path).to_pandas()
     assert list(rows["request_index"]) == [0, 2]
     assert "line 2 is unreadable" in caplog.text
@@ -227,7 +227,7 @@ def test_unknown_row_keys_raise_under_tests(
     with pytest.raises(ValueError, match="no_such_column"):
         PartWriter(tmp_path / "p", "p").add(row(0, no_such_column=1))
     monkeypatch.delenv("HARNESS_STRICT_ROWS")
-    with caplog.at_level(logging.WARNING, logger="harness.store"):
+    with caplog.at_level(logging.WARNING, logger="harness.store.parts"):
         writer.add(row(1, no_such_column=1))
     assert "no_such_column" in caplog.text  # dropped, but said so
     writer.add(row(2, t0_perf_s=12.5))  # stored, not dropped

@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from harness.config import load_config
-from harness.execute import build_plan, plan_count
+from harness.config.spec import load_config
+from harness.run.session import build_plan, plan_count
 
 
 def test_count_names_level_warmups_time_bounds_and_worker_warmups(

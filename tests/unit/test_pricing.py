@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from harness.pricing import (
+from harness.cost.pricing import (
     UNKNOWN_PRICE,
     Price,
     PricingOverride,

@@ -18,7 +18,7 @@ import pytest
 
 from harness.providers.trace import Endpoint, StreamTrace, build_row
 from harness.report.summary import summarize
-from harness.suites.base import RequestSpec
+from harness.request import RequestSpec
 
 ENDPOINT = Endpoint(
     provider="p",

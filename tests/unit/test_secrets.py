@@ -18,7 +18,7 @@ import pytest
 from click.testing import CliRunner
 
 from harness.cli import main
-from harness.config import load_config
+from harness.config.spec import load_config
 from harness.errors import ConfigError
 from harness.report.export import Report, redact_report
 from harness.secrets import (
@@ -32,7 +32,7 @@ from harness.secrets import (
     scrub,
     scrub_file,
 )
-from harness.store import read_manifest, write_manifest
+from harness.store.parts import read_manifest, write_manifest
 
 _ALNUM = "Ab3De6Gh9Jk2Mn5Pq8St1Vw4Yz7Bc0Ef"  # 32 characters, mixed case and digits
 

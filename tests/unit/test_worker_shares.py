@@ -6,9 +6,9 @@ import itertools
 
 import pytest
 
-from harness.runner import Phase
-from harness.suites.base import RequestSpec
-from harness.workers import fair_share, share_of
+from harness.request import RequestSpec
+from harness.run.executors.processes import fair_share, share_of
+from harness.run.scheduler import Phase
 
 
 def phase(n: int, pattern: str = "concurrency", level: float = 4.0) -> Phase:

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from harness.config import RunSpec
+from harness.config.spec import RunSpec
 from harness.report.summary import unpaired_providers
 
 

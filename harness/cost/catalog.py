@@ -1,7 +1,7 @@
 """What litellm's price table says about a model: prices, limits, capabilities, deprecation.
 
 Pure functions over ``litellm.model_cost`` (passed in; this module never imports litellm).
-Models are found with :func:`harness.pricing.resolve_table_key`, the same resolution that
+Models are found with :func:`harness.cost.pricing.resolve_table_key`, the same resolution that
 prices them.
 """
 
@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any, Literal
 
-from harness.pricing import PER_MTOK, resolve_table_key
+from harness.cost.pricing import PER_MTOK, resolve_table_key
 
 AuditStatus = Literal["ok", "deprecating", "deprecated", "unknown"]
 

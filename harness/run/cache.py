@@ -37,8 +37,8 @@ from pathlib import Path
 from typing import Any
 
 from harness.providers.trace import Endpoint
+from harness.request import RequestSpec
 from harness.secrets import redact
-from harness.suites.base import RequestSpec
 
 # Suite kinds whose rows are scored for quality and may be replayed. Never
 # "latency" (timings are its point) nor "cost" (usage at today's price is its point).

@@ -14,13 +14,13 @@ from typing import Any, Literal
 
 from pydantic import Field, ValidationError, model_validator
 
+from harness.config.yamlsource import KeyPath, YamlSource, format_key_path, load_yaml
+from harness.cost.pricing import PricingOverride
 from harness.errors import ConfigError
-from harness.pricing import PricingOverride
 from harness.secrets import audit
 from harness.sim.profile import SimProfile
 from harness.suites import SUITE_KINDS, SuiteConfig
 from harness.suites.base import MAX_COUNT, StrictModel
-from harness.yamlsource import KeyPath, YamlSource, format_key_path, load_yaml
 
 # The provider's own key goes through api_key_env, so params may not set it.
 _SECRET_KEYS = {"api_key", "apikey", "key", "secret", "token", "password", "authorization"}

@@ -15,8 +15,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from harness.pricing import Price, estimate_cost_range
-from harness.suites.base import RequestSpec
+from harness.cost.pricing import Price, estimate_cost_range
+from harness.request import RequestSpec
 
 JUDGE_MAX_TOKENS = 300
 _PER_MESSAGE_OVERHEAD = 4  # role and separators, as OpenAI counts chat messages
@@ -24,7 +24,7 @@ _PER_MESSAGE_OVERHEAD = 4  # role and separators, as OpenAI counts chat messages
 
 @functools.lru_cache(maxsize=65536)
 def _text_tokens(text: str) -> int:
-    from harness.tokens import count_tokens
+    from harness.cost.tokens import count_tokens
 
     return count_tokens(text)
 

@@ -18,7 +18,7 @@ the Parquet writer release the GIL, so compaction does not stall the event
 loop the way building a part there did), fsyncs the directory, then deletes
 the segment. ``close`` compacts the last one, so a run that ends normally
 leaves only Parquet parts. After a crash, readers and ``--resume`` read the
-segments (see ``harness.store``).
+segments (see ``harness.store.parts``).
 
 JSON lines rather than Arrow IPC: encoding a row costs ~80 µs against ~460 µs
 for a one-row record batch, a torn last record is simply a line without its
@@ -38,7 +38,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.errors import StoreError
-from harness.store import (
+from harness.store.parts import (
     decode_segment,
     encode_row,
     fsync_dir,

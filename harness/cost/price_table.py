@@ -13,7 +13,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from harness.pricing import price_table_identity
+from harness.cost.pricing import price_table_identity
 
 TABLE_FILE = "model_prices_and_context_window_backup.json"
 

@@ -19,10 +19,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from harness.cache import ResponseCache
-from harness.limits import RateLimiter, RetryPolicy
 from harness.providers.trace import Endpoint
-from harness.runner import Health, Phase, RunOutcome, run_phases
+from harness.run.cache import ResponseCache
+from harness.run.limits import RateLimiter, RetryPolicy
+from harness.run.scheduler import Health, Phase, RunOutcome, run_phases
 
 _DONE = "__done__"
 
@@ -101,9 +101,9 @@ class WorkerJob:
 
 def _worker_main(job: WorkerJob, rows: Any, barriers: dict[int, Any]) -> None:
 
-    from harness.budget import input_tokens
     from harness.children import die_with_parent
-    from harness.execute import Sender
+    from harness.run.budget import input_tokens
+    from harness.run.session import Sender
 
     # A parent killed with SIGKILL runs no cleanup: the kernel stops its workers,
     # which would otherwise go on buying requests whose rows nobody journals.

@@ -7,7 +7,7 @@ Layout::
         part-00000.parquet     rows, compacted from the journal while the run goes on
         part-00001.parquet
         _journal-00002.0.jsonl rows not compacted yet, one JSON object a line, in the two
-        _journal-00002.1.jsonl   files of segment 2 (harness/journal.py writes them)
+        _journal-00002.1.jsonl   files of segment 2 (harness/store/journal.py writes them)
         _manifest.json         config (no secrets), hash, versions, times, status
 
 ``pandas.read_parquet("results")`` and DuckDB's
@@ -115,7 +115,7 @@ SCHEMA = pa.schema(
         ("output_chars", pa.int64()),
         ("schedule_lag_s", pa.float64()),
         ("send_delay_s", pa.float64()),
-        # open-loop queueing (offsets from the phase start; see harness/runner.py)
+        # open-loop queueing (offsets from the phase start; see harness/run/scheduler.py)
         ("scheduled_s", pa.float64()),
         ("sent_s", pa.float64()),
         ("queue_wait_s", pa.float64()),
@@ -240,7 +240,7 @@ def known_columns(row: Mapping[str, Any]) -> Mapping[str, Any]:
         return row
     if os.environ.get(STRICT_ROWS_ENV) == "1":
         raise ValueError(
-            f"row keys not in the Parquet schema (harness/store.py SCHEMA): {sorted(unknown)};"
+            f"row keys not in the Parquet schema (harness.store.parts.SCHEMA): {sorted(unknown)};"
             " add a column, or remove the key before the row reaches the sink"
         )
     if unknown - _warned_keys:

@@ -21,27 +21,29 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from harness import __version__, price_table
-from harness.budget import Budget, PlanLine, dry_run, input_tokens, recovered_spend
-from harness.cache import CacheHit, ResponseCache, judge_key
-from harness.clock import MAX_LAG_MS
-from harness.config import ProviderConfig, RunSpec
+from harness import __version__
+from harness.config.spec import ProviderConfig, RunSpec
+from harness.cost import price_table
+from harness.cost.pricing import resolve_price
 from harness.errors import ConfigError, ProviderSetupError, StoreError
-from harness.journal import JournalWriter
-from harness.limits import RateLimiter, RetryPolicy
-from harness.pricing import resolve_price
 from harness.providers.trace import Endpoint
-from harness.runner import UNAVAILABLE, Health, Phase, RunOutcome, run_phases
+from harness.request import RequestSpec
+from harness.run.budget import Budget, PlanLine, dry_run, input_tokens, recovered_spend
+from harness.run.cache import CacheHit, ResponseCache, judge_key
+from harness.run.clock import MAX_LAG_MS
+from harness.run.limits import RateLimiter, RetryPolicy
+from harness.run.scheduler import UNAVAILABLE, Health, Phase, RunOutcome, run_phases
 from harness.secrets import env_refs, expand_refs, redact, scrub, scrub_file
 from harness.sim import SimProcess, SimProfile
-from harness.store import (
+from harness.store.journal import JournalWriter
+from harness.store.parts import (
     ResumeState,
     prepare_resume,
     read_manifest,
     validate_run_id,
     write_manifest,
 )
-from harness.suites import SUITE_KINDS, RequestSpec
+from harness.suites import SUITE_KINDS
 from harness.suites.rag_qa import JudgeConfig, RagQaSuite
 
 if TYPE_CHECKING:
@@ -189,7 +191,7 @@ DEPRECATION_WARNING_DAYS = 90
 
 def deprecation_warnings(spec: RunSpec) -> list[str]:
     """Configured models that are deprecated, or will be within 90 days."""
-    from harness.catalog import audit
+    from harness.cost.catalog import audit
 
     models = sorted(
         {p.model for p in spec.providers if p.model and not p.simulated and not p.local}
@@ -395,7 +397,7 @@ class Sender:
     async def __call__(self, request: RequestSpec) -> dict[str, Any]:
         endpoint = self.endpoints[request.provider]
         # The cache serves only quality-scored requests outside load phases
-        # (harness.cache.cacheable), and never an answer this run stored itself.
+        # (harness.run.cache.cacheable), and never an answer this run stored itself.
         hit = self.cache.get(endpoint, request) if self.cache is not None else None
         if hit is not None:
             row, verdict = await self._judged(self._scored(hit.row, request), request, hit)
@@ -441,7 +443,7 @@ class Sender:
         judge_endpoint = self.judge_endpoints.get(request.suite)
         if judge_endpoint is None or request.warmup or row["status"] != "ok":
             return row, None
-        from harness.providers.judge import judge, judge_call
+        from harness.suites.judge import judge, judge_call
 
         call = judge_call(judge_endpoint, row, request)
         key = judge_key(call)
@@ -676,7 +678,7 @@ def execute(
                 await sender.close()
 
         def in_workers() -> RunOutcome:
-            from harness.workers import run_in_workers
+            from harness.run.executors.processes import run_in_workers
 
             return run_in_workers(
                 spec.run.workers,
@@ -840,7 +842,7 @@ def open_loop_block(run_dir: Path) -> dict[str, Any]:
     """Offered vs achieved rate of each open-loop level, from the rows as stored,
     with the levels that were over capacity (the summary's definition)."""
     from harness.report.summary import open_loop_capacity
-    from harness.store import read_runs
+    from harness.store.parts import read_runs
 
     try:
         rows = read_runs(run_dir.parent, [run_dir.name]).to_pandas()

@@ -36,7 +36,7 @@ from jinja2.exceptions import SecurityError
 from jinja2.runtime import Context
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
-from harness.datasets import Case, DatasetError
+from harness.suites.datasets import Case, DatasetError
 
 __all__ = [
     "ABSTAIN_ANSWER",

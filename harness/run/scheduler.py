@@ -52,16 +52,14 @@ import time
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any
 
-from harness.budget import Budget
-from harness.clock import LoopMonitor
-from harness.limits import RateLimiter, RetryPolicy
+from harness.cost.tokens import encoding
 from harness.providers.trace import request_identity
-from harness.suites.base import RequestSpec
-from harness.tokens import encoding
+from harness.request import RequestSpec, Row
+from harness.run.budget import Budget
+from harness.run.clock import LoopMonitor
+from harness.run.limits import RateLimiter, RetryPolicy
 
-Row = dict[str, Any]
 Send = Callable[[RequestSpec], Awaitable[Row]]
 NO_RETRY = RetryPolicy(max_retries=0)
 Health = Callable[[], str | None]

@@ -1,0 +1,1 @@
+"""Executors: where a run's plan is sent from."""
