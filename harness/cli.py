@@ -330,7 +330,7 @@ def _diff_shown(table: Any) -> Any:
 
     ``a``, ``b``, ``change`` and the interval are in the unit of the row's ``metric``
     (ms, dollars, a rate, a score); ``threshold`` is relative to A for latency and cost
-    (a percentage), absolute otherwise (see :func:`harness.report.decide.diff_runs`).
+    (a percentage), absolute otherwise (see :func:`harness.report.diff.diff_runs`).
     """
     from harness.report.export import name_kind
     from harness.report.text import cell_text
@@ -377,18 +377,18 @@ def leaderboard(
 ) -> None:
     """Rank providers on a weighted score relative to the best; ties within noise share
     a rank range ("1–2"); mark the Pareto frontier."""
-    from harness.report import decide
+    from harness.report import leaderboard
     from harness.report.summary import load_run
     from harness.store.parts import read_manifest
 
     chosen, rows = load_run(results_root, run_id)
     manifest = read_manifest(results_root / chosen)
     try:
-        board = decide.leaderboard(
+        board = leaderboard.leaderboard(
             rows,
-            weights=decide.parse_weights(weights),
-            tags=decide.tags_from_manifest(manifest),
-            where=decide.parse_where(where) if where else None,
+            weights=leaderboard.parse_weights(weights),
+            tags=leaderboard.tags_from_manifest(manifest),
+            where=leaderboard.parse_where(where) if where else None,
         )
     except ValueError as exc:
         raise click.BadParameter(str(exc)) from None
@@ -433,7 +433,7 @@ def diff(
     Exit 1 when a significant change crosses a regression threshold, so a nightly
     job fails on a real regression and not on noise.
     """
-    from harness.report import decide
+    from harness.report import diff
     from harness.store.parts import list_runs, read_runs
 
     known = list_runs(results_root)
@@ -458,7 +458,7 @@ def diff(
     rows_a = read_runs(results_root, [a]).to_pandas()
     rows_b = read_runs(results_root, [b]).to_pandas()
     try:
-        table = decide.diff_runs(rows_a, rows_b, {**decide.DEFAULT_THRESHOLDS, **parsed})
+        table = diff.diff_runs(rows_a, rows_b, {**diff.DEFAULT_THRESHOLDS, **parsed})
     except ValueError as exc:
         raise click.BadParameter(str(exc)) from None
     notes = list(table.attrs.get("notes", []))
@@ -517,12 +517,12 @@ def compare(
     max_usd_per_1k: float | None,
 ) -> None:
     """Adoption gate: should CANDIDATE replace BASELINE? Exit 0 adopt, 1 do not adopt."""
-    from harness.report import decide
+    from harness.report import gate
     from harness.report.summary import load_run
 
     _, rows = load_run(results_root, run_id)
     try:
-        result = decide.adoption_gate(
+        result = gate.adoption_gate(
             rows,
             baseline,
             candidate,
@@ -534,7 +534,7 @@ def compare(
         )
     except ValueError as exc:
         raise click.BadParameter(str(exc)) from None
-    click.echo(decide.render_gate(result))
+    click.echo(gate.render_gate(result))
     sys.exit(result.exit_code)
 
 
@@ -546,12 +546,12 @@ def compare(
 @_clean_errors
 def history(results_root: Path, metric: str, provider: str | None, fmt: str) -> None:
     """A metric of the summary over every run in RESULTS_ROOT, oldest first."""
-    from harness.report import decide
+    from harness.report import history
     from harness.store.parts import read_runs
 
     rows = read_runs(results_root).to_pandas()
     try:
-        series = decide.history(rows, metric, provider)
+        series = history.history(rows, metric, provider)
     except ValueError as exc:
         raise click.BadParameter(str(exc)) from None
     from harness.report.export import name_kind

@@ -1,4 +1,4 @@
-"""harness.report.decide on synthetic rows with known properties.
+"""harness.report (leaderboard, diff, gate, history) on synthetic rows with known properties.
 
 Rows are built with the store's schema (through Arrow, so they have exactly the dtypes
 ``read_runs(...).to_pandas()`` returns) and summaries come from the real ``summarize``.
@@ -16,16 +16,14 @@ import pandas as pd
 import pyarrow as pa
 import pytest
 
-from harness.report.decide import (
-    DEFAULT_THRESHOLDS,
-    adoption_gate,
-    diff_runs,
-    history,
+from harness.report.diff import DEFAULT_THRESHOLDS, diff_runs
+from harness.report.gate import adoption_gate, render_gate
+from harness.report.history import history
+from harness.report.leaderboard import (
     leaderboard,
     pareto_front,
     parse_weights,
     parse_where,
-    render_gate,
     tags_from_manifest,
 )
 from harness.store.parts import SCHEMA, PartWriter, read_runs

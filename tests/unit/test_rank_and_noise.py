@@ -10,7 +10,9 @@ from typing import Any
 import numpy as np
 import pytest
 
-from harness.report.decide import NOISE_FLOORS, diff_runs, leaderboard
+from harness.report.compare import NOISE_FLOORS
+from harness.report.diff import diff_runs
+from harness.report.leaderboard import leaderboard
 from harness.report.summary import summarize
 
 from .test_decide import frame, latency_rows, metric_row, outcomes, rag_rows, row_for

@@ -1,0 +1,77 @@
+"""One summary metric over many runs, in start-time order (:func:`history`)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import pandas as pd
+
+from harness.report.compare import (
+    base_name,
+)
+from harness.report.summary import summarize
+
+
+def history(
+    rows: pd.DataFrame,
+    metric: str,
+    provider: str | None = None,
+    *,
+    slos: Mapping[str, Mapping[str, Mapping[str, float]]] | None = None,
+) -> pd.DataFrame:
+    """One summary metric (a column of :func:`summarize`) over many runs.
+
+    Each run is summarised on its own (with ``slos[run_id]``, e.g. from
+    :func:`harness.report.summary.run_slos`, so that ``goodput`` exists); its start time
+    is the earliest ``started_at`` of its rows. ``provider`` matches the name with or
+    without ``" (simulated)"``. A series (suite, load level, provider) where the metric is
+    NaN in every run is left out; a NaN in some runs stays, as a gap (e.g. a run without
+    a successful request).
+
+    Returns:
+        Columns ``run_id, started_at, provider, suite, load_level, value``, ordered by
+        start time (then run id, suite, load level, provider).
+
+    Raises:
+        ValueError: for an unknown provider, or a metric that no run's summary has.
+    """
+    columns = ["run_id", "started_at", "provider", "suite", "load_level", "value"]
+    if provider is not None:
+        name = base_name(provider)
+        known = sorted({str(p) for p in rows["provider"].dropna()})
+        if name not in known:
+            raise ValueError(f"unknown provider {provider!r}; known: {', '.join(known)}")
+        rows = rows[rows["provider"] == name]
+    if rows.empty:
+        return pd.DataFrame(columns=columns)
+    pieces = []
+    available: set[str] = set()
+    for run_id, run_rows in rows.groupby("run_id", sort=False):
+        table = summarize(run_rows, (slos or {}).get(str(run_id)))
+        available.update(str(c) for c in table.columns)
+        if metric not in table.columns:
+            continue
+        pieces.append(
+            pd.DataFrame(
+                {
+                    "run_id": str(run_id),
+                    "started_at": run_rows["started_at"].min(),
+                    "provider": table["provider"].astype(str).to_numpy(),
+                    "suite": table["suite"].astype(str).to_numpy(),
+                    "load_level": table["load_level"].astype(str).to_numpy(),
+                    "value": pd.to_numeric(table[metric], errors="coerce").to_numpy(float),
+                }
+            )
+        )
+    if not pieces:
+        have = ", ".join(sorted(available))
+        raise ValueError(f"unknown metric {metric!r}; the summary has: {have}")
+    series = pd.concat(pieces, ignore_index=True)
+    defined = series.groupby(["provider", "suite", "load_level"])["value"].transform(
+        lambda v: v.notna().any()
+    )
+    series = series[defined.astype(bool)]
+    series = series.sort_values(
+        ["started_at", "run_id", "suite", "load_level", "provider"], kind="stable"
+    )
+    return series[columns].reset_index(drop=True)
