@@ -42,7 +42,9 @@ import pyarrow as pa
 
 import harness.run.session
 from harness.store.journal import JournalWriter
-from harness.store.parts import SCHEMA, PartWriter, decode_segment, encode_row, read_runs
+from harness.store.parts import PartWriter, read_runs
+from harness.store.schema import SCHEMA
+from harness.store.segments import decode_segment, encode_row
 
 
 def real_rows(tmp: Path, n: int) -> list[dict[str, Any]]:

@@ -379,7 +379,7 @@ def leaderboard(
     a rank range ("1–2"); mark the Pareto frontier."""
     from harness.report import leaderboard
     from harness.report.summary import load_run
-    from harness.store.parts import read_manifest
+    from harness.store.files import read_manifest
 
     chosen, rows = load_run(results_root, run_id)
     manifest = read_manifest(results_root / chosen)

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 Row = dict[str, Any]
-"""One stored request: column name → value (see :data:`harness.store.parts.SCHEMA`)."""
+"""One stored request: column name → value (see :data:`harness.store.schema.SCHEMA`)."""
 
 
 @dataclass(frozen=True)

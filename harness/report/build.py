@@ -12,7 +12,7 @@ from harness.report.summary import (
     paired_quality,
     unpaired_providers,
 )
-from harness.store.parts import read_manifest
+from harness.store.files import read_manifest
 
 
 def build_report(root: Path, run_id: str | None = None) -> Report:

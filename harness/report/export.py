@@ -61,7 +61,7 @@ from harness.report.charts import (
     report_charts,
 )
 from harness.secrets import redact_frame, scrub
-from harness.store.parts import atomic_write
+from harness.store.files import atomic_write
 
 MAX_DOCUMENT_ROWS = 500
 """Rows per table shown in Markdown and HTML; the data formats hold every row."""

@@ -16,7 +16,8 @@ import pandas as pd
 
 from harness.errors import StoreError
 from harness.secrets import redact_frame
-from harness.store.parts import list_runs, read_manifest, read_runs
+from harness.store.files import read_manifest
+from harness.store.parts import list_runs, read_runs
 
 if TYPE_CHECKING:
     from harness.report.export import Kind

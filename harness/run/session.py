@@ -35,14 +35,9 @@ from harness.run.limits import RateLimiter, RetryPolicy
 from harness.run.scheduler import UNAVAILABLE, Health, Phase, RunOutcome, run_phases
 from harness.secrets import env_refs, expand_refs, redact, scrub, scrub_file
 from harness.sim import SimProcess, SimProfile
+from harness.store.files import read_manifest, validate_run_id, write_manifest
 from harness.store.journal import JournalWriter
-from harness.store.parts import (
-    ResumeState,
-    prepare_resume,
-    read_manifest,
-    validate_run_id,
-    write_manifest,
-)
+from harness.store.resume import ResumeState, prepare_resume
 from harness.suites import SUITE_KINDS
 from harness.suites.rag_qa import JudgeConfig, RagQaSuite
 

@@ -38,16 +38,9 @@ from pathlib import Path
 from typing import Any
 
 from harness.errors import StoreError
-from harness.store.parts import (
-    decode_segment,
-    encode_row,
-    fsync_dir,
-    known_columns,
-    next_part_number,
-    part_path,
-    segment_path,
-    write_part,
-)
+from harness.store.files import fsync_dir, next_part_number, part_path, segment_path, write_part
+from harness.store.schema import known_columns
+from harness.store.segments import decode_segment, encode_row
 
 log = logging.getLogger(__name__)
 

@@ -26,7 +26,8 @@ from harness.report.leaderboard import (
     parse_where,
     tags_from_manifest,
 )
-from harness.store.parts import SCHEMA, PartWriter, read_runs
+from harness.store.parts import PartWriter, read_runs
+from harness.store.schema import SCHEMA
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 

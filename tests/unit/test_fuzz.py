@@ -577,7 +577,7 @@ def rows(draw: st.DrawFn) -> list[dict[str, Any]]:
 def test_reports_of_hostile_rows_do_not_crash(records: list[dict[str, Any]]) -> None:
     from harness.report import render, summarize
     from harness.report.export import Report, export
-    from harness.store.parts import SCHEMA
+    from harness.store.schema import SCHEMA
 
     # Through Arrow with the stored schema, as a report reads them.
     frame = pa.Table.from_pylist(records, schema=SCHEMA).to_pandas()

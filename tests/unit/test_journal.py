@@ -13,15 +13,11 @@ import duckdb
 import pandas as pd
 import pytest
 
+from harness.store.files import segment_path
 from harness.store.journal import JournalWriter
-from harness.store.parts import (
-    PartWriter,
-    encode_row,
-    list_runs,
-    prepare_resume,
-    read_runs,
-    segment_path,
-)
+from harness.store.parts import PartWriter, list_runs, read_runs
+from harness.store.resume import prepare_resume
+from harness.store.segments import encode_row
 
 
 def row(i: int, **extra: Any) -> dict[str, Any]:

@@ -32,7 +32,7 @@ from harness.secrets import (
     scrub,
     scrub_file,
 )
-from harness.store.parts import read_manifest, write_manifest
+from harness.store.files import read_manifest, write_manifest
 
 _ALNUM = "Ab3De6Gh9Jk2Mn5Pq8St1Vw4Yz7Bc0Ef"  # 32 characters, mixed case and digits
 

@@ -11,7 +11,8 @@ from harness.errors import StoreError
 from harness.sim import SimProcess
 from harness.sim.profile import SimProfile
 from harness.sim.server import answer_words
-from harness.store.parts import PartWriter, list_runs, read_runs, validate_run_id
+from harness.store.files import validate_run_id
+from harness.store.parts import PartWriter, list_runs, read_runs
 
 
 def test_answers_are_deterministic_and_respect_max_tokens() -> None:
