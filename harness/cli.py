@@ -146,7 +146,7 @@ def validate(config: Path) -> None:
     from harness.config.spec import load_config
 
     spec = load_config(config)
-    from harness.run.session import plan_count
+    from harness.run.plan import plan_count
 
     # The run's own plan: optional providers that would be skipped are not counted.
     count = plan_count(spec)
@@ -183,7 +183,9 @@ def _print_dry_run(spec: Any) -> None:
     import pandas as pd
 
     from harness.report.text import cell_text, render_text
-    from harness.run.session import deprecation_warnings, plan_estimate, unset_key_envs
+    from harness.run.endpoints import unset_key_envs
+    from harness.run.plan import plan_estimate
+    from harness.run.session import deprecation_warnings
 
     lines, skipped = plan_estimate(spec)
     for notice in skipped.values():

@@ -6,47 +6,38 @@ id, simulators that do not start) fails before the first request is sent.
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 import importlib.metadata
-import itertools
 import os
 import platform
 import socket
 import sys
-from collections.abc import Callable, Iterator
-from contextlib import ExitStack, contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from harness import __version__
-from harness.config.spec import ProviderConfig, RunSpec
+from harness.config.spec import RunSpec
 from harness.cost import price_table
-from harness.cost.pricing import resolve_price
-from harness.errors import ConfigError, ProviderSetupError, StoreError
-from harness.providers.trace import Endpoint
-from harness.request import RequestSpec
-from harness.run.budget import Budget, PlanLine, dry_run, input_tokens, recovered_spend
-from harness.run.cache import CacheHit, ResponseCache, judge_key
+from harness.errors import StoreError
+from harness.run.budget import Budget, recovered_spend
+from harness.run.cache import ResponseCache
 from harness.run.clock import MAX_LAG_MS
-from harness.run.limits import RateLimiter, RetryPolicy
-from harness.run.scheduler import UNAVAILABLE, Health, Phase, RunOutcome, run_phases
-from harness.secrets import env_refs, expand_refs, redact, scrub, scrub_file
-from harness.sim import SimProcess, SimProfile
+from harness.run.limits import RetryPolicy
+from harness.run.scheduler import UNAVAILABLE, RunOutcome
+from harness.secrets import redact, scrub
 from harness.store.files import read_manifest, validate_run_id, write_manifest
 from harness.store.journal import JournalWriter
 from harness.store.resume import ResumeState, prepare_resume
-from harness.suites import SUITE_KINDS
-from harness.suites.rag_qa import JudgeConfig, RagQaSuite
 
 if TYPE_CHECKING:
-    from harness.providers.local_server import LocalModelServer
-
-# litellm model prefixes that speak the OpenAI chat-completions protocol at an
-# api_base; ``transport: auto`` sends these through the direct client.
-DIRECT_PREFIXES = ("openai", "hosted_vllm", "openai_like", "llamafile", "lm_studio")
+    pass
+from harness.run.endpoints import NOT_STARTED, build_endpoints, resolve_keys
+from harness.run.executors import Job, executor_for
+from harness.run.plan import build_plan, remaining, skip_unavailable
+from harness.run.servers import _gone, _health, local_server_processes, scrubbed_logs, simulators
 
 
 @dataclass
@@ -62,81 +53,6 @@ class RunResult:
     warnings: list[str] = dataclasses.field(default_factory=list)
     unavailable: dict[str, str] = dataclasses.field(default_factory=dict)
     """Providers not (or no longer) sent to, and why: failed to start, died, or unreachable."""
-
-
-def build_plan(spec: RunSpec) -> list[Phase]:
-    """Every request of the run, grouped in phases: suite × provider × load level."""
-    phases: list[Phase] = []
-    index = 0
-    for suite in spec.suites:
-        load = {p.label: p for p in suite.phases()}
-        for provider in spec.providers:
-            requests = SUITE_KINDS[suite.kind].plan(suite, provider.name)
-            for label, group in itertools.groupby(requests, key=lambda r: r.load_level):
-                batch = list(group)
-                how = load[label]
-                phases.append(
-                    Phase(
-                        provider.name,
-                        batch,
-                        how.pattern,
-                        how.level,
-                        how.duration_s,
-                        how.seed,
-                        first_index=index,
-                    )
-                )
-                index += len(batch)
-    return phases
-
-
-def judges(spec: RunSpec) -> dict[str, JudgeConfig]:
-    """Suite name → its judge, for suites that have one."""
-    return {
-        s.name: s.judge for s in spec.suites if isinstance(s, RagQaSuite) and s.judge is not None
-    }
-
-
-def resolve_keys(spec: RunSpec) -> dict[str, str | None]:
-    """Read each provider's (and judge's) API key from its environment variable.
-
-    Fails before anything is sent when a named variable is not set.
-    """
-    keys: dict[str, str | None] = {}
-    for name, env in _key_envs(spec):
-        keys[name] = os.environ.get(env) if env is not None else None
-    missing = unset_key_envs(spec)
-    if missing:
-        raise ConfigError(
-            "environment variables not set (export them, or remove the provider):\n"
-            + "\n".join(missing)
-        )
-    return keys
-
-
-def _key_envs(spec: RunSpec) -> list[tuple[str, str | None]]:
-    """(provider or ``judge:<suite>``, its API-key variable or None), in config order."""
-    named = [(p.name, p.api_key_env) for p in spec.providers]
-    return named + [(f"judge:{s}", j.api_key_env) for s, j in judges(spec).items()]
-
-
-def unset_key_envs(spec: RunSpec) -> list[str]:
-    """Every API-key variable (``api_key_env``, ``${VAR}`` in params) that is not set, each
-    as ``<config>: <key>: <VAR>``; a run fails on them, a dry run lists them."""
-    missing = []
-    named = [(f"providers[{i}]", p.api_key_env) for i, p in enumerate(spec.providers)]
-    named += [(f"suite {s}: judge", j.api_key_env) for s, j in judges(spec).items()]
-    for where, env in named:
-        if env is not None and not os.environ.get(env):
-            missing.append(f"{spec.path}: {where}.api_key_env: {env}")
-    # Header secrets (${VAR} under a secret-named key in params) are resolved when
-    # the endpoints are built; a missing one fails the run before anything is sent.
-    referenced = [(f"providers[{i}].params", p.params) for i, p in enumerate(spec.providers)]
-    referenced += [(f"suite {s}: judge.params", j.params) for s, j in judges(spec).items()]
-    for where, params in referenced:
-        unset = [v for v in env_refs(params) if v not in os.environ]
-        missing += [f"{spec.path}: {where}: ${{{v}}}" for v in unset]
-    return missing
 
 
 def new_run_id(name: str, root: Path) -> str:
@@ -165,22 +81,6 @@ def versions() -> dict[str, str]:
     }
 
 
-def choose_transport(provider: ProviderConfig) -> str:
-    """``auto`` picks the direct client for OpenAI-compatible endpoints, else litellm."""
-    if provider.transport != "auto":
-        return provider.transport
-    assert provider.model is not None
-    prefix = provider.model.split("/", 1)[0]
-    speaks_openai = prefix in DIRECT_PREFIXES and "/" in provider.model
-    served_here = provider.simulated or provider.local is not None
-    if prefix == "anthropic" and "/" in provider.model:
-        from harness.providers.anthropic import supports
-
-        # Params the native client does not translate (tools, ...) stay with litellm.
-        return "anthropic" if supports(provider.params) else "litellm"
-    return "direct" if speaks_openai and (provider.api_base or served_here) else "litellm"
-
-
 DEPRECATION_WARNING_DAYS = 90
 
 
@@ -200,278 +100,6 @@ def deprecation_warnings(spec: RunSpec) -> list[str]:
             successor = f"; successor: {row.successor_model}" if row.successor_model else ""
             warnings.append(f"{row.model} is {row.status} ({row.deprecation_date}){successor}")
     return warnings
-
-
-def skip_unavailable(spec: RunSpec) -> tuple[RunSpec, dict[str, str]]:
-    """Drop ``optional`` local providers whose extra is not installed, saying why.
-
-    A non-optional one that is unavailable fails the run before anything is sent.
-    """
-    from harness.providers.local_server import INSTALL_HINT, local_extra_available
-
-    kept, skipped = [], {}
-    for p in spec.providers:
-        if p.local is not None and p.local.gguf is None:
-            assert p.local.package is not None
-            if not local_extra_available(python=p.local.python, package=p.local.package):
-                reason = (
-                    f"{p.name} skipped: llama-cpp-python or {p.local.package} is not installed;"
-                    f" to compare this real model locally: {INSTALL_HINT}"
-                )
-                if not p.optional:
-                    raise ProviderSetupError(reason.replace("skipped", "unavailable"))
-                skipped[p.name] = reason
-                continue
-        kept.append(p)
-    if not kept:
-        raise ConfigError(f"{spec.path}: no provider is available to run")
-    return dataclasses.replace(spec, providers=kept), skipped
-
-
-NOT_STARTED = "http://127.0.0.1:9/v1"
-"""api_base of an optional local provider whose server did not start: never sent to."""
-
-
-@contextmanager
-def local_servers(spec: RunSpec, run_dir: Path) -> Iterator[dict[str, str]]:
-    """Start a llama-cpp-python server per ``local`` provider; yields name → api_base."""
-    with local_server_processes(spec, run_dir) as (servers, _):
-        yield {name: server.api_base for name, server in servers.items()}
-
-
-@contextmanager
-def local_server_processes(
-    spec: RunSpec, run_dir: Path
-) -> Iterator[tuple[dict[str, LocalModelServer], dict[str, str]]]:
-    """Start a llama-cpp-python server per ``local`` provider.
-
-    Yields the running servers by provider name, and the ``optional`` providers whose
-    server did not start, with the reason (a non-optional one raises).
-    """
-    from harness.errors import ProviderSetupError
-    from harness.providers.local_server import LocalModelServer, find_gguf
-
-    with ExitStack() as stack:
-        servers: dict[str, LocalModelServer] = {}
-        failed: dict[str, str] = {}
-        for p in spec.providers:
-            if p.local is None:
-                continue
-            local = p.local
-            path = (
-                Path(local.gguf)
-                if local.gguf
-                else find_gguf(local.package or "", python=local.python)
-            )
-            server = LocalModelServer(
-                path,
-                alias=p.name,
-                log_path=run_dir / f"_local-{p.name}.log",
-                n_ctx=local.n_ctx,
-                n_threads=local.n_threads,
-                python=local.python or sys.executable,
-                startup_timeout_s=local.startup_timeout_s,
-                chat_format=local.chat_format,
-            )
-            try:
-                stack.enter_context(server)
-            except ProviderSetupError as exc:
-                if not p.optional:
-                    raise
-                failed[p.name] = str(exc)
-                continue
-            servers[p.name] = server
-        yield servers, failed
-
-
-@contextmanager
-def scrubbed_logs(run_dir: Path, known: list[str | None]) -> Iterator[None]:
-    """On exit, remove ``known`` secrets and key-shaped strings from the run's ``_*.log`` files.
-
-    The simulator and local servers log what they are told; a server that logs a
-    request's headers would otherwise keep a key in the run directory.
-    """
-    try:
-        yield
-    finally:
-        for log in run_dir.glob("_*.log"):
-            scrub_file(log, *known)
-
-
-@contextmanager
-def simulators(spec: RunSpec, log_path: Path | None = None) -> Iterator[SimProcess | None]:
-    """Start one simulator process for every simulated provider and judge."""
-    profiles: dict[str, SimProfile] = {
-        p.name: p.simulate for p in spec.providers if p.simulate is not None
-    }
-    profiles |= {f"judge-{s}": j.simulate for s, j in judges(spec).items() if j.simulate}
-    if not profiles:
-        yield None
-        return
-    with SimProcess(profiles, log_path=log_path) as sim:
-        yield sim
-
-
-def build_endpoints(
-    spec: RunSpec,
-    keys: dict[str, str | None],
-    sim: SimProcess | None,
-    local_bases: dict[str, str] | None = None,
-) -> tuple[dict[str, Endpoint], dict[str, Endpoint]]:
-    """Endpoints of the providers (by name) and of the judges (by suite name)."""
-    table = price_table.model_cost()
-    providers = {}
-    for p in spec.providers:
-        assert p.model is not None
-        key, api_base = keys[p.name], p.api_base
-        if p.simulated:
-            assert sim is not None
-            api_base, key = sim.api_base, key or "sim-no-key"
-        elif p.local is not None:
-            api_base, key = (local_bases or {})[p.name], "local-no-key"
-        elif key is None and api_base is not None:
-            # OpenAI-compatible servers often need no key, but clients want one.
-            key = "no-key"
-        params, header_secrets = expand_refs(p.params, os.environ)
-        providers[p.name] = Endpoint(
-            provider=p.name,
-            model=p.model,
-            simulated=p.simulated,
-            api_base=api_base,
-            api_key=key,
-            params=params,
-            secrets=tuple(header_secrets),
-            timeout_s=p.timeout_s or spec.run.timeout_s,
-            first_token_timeout_s=p.first_token_timeout_s,
-            transport=choose_transport(p),
-            price=resolve_price(p.model, p.pricing, table),
-        )
-    judge_endpoints = {}
-    for suite, j in judges(spec).items():
-        model, api_base, key = j.model, j.api_base, keys[f"judge:{suite}"]
-        if j.simulate is not None:
-            assert sim is not None
-            model, api_base, key = f"openai/judge-{suite}", sim.api_base, "sim-no-key"
-        assert model is not None
-        params, header_secrets = expand_refs(j.params, os.environ)
-        judge_endpoints[suite] = Endpoint(
-            provider=f"judge:{suite}",
-            model=model,
-            simulated=j.simulate is not None,
-            api_base=api_base,
-            api_key=key or ("no-key" if api_base else None),
-            params=params,
-            secrets=tuple(header_secrets),
-            timeout_s=j.timeout_s,
-            price=resolve_price(model, None, table),
-        )
-    return providers, judge_endpoints
-
-
-class Sender:
-    """Sends one request through its provider's transport, then scores and judges it."""
-
-    def __init__(
-        self,
-        endpoints: dict[str, Endpoint],
-        judge_endpoints: dict[str, Endpoint],
-        cache: ResponseCache | None = None,
-    ):
-        self.endpoints = endpoints
-        self.judge_endpoints = judge_endpoints
-        self.cache = cache
-        needs_litellm = judge_endpoints or any(e.transport == "litellm" for e in endpoints.values())
-        self.litellm: Any = None
-        if needs_litellm:
-            from harness.providers.transport import import_litellm
-
-            self.litellm = import_litellm()
-        self.direct: Any = None
-        self.anthropic: Any = None
-
-    async def __call__(self, request: RequestSpec) -> dict[str, Any]:
-        endpoint = self.endpoints[request.provider]
-        # The cache serves only quality-scored requests outside load phases
-        # (harness.run.cache.cacheable), and never an answer this run stored itself.
-        hit = self.cache.get(endpoint, request) if self.cache is not None else None
-        if hit is not None:
-            row, verdict = await self._judged(self._scored(hit.row, request), request, hit)
-            if verdict is not None and self.cache is not None:
-                self.cache.put_judge(endpoint, request, verdict)
-            return row
-        if endpoint.transport == "direct":
-            if self.direct is None:
-                from harness.providers.direct import DirectClient
-
-                self.direct = DirectClient()
-            row = await self.direct.send(endpoint, request)
-        elif endpoint.transport == "anthropic":
-            if self.anthropic is None:
-                from harness.providers.anthropic import AnthropicClient
-
-                self.anthropic = AnthropicClient()
-            row = await self.anthropic.send(endpoint, request)
-        else:
-            from harness.providers.transport import send
-
-            row = await send(self.litellm, endpoint, request)
-        row, verdict = await self._judged(self._scored(row, request), request)
-        if self.cache is not None:
-            self.cache.put(endpoint, request, row, verdict)
-        return row
-
-    def _scored(self, row: dict[str, Any], request: RequestSpec) -> dict[str, Any]:
-        kind = SUITE_KINDS[request.suite_kind]
-        if kind.score is not None:
-            row.update(kind.score(row, request))
-        return row
-
-    async def _judged(
-        self, row: dict[str, Any], request: RequestSpec, hit: CacheHit | None = None
-    ) -> tuple[dict[str, Any], tuple[str, dict[str, Any]] | None]:
-        """The row with its verdict, and (key, verdict) when the judge was called.
-
-        A cached answer keeps its stored verdict only if this run's judge would
-        make the identical call (same model, endpoint, params, grading messages);
-        otherwise it is judged again, like any answer.
-        """
-        judge_endpoint = self.judge_endpoints.get(request.suite)
-        if judge_endpoint is None or request.warmup or row["status"] != "ok":
-            return row, None
-        from harness.suites.judge import judge, judge_call
-
-        call = judge_call(judge_endpoint, row, request)
-        key = judge_key(call)
-        if hit is not None and hit.judge is not None and hit.judge_key == key:
-            row.update(hit.judge, judge_from_cache=True)
-            return row, None
-        verdict = await judge(self.litellm, judge_endpoint, row, request, call)
-        row.update(verdict, judge_from_cache=False)
-        return row, (key, verdict)
-
-    async def close(self) -> None:
-        if self.direct is not None:
-            await self.direct.close()
-        if self.anthropic is not None:
-            await self.anthropic.close()
-
-
-def remaining(plan: list[Phase], finished: set[int]) -> list[Phase]:
-    """The plan without its finished requests, each keeping its original index."""
-    out = []
-    for phase in plan:
-        pairs = [
-            (phase.first_index + i, r)
-            for i, r in enumerate(phase.requests)
-            if phase.first_index + i not in finished
-        ]
-        if pairs:
-            out.append(
-                dataclasses.replace(
-                    phase, requests=[r for _, r in pairs], indices=[i for i, _ in pairs]
-                )
-            )
-    return out
 
 
 def execute(
@@ -553,7 +181,6 @@ def execute(
             if spec.run.response_cache
             else None
         )
-        sender = Sender(endpoints, judge_endpoints, cache) if spec.run.workers == 1 else None
         # Every row is journaled as it arrives; flush_s is how often a part is compacted.
         writer = JournalWriter(run_dir, run_id, flush_s=spec.run.flush_s)
         if resume:
@@ -644,57 +271,28 @@ def execute(
             else None
         )
 
-        retries = {
-            p.name: RetryPolicy(max_retries=p.max_retries, base_s=p.retry_base_s)
-            for p in spec.providers
-        }
-        rates = {p.name: (p.rpm, p.tpm) for p in spec.providers if p.rpm or p.tpm}
-        provider_caps = {p.name: p.concurrency for p in spec.providers if p.concurrency}
-
-        async def main() -> RunOutcome:
-            assert sender is not None
-            try:
-                return await run_phases(
-                    plan,
-                    sender,
-                    sink,
-                    concurrency=spec.run.concurrency,
-                    provider_concurrency=provider_caps,
-                    warmup_requests=spec.run.warmup_requests,
-                    budget=budget,
-                    retries=retries,
-                    limiters={n: RateLimiter(rpm=r, tpm=t) for n, (r, t) in rates.items()},
-                    token_estimate=lambda r: input_tokens(r) + r.max_tokens,
-                    health=health,
-                    unavailable=not_started,
-                    notify=tell,
-                )
-            finally:
-                await sender.close()
-
-        def in_workers() -> RunOutcome:
-            from harness.run.executors.processes import run_in_workers
-
-            return run_in_workers(
-                spec.run.workers,
-                plan,
-                sink,
-                endpoints=endpoints,
-                judge_endpoints=judge_endpoints,
-                concurrency=spec.run.concurrency,
-                provider_concurrency=provider_caps,
-                warmup_requests=spec.run.warmup_requests,
-                retries=retries,
-                rates=rates,
-                unavailable=not_started,
-                health=health,
-                cache=cache,
-            )
+        job = Job(
+            phases=plan,
+            endpoints=endpoints,
+            judge_endpoints=judge_endpoints,
+            concurrency=spec.run.concurrency,
+            provider_concurrency={p.name: p.concurrency for p in spec.providers if p.concurrency},
+            warmup_requests=spec.run.warmup_requests,
+            retries={
+                p.name: RetryPolicy(max_retries=p.max_retries, base_s=p.retry_base_s)
+                for p in spec.providers
+            },
+            rates={p.name: (p.rpm, p.tpm) for p in spec.providers if p.rpm or p.tpm},
+            unavailable=not_started,
+            health=health,
+            cache=cache,
+            budget=budget,
+        )
 
         status = "interrupted"
         outcome = None
         try:
-            outcome = asyncio.run(main()) if spec.run.workers == 1 else in_workers()
+            outcome = executor_for(spec.run.workers).run(job, sink, notify=tell)
             status = "completed"
         except KeyboardInterrupt:
             # Ctrl-C: in-flight requests were cancelled and recorded as such;
@@ -735,102 +333,6 @@ def execute(
             write_manifest(run_dir, manifest)
     stopped = budget.stopped_reason if budget is not None else None
     return RunResult(run_id, run_dir, outcome, status, skipped, stopped, warnings, unavailable)
-
-
-def _health(
-    spec: RunSpec,
-    sim: SimProcess | None,
-    servers: dict[str, LocalModelServer],
-    *,
-    picklable: bool,
-) -> dict[str, Health]:
-    """Provider → check of the child process that serves it (None while it runs)."""
-    health: dict[str, Health] = {
-        name: server.watch() if picklable else server.exit_failure
-        for name, server in servers.items()
-    }
-    if sim is not None and not picklable:
-        health |= {p.name: sim.exit_failure for p in spec.providers if p.simulated}
-    return health
-
-
-def _gone(
-    outcome: RunOutcome | None, not_started: dict[str, str], health: dict[str, Health]
-) -> dict[str, str]:
-    """Every provider that is gone by the end, and why; a death the run did not see too."""
-    gone = {**not_started, **(outcome.unavailable if outcome is not None else {})}
-    for name, check in health.items():
-        if name not in gone and (reason := check()) is not None:
-            gone[name] = reason
-    return gone
-
-
-def plan_estimate(spec: RunSpec) -> tuple[list[PlanLine], dict[str, str]]:
-    """``--dry-run``: what would be sent and what it could cost; sends nothing.
-
-    Simulated and local providers need no server for this: their price comes
-    from the config (``pricing``) or is unknown.
-    """
-    spec, skipped = skip_unavailable(spec)
-    table = price_table.model_cost()
-    prices = {p.name: resolve_price(p.model or "", p.pricing, table) for p in spec.providers}
-    judge_prices = {
-        s: resolve_price(j.model or f"openai/judge-{s}", None, table)
-        for s, j in judges(spec).items()
-    }
-    return dry_run(build_plan(spec), prices, judge_prices), skipped
-
-
-@dataclass(frozen=True)
-class PlanCount:
-    """What ``validate`` says a run of a config will send: the run's own plan."""
-
-    requests: int
-    """Measured requests (one stored row each) once unavailable optional providers are
-    dropped; a time-bounded phase counts its list once (it may send more, or fewer)."""
-    providers: int
-    """Providers sent to."""
-    time_bounded: bool
-    warmups_per_provider: int
-    workers: int
-    skipped: dict[str, str]
-    """Optional providers left out, and why."""
-    level_warmups: int = 0
-    """Of ``requests``, the per-level warm-ups (``load.warmup``): stored, not in the stats."""
-
-    def describe(self) -> str:
-        """``N requests planned`` and what the number leaves out."""
-        text = f"{self.requests} requests planned"
-        if self.level_warmups:
-            text += f" ({self.level_warmups} of them load-level warm-ups, kept out of the stats)"
-        if self.time_bounded:
-            text += " (time-bounded phases counted once through; they send for their duration)"
-        left_out = []
-        if self.warmups_per_provider:
-            per = " per worker process" if self.workers > 1 else ""
-            s = "s" if self.warmups_per_provider > 1 else ""
-            left_out.append(
-                f"{self.warmups_per_provider} unrecorded warm-up request{s} per provider{per}"
-            )
-        if self.skipped:
-            left_out.append(f"skipped optional providers: {', '.join(self.skipped)}")
-        return text + (f"; not counted: {'; '.join(left_out)}" if left_out else "")
-
-
-def plan_count(spec: RunSpec) -> PlanCount:
-    """Count the requests :func:`execute` would send, from the same plan it builds
-    (after :func:`skip_unavailable`); sends nothing, starts no server."""
-    kept, skipped = skip_unavailable(spec)
-    phases = build_plan(kept)
-    return PlanCount(
-        requests=sum(len(phase.requests) for phase in phases),
-        providers=len(kept.providers),
-        time_bounded=any(phase.duration_s is not None for phase in phases),
-        warmups_per_provider=spec.run.warmup_requests,
-        workers=spec.run.workers,
-        skipped=skipped,
-        level_warmups=sum(r.warmup for phase in phases for r in phase.requests),
-    )
 
 
 def open_loop_block(run_dir: Path) -> dict[str, Any]:

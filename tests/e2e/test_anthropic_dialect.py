@@ -28,7 +28,7 @@ from harness.providers.direct import DirectClient
 from harness.providers.trace import Endpoint
 from harness.providers.transport import import_litellm, send
 from harness.request import RequestSpec
-from harness.run.session import choose_transport
+from harness.run.endpoints import choose_transport
 from harness.sim import SimProcess, SimProfile
 
 SECRET = "sk-ant-test-0123456789abcdefghij"

@@ -36,7 +36,7 @@ from hypothesis import strategies as st
 from harness.cli import main
 from harness.config.spec import load_config
 from harness.errors import ConfigError
-from harness.run.session import build_plan, plan_estimate
+from harness.run.plan import build_plan, plan_estimate
 from harness.suites.datasets import DatasetError, load_cases
 
 SETTINGS = settings(

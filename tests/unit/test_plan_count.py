@@ -6,7 +6,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from harness.config.spec import load_config
-from harness.run.session import build_plan, plan_count
+from harness.run.plan import build_plan, plan_count
 
 
 def test_count_names_level_warmups_time_bounds_and_worker_warmups(

@@ -16,13 +16,12 @@ import asyncio
 import multiprocessing
 import queue
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from typing import Any
 
-from harness.providers.trace import Endpoint
-from harness.run.cache import ResponseCache
-from harness.run.limits import RateLimiter, RetryPolicy
-from harness.run.scheduler import Health, Phase, RunOutcome, run_phases
+from harness.request import Row
+from harness.run.executors import Job, Notify
+from harness.run.scheduler import Phase, RunOutcome
 
 _DONE = "__done__"
 
@@ -81,29 +80,32 @@ def share_of(
     return split_phase(phase, spread, k) if k < spread else None
 
 
+class ProcessExecutor:
+    """Runs the job in ``workers`` processes (see the module docstring)."""
+
+    def __init__(self, workers: int):
+        self.workers = workers
+
+    def run(
+        self, job: Job, sink: Callable[[Row], None], notify: Notify | None = None
+    ) -> RunOutcome:
+        """See :class:`~harness.run.executors.Executor`. ``notify`` is not heard across
+        processes; a provider that dies is found through ``job.health`` (checks that
+        pickle, such as :class:`~harness.providers.local_server.ServerWatch`)."""
+        return run_in_workers(self.workers, job, sink)
+
+
 @dataclass
 class WorkerJob:
-    """Everything a worker process needs (all picklable)."""
+    """Worker ``k``'s share of the job (all picklable)."""
 
     k: int
-    phases: list[Phase]
-    endpoints: dict[str, Endpoint]
-    judge_endpoints: dict[str, Endpoint]
-    concurrency: int
-    provider_concurrency: dict[str, int]
-    warmup_requests: int
-    retries: dict[str, RetryPolicy]
-    rates: dict[str, tuple[float | None, float | None]]
-    unavailable: dict[str, str] = field(default_factory=dict)
-    health: dict[str, Health] = field(default_factory=dict)  # picklable checks (ServerWatch)
-    cache: ResponseCache | None = None
+    job: Job
 
 
-def _worker_main(job: WorkerJob, rows: Any, barriers: dict[int, Any]) -> None:
-
+def _worker_main(share: WorkerJob, rows: Any, barriers: dict[int, Any]) -> None:
     from harness.children import die_with_parent
-    from harness.run.budget import input_tokens
-    from harness.run.session import Sender
+    from harness.run.executors.inline import run_job
 
     # A parent killed with SIGKILL runs no cleanup: the kernel stops its workers,
     # which would otherwise go on buying requests whose rows nobody journals.
@@ -111,103 +113,66 @@ def _worker_main(job: WorkerJob, rows: Any, barriers: dict[int, Any]) -> None:
     if set_parent_death_signal is not None:
         set_parent_death_signal()
 
-    async def main() -> RunOutcome:
-        sender = Sender(job.endpoints, job.judge_endpoints, job.cache)
+    async def line_up(phase: Phase) -> None:
+        await asyncio.to_thread(barriers[phase.key].wait)
 
-        async def line_up(phase: Phase) -> None:
-            await asyncio.to_thread(barriers[phase.key].wait)
-
-        def sink(row: dict[str, Any]) -> None:
-            row["worker"] = job.k
-            rows.put(row)
-
-        try:
-            return await run_phases(
-                job.phases,
-                sender,
-                sink,
-                concurrency=job.concurrency,
-                provider_concurrency=job.provider_concurrency,
-                warmup_requests=job.warmup_requests,
-                retries=job.retries,
-                limiters={p: RateLimiter(rpm=r, tpm=t) for p, (r, t) in job.rates.items()},
-                token_estimate=lambda r: input_tokens(r) + r.max_tokens,
-                before_phase=line_up,
-                unavailable=job.unavailable,
-                health=job.health,
-            )
-        finally:
-            await sender.close()
+    def sink(row: dict[str, Any]) -> None:
+        row["worker"] = share.k
+        rows.put(row)
 
     outcome: RunOutcome | None = None
     try:
-        outcome = asyncio.run(main())
+        outcome = asyncio.run(run_job(share.job, sink, before_phase=line_up))
     except KeyboardInterrupt:
         for barrier in barriers.values():
             barrier.abort()  # let the others stop waiting
     finally:
-        rows.put((_DONE, job.k, outcome))
+        rows.put((_DONE, share.k, outcome))
 
 
-def run_in_workers(
-    workers: int,
-    phases: list[Phase],
-    sink: Callable[[dict[str, Any]], None],
-    *,
-    endpoints: dict[str, Endpoint],
-    judge_endpoints: dict[str, Endpoint],
-    concurrency: int,
-    provider_concurrency: dict[str, int],
-    warmup_requests: int,
-    retries: dict[str, RetryPolicy],
-    rates: dict[str, tuple[float | None, float | None]],
-    unavailable: dict[str, str] | None = None,
-    health: dict[str, Health] | None = None,
-    cache: ResponseCache | None = None,
-) -> RunOutcome:
-    """Run ``phases`` in ``workers`` processes; rows go to ``sink`` in this process.
+def run_in_workers(workers: int, job: Job, sink: Callable[[dict[str, Any]], None]) -> RunOutcome:
+    """Run ``job`` in ``workers`` processes; rows go to ``sink`` in this process.
 
-    A provider in ``unavailable`` is not sent to (see :func:`run_phases`); one that
-    dies during the run is found by the workers through ``health`` (checks that
-    pickle, such as :class:`~harness.providers.local_server.ServerWatch`).
+    A provider in ``job.unavailable`` is not sent to (see :func:`run_phases`); one that
+    dies during the run is found by the workers through ``job.health``.
     """
     context = multiprocessing.get_context("spawn")
     rows = context.Queue()
-    keyed = [replace(p, key=i) for i, p in enumerate(phases)]
+    keyed = [replace(p, key=i) for i, p in enumerate(job.phases)]
     barriers = {p.key: context.Barrier(workers) for p in keyed}
     shared_rates = {
         name: (r / workers if r else None, t / workers if t else None)
-        for name, (r, t) in rates.items()
+        for name, (r, t) in job.rates.items()
     }
+    concurrency, provider_concurrency = job.concurrency, job.provider_concurrency
     processes = []
     for k in range(workers):
-        job = WorkerJob(
-            k=k,
+        share = replace(
+            job,
             # Every worker gets every phase, possibly empty, so that each
             # barrier sees all its parties.
             phases=[
                 share_of(p, workers, k, concurrency, provider_concurrency) or _idle_share(p)
                 for p in keyed
             ],
-            endpoints=endpoints,
-            judge_endpoints=judge_endpoints,
             # A worker beyond a cap gets no request under it (share_of), so the
             # floor of 1 it is given here is never used.
             concurrency=max(1, fair_share(concurrency, workers, k)),
             provider_concurrency={
                 n: max(1, fair_share(c, workers, k)) for n, c in provider_concurrency.items()
             },
-            warmup_requests=warmup_requests,
-            retries=retries,
             rates=shared_rates,
-            unavailable=dict(unavailable or {}),
-            health=dict(health or {}),
-            cache=cache,
+            unavailable=dict(job.unavailable),
+            health=dict(job.health),
+            budget=None,  # refused with workers by the config: a cap is one process's
         )
-        process = context.Process(target=_worker_main, args=(job, rows, barriers), daemon=True)
+        process = context.Process(
+            target=_worker_main, args=(WorkerJob(k, share), rows, barriers), daemon=True
+        )
         process.start()
         processes.append(process)
 
+    phases = job.phases
     total = RunOutcome(planned=sum(len(p.requests) for p in phases if p.duration_s is None))
     done = 0
     interrupted = False

@@ -1,0 +1,101 @@
+"""One request's way through the run: cache, transport, scoring, judge (:class:`Sender`)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from harness.providers.trace import Endpoint
+from harness.request import RequestSpec
+from harness.run.cache import CacheHit, ResponseCache, judge_key
+from harness.suites import SUITE_KINDS
+
+if TYPE_CHECKING:
+    pass
+
+
+class Sender:
+    """Sends one request through its provider's transport, then scores and judges it."""
+
+    def __init__(
+        self,
+        endpoints: dict[str, Endpoint],
+        judge_endpoints: dict[str, Endpoint],
+        cache: ResponseCache | None = None,
+    ):
+        self.endpoints = endpoints
+        self.judge_endpoints = judge_endpoints
+        self.cache = cache
+        needs_litellm = judge_endpoints or any(e.transport == "litellm" for e in endpoints.values())
+        self.litellm: Any = None
+        if needs_litellm:
+            from harness.providers.transport import import_litellm
+
+            self.litellm = import_litellm()
+        self.direct: Any = None
+        self.anthropic: Any = None
+
+    async def __call__(self, request: RequestSpec) -> dict[str, Any]:
+        endpoint = self.endpoints[request.provider]
+        # The cache serves only quality-scored requests outside load phases
+        # (harness.run.cache.cacheable), and never an answer this run stored itself.
+        hit = self.cache.get(endpoint, request) if self.cache is not None else None
+        if hit is not None:
+            row, verdict = await self._judged(self._scored(hit.row, request), request, hit)
+            if verdict is not None and self.cache is not None:
+                self.cache.put_judge(endpoint, request, verdict)
+            return row
+        if endpoint.transport == "direct":
+            if self.direct is None:
+                from harness.providers.direct import DirectClient
+
+                self.direct = DirectClient()
+            row = await self.direct.send(endpoint, request)
+        elif endpoint.transport == "anthropic":
+            if self.anthropic is None:
+                from harness.providers.anthropic import AnthropicClient
+
+                self.anthropic = AnthropicClient()
+            row = await self.anthropic.send(endpoint, request)
+        else:
+            from harness.providers.transport import send
+
+            row = await send(self.litellm, endpoint, request)
+        row, verdict = await self._judged(self._scored(row, request), request)
+        if self.cache is not None:
+            self.cache.put(endpoint, request, row, verdict)
+        return row
+
+    def _scored(self, row: dict[str, Any], request: RequestSpec) -> dict[str, Any]:
+        kind = SUITE_KINDS[request.suite_kind]
+        if kind.score is not None:
+            row.update(kind.score(row, request))
+        return row
+
+    async def _judged(
+        self, row: dict[str, Any], request: RequestSpec, hit: CacheHit | None = None
+    ) -> tuple[dict[str, Any], tuple[str, dict[str, Any]] | None]:
+        """The row with its verdict, and (key, verdict) when the judge was called.
+
+        A cached answer keeps its stored verdict only if this run's judge would
+        make the identical call (same model, endpoint, params, grading messages);
+        otherwise it is judged again, like any answer.
+        """
+        judge_endpoint = self.judge_endpoints.get(request.suite)
+        if judge_endpoint is None or request.warmup or row["status"] != "ok":
+            return row, None
+        from harness.suites.judge import judge, judge_call
+
+        call = judge_call(judge_endpoint, row, request)
+        key = judge_key(call)
+        if hit is not None and hit.judge is not None and hit.judge_key == key:
+            row.update(hit.judge, judge_from_cache=True)
+            return row, None
+        verdict = await judge(self.litellm, judge_endpoint, row, request, call)
+        row.update(verdict, judge_from_cache=False)
+        return row, (key, verdict)
+
+    async def close(self) -> None:
+        if self.direct is not None:
+            await self.direct.close()
+        if self.anthropic is not None:
+            await self.anthropic.close()
