@@ -125,7 +125,7 @@ def run(
 
 def _report_failures(spec: Any, result: Any, rows: Any, told: set[str]) -> bool:
     """Print each failed provider (in full unless already told); True if one is not optional."""
-    from harness.report.failures import provider_failures
+    from harness.run.failures import provider_failures
 
     outcome = result.outcome
     failures = provider_failures(
