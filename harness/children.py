@@ -11,9 +11,12 @@ import ctypes
 import ctypes.util
 import os
 import signal
+import subprocess
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from types import TracebackType
+from typing import Any, Self
 
 _PR_SET_PDEATHSIG = 1
 
@@ -59,3 +62,37 @@ def exit_status(pid: int) -> int | None:
     # fields[0] is field 3 (state); the wait status is field 52 (Linux 3.5+).
     status = int(fields[49]) if len(fields) > 49 else 0
     return -(status & 0x7F) if status & 0x7F else (status >> 8) & 0xFF
+
+
+def end_process(proc: subprocess.Popen[Any] | None, grace_s: float) -> None:
+    """SIGTERM ``proc`` if it still runs, SIGKILL it after ``grace_s``, and reap it."""
+    if proc is None or proc.poll() is not None:
+        return
+    proc.terminate()
+    try:
+        proc.wait(timeout=grace_s)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+class ChildServer:
+    """A server in a child process, used as a context manager: ``start()`` on entry,
+    ``stop()`` on exit, whatever happened."""
+
+    def start(self) -> Self:
+        raise NotImplementedError
+
+    def stop(self) -> None:
+        raise NotImplementedError
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()

@@ -43,12 +43,11 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from types import TracebackType
 from typing import IO
 
 import httpx
 
-from harness.children import die_with_parent, exit_status
+from harness.children import ChildServer, die_with_parent, end_process, exit_status
 from harness.errors import ProviderSetupError
 
 __all__ = [
@@ -332,7 +331,7 @@ class ServerWatch:
         )
 
 
-class LocalModelServer:
+class LocalModelServer(ChildServer):
     """``python -m llama_cpp.server`` for one GGUF file, as a child process on loopback.
 
     Example::
@@ -489,13 +488,7 @@ class LocalModelServer:
         """Terminate the server, kill it after ``grace_s``, and close the log. Idempotent."""
         proc, self._proc = self._proc, None
         try:
-            if proc is not None and proc.poll() is None:
-                proc.terminate()
-                try:
-                    proc.wait(timeout=grace_s)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
-                    proc.wait()
+            end_process(proc, grace_s)
         finally:
             if self._log_file is not None:
                 self._log_file.close()
@@ -503,17 +496,6 @@ class LocalModelServer:
             if self._own_log is not None:
                 self._own_log.unlink(missing_ok=True)
                 self._own_log = None
-
-    def __enter__(self) -> LocalModelServer:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
     def _current_log(self) -> Path:
         if self.log_path is not None:

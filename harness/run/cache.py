@@ -36,7 +36,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from harness.providers.trace import Endpoint
+from harness.providers.trace import Endpoint, request_identity
 from harness.request import RequestSpec
 from harness.secrets import redact
 
@@ -171,16 +171,10 @@ class ResponseCache:
             return None
         self.hits += 1
         row: dict[str, Any] = {
-            "suite": request.suite,
-            "suite_kind": request.suite_kind,
-            "case_id": request.case_id,
-            "repeat": request.repeat,
-            "load_level": request.load_level,
-            "warmup": request.warmup,
+            **request_identity(request),
             "provider": endpoint.provider,
             "model": endpoint.model,
             "simulated": endpoint.simulated,
-            "max_tokens": request.max_tokens,
             "error_type": None,
             "error_message": None,
             "http_status": None,

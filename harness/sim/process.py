@@ -19,10 +19,9 @@ import tempfile
 import threading
 from collections.abc import Mapping
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 
-from harness.children import die_with_parent
+from harness.children import ChildServer, die_with_parent, end_process
 from harness.errors import ProviderSetupError
 from harness.sim.profile import SimProfile
 
@@ -30,7 +29,7 @@ _LOG_TAIL_LINES = 25
 _LOG_TAIL_BYTES = 65536
 
 
-class SimProcess:
+class SimProcess(ChildServer):
     """A simulator child process serving one or more named profiles."""
 
     def __init__(
@@ -146,23 +145,6 @@ class SimProcess:
             self._log = None
 
     def _end_child(self) -> None:
-        if self._proc is not None and self._proc.poll() is None:
-            self._proc.terminate()
-            try:
-                self._proc.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                self._proc.kill()
-                self._proc.wait()
+        end_process(self._proc, grace_s=5)
         if self._proc is not None and self._proc.stdout is not None:
             self._proc.stdout.close()
-
-    def __enter__(self) -> SimProcess:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
