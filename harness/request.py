@@ -28,3 +28,17 @@ class RequestSpec:
     load_level: str | None = None
     warmup: bool = False
     meta: dict[str, Any] = field(default_factory=dict)  # for scoring; never sent
+
+
+def request_identity(request: RequestSpec) -> dict[str, Any]:
+    """The columns that say which planned request a row answers."""
+    return {
+        "suite": request.suite,
+        "suite_kind": request.suite_kind,
+        "case_id": request.case_id,
+        "repeat": request.repeat,
+        "load_level": request.load_level,
+        "warmup": request.warmup,
+        "provider": request.provider,
+        "max_tokens": request.max_tokens,
+    }

@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from harness.cost.pricing import UNKNOWN_PRICE, Price, Usage, cost
-from harness.request import RequestSpec
+from harness.request import RequestSpec, request_identity
 
 
 @dataclass(frozen=True)
@@ -76,20 +76,6 @@ class StreamTrace:
         self.reasoning_chunks += 1
         if text:
             self.reasoning_parts.append(text)
-
-
-def request_identity(request: RequestSpec) -> dict[str, Any]:
-    """The columns that say which planned request a row answers."""
-    return {
-        "suite": request.suite,
-        "suite_kind": request.suite_kind,
-        "case_id": request.case_id,
-        "repeat": request.repeat,
-        "load_level": request.load_level,
-        "warmup": request.warmup,
-        "provider": request.provider,
-        "max_tokens": request.max_tokens,
-    }
 
 
 @contextlib.asynccontextmanager

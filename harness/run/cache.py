@@ -36,8 +36,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from harness.providers.trace import Endpoint, request_identity
-from harness.request import RequestSpec
+from harness.providers.trace import Endpoint
+from harness.request import RequestSpec, request_identity
 from harness.secrets import redact
 
 # Suite kinds whose rows are scored for quality and may be replayed. Never

@@ -54,8 +54,7 @@ from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
 from harness.cost.tokens import encoding
-from harness.providers.trace import request_identity
-from harness.request import RequestSpec, Row
+from harness.request import RequestSpec, Row, request_identity
 from harness.run.budget import Budget
 from harness.run.clock import LoopMonitor
 from harness.run.limits import RateLimiter, RetryPolicy
