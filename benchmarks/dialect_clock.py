@@ -187,7 +187,9 @@ async def _worker(path: str, api_base: str, args: argparse.Namespace) -> None:
 
     async def one(request: RequestSpec) -> dict[str, Any]:
         user = f"{path}-{next(ids)}"  # the simulator stamps requests that name a user
-        row = await send_one(replace(request, extra={"user": user}))
+        # litellm drops ``user`` from an OpenAI request; extra_body gets it through.
+        extra = {"extra_body": {"user": user}} if path == "litellm-openai" else {"user": user}
+        row = await send_one(replace(request, extra=extra))
         row["user"] = user
         return row
 
