@@ -41,6 +41,7 @@ leaves :attr:`SocketStamps.sent` unset, and its rows say ``clock: call``.
 from __future__ import annotations
 
 import asyncio
+import atexit
 import contextlib
 import os
 import sys
@@ -172,7 +173,25 @@ def _socket_thread() -> _SocketThread:
         # A forked child has the object but not the thread: start its own.
         if _thread is None or _thread.pid != os.getpid():
             _thread = _SocketThread()
+            atexit.register(_shutdown, _thread)
         return _thread
+
+
+def _shutdown(thread: _SocketThread) -> None:
+    """At exit: close the pool on its own loop, then stop the loop.
+
+    Left to interpreter teardown, aiohttp's and litellm's finalizers run after
+    their modules are gone and print tracebacks.
+    """
+    if thread.pid != os.getpid() or not thread.thread.is_alive():
+        return
+    transport = _clients.get("transport")
+    if transport is not None:
+        done = asyncio.run_coroutine_threadsafe(transport.inner.aclose(), thread.loop)
+        with contextlib.suppress(Exception):
+            done.result(timeout=2.0)
+    thread.loop.call_soon_threadsafe(thread.loop.stop)
+    thread.thread.join(timeout=2.0)
 
 
 def _resolve(future: asyncio.Future[Any], result: Any, error: BaseException | None) -> None:
@@ -198,7 +217,7 @@ class StampingTransport(httpx.AsyncBaseTransport):
     """
 
     def __init__(self, inner: httpx.AsyncBaseTransport) -> None:
-        self._inner = inner
+        self.inner = inner
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         stamps = _CURRENT.get() or SocketStamps()
@@ -229,7 +248,7 @@ class StampingTransport(httpx.AsyncBaseTransport):
         _CURRENT.set(stamps)  # this task's own context: the write hook reads it
         call = loop.call_soon_threadsafe
         try:
-            response = await self._inner.handle_async_request(request)
+            response = await self.inner.handle_async_request(request)
         except BaseException as exc:
             call(_resolve, head, None, exc)
             raise

@@ -52,8 +52,10 @@ def classify_error(exc: BaseException) -> tuple[str, int | None]:
     status = status if isinstance(status, int) else None
     message = str(exc)
     # litellm reports a refused connection as InternalServerError(500,
-    # "Connection error."); that is not a status the server sent.
-    if "Connection error" in message or name in ("APIConnectionError", "ConnectError"):
+    # "Connection error." from the OpenAI SDK, aiohttp's "Cannot connect to
+    # host" from its own handlers); that is not a status the server sent.
+    refused = "Connection error" in message or "Cannot connect to host" in message
+    if refused or name in ("APIConnectionError", "ConnectError"):
         return "connection_error", None
     if name in ("Timeout", "APITimeoutError") or "timed out" in message.lower():
         return "timeout", None
