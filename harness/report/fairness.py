@@ -37,9 +37,10 @@ CLIENT_TTFT_ERROR_MS: dict[str, tuple[float, float]] = {
     # clock column): Anthropic dialect; 1.6 ms at 1 stream, 1.1 s at 128
     "litellm": (54.0, 145.0),
     # litellm on the socket clock (harness/providers/socket_stamps.py), Anthropic
-    # dialect (OpenAI dialect 2.5 / 48.8): --rounds 3 on a machine at load average
-    # ~16 on 2 cores, where direct measured 0.17 / 10.1 in the same run; 0.4 ms
-    # p50 at 1 stream, 53 / 257 ms at 128 (call clock there: 12 s p50)
+    # dialect, the worse of two runs (--rounds 3 and 4; the other: 2.7 / 47.3;
+    # OpenAI dialect 2.5-14.7 / 43-49) on a machine at load average ~16-19 on 2
+    # cores, where direct measured 0.2-1.0 / 10 in the same runs; 0.3-0.4 ms p50
+    # at 1 stream, 53 / 257 ms at 128 (the call clock there: 12 s p50)
     "litellm/socket": (20.8, 104.6),
 }
 """Path → (p50, p99) client TTFT error in ms at 32 streams (benchmarks/dialect_clock.py).
