@@ -90,8 +90,8 @@ class SocketStamps:
 
     ``sent``: when the request's bytes were handed to the socket (None: the
     request never went through the stamping transport). ``last_block``: when
-    the most recent block of the response body was read. ``blocks``: how many
-    were read.
+    the latest block of the response body handed to litellm arrived (its read
+    returned on the socket thread). ``blocks``: how many were handed over.
     """
 
     __slots__ = ("blocks", "last_block", "sent")
