@@ -3,8 +3,9 @@
 Run from the repository root:  .venv/bin/python benchmarks/dialect_clock.py
 
 Paths: ``direct-openai`` (the direct client, OpenAI dialect), ``native-anthropic``
-(harness/providers/anthropic.py, Anthropic Messages dialect) and
-``litellm-anthropic`` (litellm.acompletion on the same dialect). Each runs in a
+(harness/providers/anthropic.py, Anthropic Messages dialect),
+``litellm-anthropic`` (litellm.acompletion on the same dialect) and, with
+``--paths``, ``litellm-openai`` (litellm through the OpenAI SDK). Each runs in a
 fresh process (one path's imports must not slow another's garbage collection).
 For each number N of concurrent streams, N requests are started at once,
 awaited together, for several rounds after one unmeasured warm-up round.
@@ -16,8 +17,10 @@ when it wrote each request's first and last text event. Printed in ms:
 - ``last`` client error: the same at the last text event;
 - ``ITL`` client error: the row's ITL − (last write − first write) / (tokens − 1).
 
-For litellm the clock starts at the call (before litellm prepares the request),
-so its TTFT error includes that preparation; that is the point of comparing.
+litellm is timed at the socket (harness/providers/socket_stamps.py: the write,
+and each chunk at the arrival of the latest block litellm read); ``clock`` in
+the table says which clock each path's rows used (``call``: litellm's fallback,
+t0 at the call and chunks when parsed, as before the socket stamps).
 
 Then ``chunks/s``: each path reads 32 streams of a profile with no delays (the
 whole answer in one write), and its text chunks per second of wall time are
@@ -74,6 +77,7 @@ def summarize(rows: list[dict[str, Any]]) -> dict[str, Any]:
         for r in ok
     ]
     out: dict[str, Any] = {"ok": len(ok), "errors": len(rows) - len(ok)}
+    out["clock"] = ",".join(sorted({str(r.get("clock")) for r in ok}))
     for name, values in (("ttft", ttft), ("last", last), ("itl", itl)):
         out[f"{name}_p50"] = percentile(values, 50)
         out[f"{name}_p99"] = percentile(values, 99)
@@ -187,7 +191,9 @@ async def _worker(path: str, api_base: str, args: argparse.Namespace) -> None:
 
     async def one(request: RequestSpec) -> dict[str, Any]:
         user = f"{path}-{next(ids)}"  # the simulator stamps requests that name a user
-        row = await send_one(replace(request, extra={"user": user}))
+        # litellm drops ``user`` from an OpenAI request; extra_body gets it through.
+        extra = {"extra_body": {"user": user}} if path == "litellm-openai" else {"user": user}
+        row = await send_one(replace(request, extra=extra))
         row["user"] = user
         return row
 
@@ -262,7 +268,7 @@ def main() -> int:
         "(client stamp − simulator's write stamp).\n"
     )
     columns = ("TTFT p50", "TTFT p99", "last p50", "last p99", "ITL p50", "ITL p99", "ok", "err")
-    header = f"{'path':<18} {'N':>4} " + " ".join(f"{c:>9}" for c in columns)
+    header = f"{'path':<18} {'N':>4} " + " ".join(f"{c:>9}" for c in columns) + "  clock"
     print(header)
     print("-" * len(header))
     rates: dict[str, float] = {}
@@ -278,7 +284,11 @@ def main() -> int:
                     continue
                 keys = ("ttft_p50", "ttft_p99", "last_p50", "last_p99", "itl_p50", "itl_p99")
                 cells = " ".join(f"{r[k]:>9.2f}" for k in keys)
-                print(f"{path:<18} {r['n']:>4} {cells} {r['ok']:>9} {r['errors']:>9}", flush=True)
+                print(
+                    f"{path:<18} {r['n']:>4} {cells} {r['ok']:>9} {r['errors']:>9}"
+                    f"  {r.get('clock', '')}",
+                    flush=True,
+                )
     print(
         "\nchunks/s read, 32 streams of the no-delay profile; ratio to a bare aiohttp client"
         " on the same dialect, measured right after the path in the same process"

@@ -59,6 +59,9 @@ class StreamTrace:
     http_status: int | None = None
     retry_after_s: float | None = None
     on_first_text: Callable[[], None] | None = None
+    # "socket": t0 is the request's write and chunks are stamped at their bytes'
+    # arrival; "call": t0 is the call and chunks are stamped when parsed.
+    clock: str = "socket"
 
     def on_chunk(self, now: float) -> None:
         if self.first_chunk_s is None:
@@ -155,6 +158,7 @@ def build_row(trace: StreamTrace, endpoint: Endpoint, request: RequestSpec) -> d
         "model": endpoint.model,
         "simulated": endpoint.simulated,
         "transport": endpoint.transport,
+        "clock": trace.clock,
         "status": "ok" if ok else "error",
         "error_type": trace.error_type,
         "error_message": trace.error_message,

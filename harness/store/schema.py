@@ -36,6 +36,10 @@ SCHEMA = pa.schema(
         ("model", pa.string()),
         ("simulated", pa.bool_()),
         ("transport", pa.string()),
+        # the clock that timed the row: "socket" (t0 at the request's write, chunks
+        # at their bytes' arrival) or "call" (litellm's fallback: t0 at the call,
+        # chunks when parsed); see harness/providers/socket_stamps.py
+        ("clock", pa.string()),
         ("from_cache", pa.bool_()),
         ("max_tokens", pa.int64()),
         ("status", pa.string()),
