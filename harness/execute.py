@@ -181,6 +181,10 @@ def choose_transport(provider: ProviderConfig) -> str:
 
         # Params the native client does not translate (tools, ...) stay with litellm.
         return "anthropic" if supports(provider.params) else "litellm"
+    if prefix == "gemini" and "/" in provider.model:
+        from harness.providers import gemini
+
+        return "gemini" if gemini.supports(provider.model, provider.params) else "litellm"
     return "direct" if speaks_openai and (provider.api_base or served_here) else "litellm"
 
 
@@ -391,6 +395,7 @@ class Sender:
             self.litellm = import_litellm()
         self.direct: Any = None
         self.anthropic: Any = None
+        self.gemini: Any = None
 
     async def __call__(self, request: RequestSpec) -> dict[str, Any]:
         endpoint = self.endpoints[request.provider]
@@ -414,6 +419,12 @@ class Sender:
 
                 self.anthropic = AnthropicClient()
             row = await self.anthropic.send(endpoint, request)
+        elif endpoint.transport == "gemini":
+            if self.gemini is None:
+                from harness.providers.gemini import GeminiClient
+
+                self.gemini = GeminiClient()
+            row = await self.gemini.send(endpoint, request)
         else:
             from harness.providers.transport import send
 
@@ -457,6 +468,8 @@ class Sender:
             await self.direct.close()
         if self.anthropic is not None:
             await self.anthropic.close()
+        if self.gemini is not None:
+            await self.gemini.close()
 
 
 def remaining(plan: list[Phase], finished: set[int]) -> list[Phase]:

@@ -33,7 +33,6 @@ the simulator's Anthropic dialect (tests/e2e/test_anthropic_dialect.py):
 
 from __future__ import annotations
 
-import codecs
 import json
 from datetime import UTC, datetime
 from typing import Any
@@ -45,9 +44,9 @@ from harness.providers.direct import (
     DirectClient,
     _env_proxy,
     _fail,
-    _perf_counter,
     wire_model,
 )
+from harness.providers.sse import read_events
 from harness.providers.trace import Endpoint, StreamTrace, build_row
 from harness.suites.base import RequestSpec
 
@@ -229,54 +228,17 @@ class _Usage:
 async def _read_stream(response: aiohttp.ClientResponse, trace: StreamTrace, t0: float) -> bool:
     """Read the event stream into ``trace``; True if it ended with ``message_stop``.
 
-    The SSE framing is the direct client's (one timestamp per socket read, every
-    event of that read shares it); ``event:`` lines are redundant with the
-    payload's ``type`` and skipped.
+    The SSE framing is :func:`~harness.providers.sse.read_events` (one timestamp
+    per socket read, every event of that read shares it); ``event:`` lines are
+    redundant with the payload's ``type`` and skipped.
     """
     usage = _Usage()
-    decode = codecs.getincrementaldecoder("utf-8")().decode
-    tail = ""
-    pending: list[str] = []
-    after_cr = False
     try:
-        async for raw in response.content.iter_any():
-            now = _perf_counter() - t0
-            try:
-                data = decode(raw)
-            except UnicodeDecodeError as exc:
-                _fail(trace, "malformed_stream", f"invalid UTF-8 in the stream: {exc}", ())
-                return False
-            if "\r" in data or after_cr:
-                if after_cr and data.startswith("\n"):
-                    data = data[1:]
-                after_cr = data.endswith("\r")
-                data = data.replace("\r\n", "\n").replace("\r", "\n")
-            if tail:
-                data = tail + data
-            lines = data.split("\n")
-            tail = lines.pop()
-            for line in lines:
-                if line:
-                    if line.startswith("data:"):
-                        pending.append(line[6:] if line[5:6] == " " else line[5:])
-                    continue
-                if not pending:
-                    continue
-                payload = pending[0] if len(pending) == 1 else "\n".join(pending)
-                pending.clear()
-                outcome = _on_event(payload, trace, now, usage)
-                if outcome is not None:
-                    if outcome:
-                        trace.end_s = now
-                    return outcome
-        now = _perf_counter() - t0
-        if pending:
-            outcome = _on_event("\n".join(pending), trace, now, usage)
-            if outcome is not None:
-                if outcome:
-                    trace.end_s = now
-                return outcome
-        trace.end_s = now
+        outcome = await read_events(
+            response, trace, t0, lambda payload, now: _on_event(payload, trace, now, usage)
+        )
+        if outcome is not None:
+            return outcome
         if trace.finish_reason is not None:
             return True  # message_delta came; a missing message_stop costs nothing
         kind = response.headers.get("Content-Type", "?")

@@ -1,8 +1,8 @@
 """Whether a run's providers were timed by clients of comparable error.
 
 Each row's ``transport`` column says which client measured it. The direct
-(OpenAI-compatible) and native Anthropic clients stamp the request when it is
-written and each event when its bytes are read; litellm's clock starts before
+(OpenAI-compatible), native Anthropic and native Gemini clients stamp the
+request when it is written and each event when its bytes are read; litellm's clock starts before
 litellm prepares the request and stamps chunks after litellm has parsed them,
 so its TTFT error grows with the number of concurrent streams. A run that
 compares providers measured by both kinds says so, with each path's measured
@@ -30,7 +30,7 @@ CLIENT_TTFT_ERROR_MS: dict[str, tuple[float, float]] = {
 """Transport → (p50, p99) client TTFT error in ms at 32 streams (benchmarks/dialect_clock.py)."""
 
 # Clients that time a request from its write and each event from its read.
-_LEAN = frozenset({"direct", "anthropic"})
+_LEAN = frozenset({"direct", "anthropic", "gemini"})
 
 
 def fairness_note(rows: Any) -> str | None:
