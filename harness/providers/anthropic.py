@@ -234,9 +234,7 @@ async def _read_stream(response: aiohttp.ClientResponse, trace: StreamTrace, t0:
     """
     usage = _Usage()
     try:
-        outcome = await read_events(
-            response, trace, t0, lambda payload, now: _on_event(payload, trace, now, usage)
-        )
+        outcome = await read_events(response, trace, t0, _Events(trace, usage).on_event)
         if outcome is not None:
             return outcome
         if trace.finish_reason is not None:
@@ -248,50 +246,60 @@ async def _read_stream(response: aiohttp.ClientResponse, trace: StreamTrace, t0:
         trace.usage = usage.row_counts()
 
 
-def _on_event(payload: str, trace: StreamTrace, now: float, usage: _Usage) -> bool | None:
-    """Apply one event; None to go on, True at ``message_stop``, False if the stream failed."""
-    try:
-        event = _loads(payload)
-        kind = event.get("type")
-        if kind == "content_block_delta":
-            trace.on_chunk(now)
-            delta = event["delta"]
-            delta_kind = delta.get("type")
-            if delta_kind == "text_delta":
-                text = delta["text"]
-                if not isinstance(text, str):
-                    raise TypeError("text_delta.text is not a string")
-                if text:
-                    trace.on_text(now, text)
-            elif delta_kind == "thinking_delta":
-                thinking = delta.get("thinking")
-                trace.on_reasoning(now, thinking if isinstance(thinking, str) else "")
-            # signature_delta, input_json_delta (tools), citations: no text
-        elif kind == "ping":
-            pass
-        elif kind == "message_start":
-            trace.on_chunk(now)
-            usage.update(event["message"].get("usage"))
-        elif kind == "content_block_start":
-            trace.on_chunk(now)
-            block = event.get("content_block") or {}
-            if block.get("type") == "text" and block.get("text"):
-                trace.on_text(now, str(block["text"]))
-        elif kind == "message_delta":
-            trace.on_chunk(now)
-            stop = (event.get("delta") or {}).get("stop_reason")
-            if stop:
-                trace.finish_reason = FINISH_REASONS.get(str(stop), str(stop))
-            usage.update(event.get("usage"))
-        elif kind == "message_stop":
-            return True
-        elif kind == "error":
-            error = event.get("error") or {}
-            message = error.get("message") if isinstance(error, dict) else error
-            name = error.get("type") if isinstance(error, dict) else "error"
-            _fail(trace, "stream_error", f"error event: {name}: {message}", ())
+class _Events:
+    """One stream's events into its trace and usage (the callback of ``read_events``)."""
+
+    __slots__ = ("trace", "usage")
+
+    def __init__(self, trace: StreamTrace, usage: _Usage) -> None:
+        self.trace = trace
+        self.usage = usage
+
+    def on_event(self, payload: str, now: float) -> bool | None:
+        """Apply one event; None to go on, True at ``message_stop``, False if the stream failed."""
+        trace, usage = self.trace, self.usage
+        try:
+            event = _loads(payload)
+            kind = event.get("type")
+            if kind == "content_block_delta":
+                trace.on_chunk(now)
+                delta = event["delta"]
+                delta_kind = delta.get("type")
+                if delta_kind == "text_delta":
+                    text = delta["text"]
+                    if not isinstance(text, str):
+                        raise TypeError("text_delta.text is not a string")
+                    if text:
+                        trace.on_text(now, text)
+                elif delta_kind == "thinking_delta":
+                    thinking = delta.get("thinking")
+                    trace.on_reasoning(now, thinking if isinstance(thinking, str) else "")
+                # signature_delta, input_json_delta (tools), citations: no text
+            elif kind == "ping":
+                pass
+            elif kind == "message_start":
+                trace.on_chunk(now)
+                usage.update(event["message"].get("usage"))
+            elif kind == "content_block_start":
+                trace.on_chunk(now)
+                block = event.get("content_block") or {}
+                if block.get("type") == "text" and block.get("text"):
+                    trace.on_text(now, str(block["text"]))
+            elif kind == "message_delta":
+                trace.on_chunk(now)
+                stop = (event.get("delta") or {}).get("stop_reason")
+                if stop:
+                    trace.finish_reason = FINISH_REASONS.get(str(stop), str(stop))
+                usage.update(event.get("usage"))
+            elif kind == "message_stop":
+                return True
+            elif kind == "error":
+                error = event.get("error") or {}
+                message = error.get("message") if isinstance(error, dict) else error
+                name = error.get("type") if isinstance(error, dict) else "error"
+                _fail(trace, "stream_error", f"error event: {name}: {message}", ())
+                return False
+        except (ValueError, AttributeError, TypeError, KeyError) as exc:
+            _fail(trace, "malformed_stream", f"{type(exc).__name__}: {exc}: {payload[:200]!r}", ())
             return False
-    except (ValueError, AttributeError, TypeError, KeyError) as exc:
-        _fail(trace, "malformed_stream", f"{type(exc).__name__}: {exc}: {payload[:200]!r}", ())
-        return False
-    return None
+        return None
