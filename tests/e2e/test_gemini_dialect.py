@@ -64,6 +64,8 @@ def gsim() -> Iterator[SimProcess]:
         "unfinished": SimProfile(faults={"no_finish": 1.0}, output_tokens=4, itl_ms=1),
         "empty": SimProfile(faults={"empty": 1.0}),
         "hangs": SimProfile(faults={"hang_before_first_token": 1.0}, hang_s=5),
+        "midhang": SimProfile(faults={"hang_mid_stream": 1.0}, output_tokens=8, itl_ms=1, hang_s=5),
+        "scripted": SimProfile(script=["rate_limit", "server_error", "ok"], output_tokens=3),
     }
     with SimProcess(profiles) as process:
         yield process
@@ -555,6 +557,20 @@ def test_first_token_timeout(gsim: SimProcess) -> None:
     ep = endpoint(gsim.api_base, "gemini/hangs", first_token_timeout_s=0.3)
     (row,) = native(ep, [spec()])
     assert row["error_type"] == "timeout_first_token"
+
+
+def test_a_hang_mid_stream_times_out_after_half_the_text(gsim: SimProcess) -> None:
+    (row,) = native(endpoint(gsim.api_base, "gemini/midhang", timeout_s=0.5), [spec()])
+    # 8 one-word events, the hang before the fifth (8 // 2 = 4 delivered).
+    assert (row["error_type"], row["text_chunks"]) == ("timeout_mid_stream", 4)
+
+
+def test_a_scripted_profile_plays_in_order(gsim: SimProcess) -> None:
+    rows = native(
+        endpoint(gsim.api_base, "gemini/scripted"), [spec(case=f"s{i}") for i in range(3)]
+    )
+    assert [r["error_type"] for r in rows] == ["rate_limited", "http_503", None]
+    assert rows[2]["output_tokens"] == 3
 
 
 def test_untranslated_params_are_refused_unsent(gsim: SimProcess) -> None:
