@@ -4,8 +4,10 @@ Run from the repository root:  .venv/bin/python benchmarks/dialect_clock.py
 
 Paths: ``direct-openai`` (the direct client, OpenAI dialect), ``native-anthropic``
 (harness/providers/anthropic.py, Anthropic Messages dialect),
-``litellm-anthropic`` (litellm.acompletion on the same dialect) and, with
-``--paths``, ``litellm-openai`` (litellm through the OpenAI SDK). Each runs in a
+``litellm-anthropic`` (litellm.acompletion on the same dialect),
+``native-gemini`` (harness/providers/gemini.py, Gemini streamGenerateContent),
+``litellm-gemini`` (litellm.acompletion on that dialect) and, with ``--paths``,
+``litellm-openai`` (litellm through the OpenAI SDK). Each runs in a
 fresh process (one path's imports must not slow another's garbage collection).
 For each number N of concurrent streams, N requests are started at once,
 awaited together, for several rounds after one unmeasured warm-up round.
@@ -49,11 +51,19 @@ from harness.request import RequestSpec
 from harness.sim import SimProcess, SimProfile
 
 PROMPT = "Tell me a long story about the quick brown fox that jumps over the lazy dog."
-PATHS = ("direct-openai", "native-anthropic", "litellm-anthropic")
+PATHS = (
+    "direct-openai",
+    "native-anthropic",
+    "litellm-anthropic",
+    "native-gemini",
+    "litellm-gemini",
+)
 MODEL = {
     "direct-openai": ("openai/clock", "direct"),
     "native-anthropic": ("anthropic/clock", "anthropic"),
     "litellm-anthropic": ("anthropic/clock", "litellm"),
+    "native-gemini": ("gemini/clock", "gemini"),
+    "litellm-gemini": ("gemini/clock", "litellm"),
     "litellm-openai": ("openai/clock", "litellm"),  # not in the default run: --paths
 }
 
@@ -100,6 +110,10 @@ class _Sender:
             from harness.providers.anthropic import AnthropicClient
 
             self.client = AnthropicClient()
+        elif transport == "gemini":
+            from harness.providers.gemini import GeminiClient
+
+            self.client = GeminiClient()
         else:
             from harness.providers.transport import import_litellm
 
@@ -149,19 +163,20 @@ def _spec(tokens: int) -> RequestSpec:
 async def _bare(dialect: str, api_base: str, n: int, rounds: int, tokens: int) -> float:
     """Text chunks per second a bare aiohttp client reads (no JSON, a line count)."""
     root = api_base.removesuffix("/v1")
+    messages = [{"role": "user", "content": PROMPT}]
     if dialect == "openai":
-        url, body, marker = (
-            root + "/v1/chat/completions",
-            {"model": "bulk", "messages": [{"role": "user", "content": PROMPT}], "stream": True},
-            "data: {",
-        )
+        url, marker = root + "/v1/chat/completions", "data: {"
+        body: dict[str, Any] = {"model": "bulk", "messages": messages, "stream": True}
+        body["max_tokens"] = tokens
+    elif dialect == "gemini":
+        url, marker = root + "/v1/models/bulk:streamGenerateContent?alt=sse", "data: {"
+        body = {
+            "contents": [{"role": "user", "parts": [{"text": PROMPT}]}],
+            "generationConfig": {"maxOutputTokens": tokens},
+        }
     else:
-        url, body, marker = (
-            root + "/v1/messages",
-            {"model": "bulk", "messages": [{"role": "user", "content": PROMPT}], "stream": True},
-            'data: {"type": "content_block_delta"',
-        )
-    body["max_tokens"] = tokens
+        url, marker = root + "/v1/messages", 'data: {"type": "content_block_delta"'
+        body = {"model": "bulk", "messages": messages, "stream": True, "max_tokens": tokens}
     headers = {"Accept-Encoding": "identity", "x-api-key": "k", "anthropic-version": "2023-06-01"}
     async with aiohttp.ClientSession() as session:
 
@@ -192,7 +207,11 @@ async def _worker(path: str, api_base: str, args: argparse.Namespace) -> None:
     async def one(request: RequestSpec) -> dict[str, Any]:
         user = f"{path}-{next(ids)}"  # the simulator stamps requests that name a user
         # litellm drops ``user`` from an OpenAI request; extra_body gets it through.
-        extra = {"extra_body": {"user": user}} if path == "litellm-openai" else {"user": user}
+        extra: dict[str, Any] = (
+            {"extra_body": {"user": user}} if path == "litellm-openai" else {"user": user}
+        )
+        if path.endswith("gemini"):  # Gemini has no user field: a header names the request
+            extra["extra_headers"] = {"x-sim-user": user}
         row = await send_one(replace(request, extra=extra))
         row["user"] = user
         return row
@@ -229,7 +248,7 @@ async def _worker(path: str, api_base: str, args: argparse.Namespace) -> None:
     # The bare client on the same dialect, in this process, right after: the
     # machine's load is shared with other work, so only a baseline measured
     # next to the path makes a ratio.
-    dialect = "openai" if path.endswith("openai") else "anthropic"
+    dialect = path.split("-")[-1]
     bare = await _bare(dialect, api_base, 32, args.rounds, args.bulk_tokens)
     print(json.dumps({"chunks_per_s": rate, "bare_chunks_per_s": bare}), flush=True)
 

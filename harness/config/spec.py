@@ -102,10 +102,11 @@ class ProviderConfig(StrictModel):
     pricing: PricingOverride | None = Field(
         default=None, description="overrides litellm's price table (USD)"
     )
-    transport: Literal["auto", "litellm", "direct", "anthropic"] = Field(
+    transport: Literal["auto", "litellm", "direct", "anthropic", "gemini"] = Field(
         default="auto",
         description="auto: the direct OpenAI-compatible client for openai/ and hosted_vllm/"
         " models with an api_base, the native Anthropic client for anthropic/ models,"
+        " the native Gemini client for gemini/ models (when it translates their params),"
         " litellm for everything else",
     )
     simulate: SimProfile | None = Field(

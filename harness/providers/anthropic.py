@@ -33,7 +33,6 @@ the simulator's Anthropic dialect (tests/e2e/test_anthropic_dialect.py):
 
 from __future__ import annotations
 
-import codecs
 import json
 from datetime import UTC, datetime
 from typing import Any
@@ -45,9 +44,9 @@ from harness.providers.direct import (
     DirectClient,
     _env_proxy,
     _fail,
-    _perf_counter,
     wire_model,
 )
+from harness.providers.sse import read_events
 from harness.providers.trace import Endpoint, StreamTrace, build_row
 from harness.request import RequestSpec
 
@@ -229,54 +228,15 @@ class _Usage:
 async def _read_stream(response: aiohttp.ClientResponse, trace: StreamTrace, t0: float) -> bool:
     """Read the event stream into ``trace``; True if it ended with ``message_stop``.
 
-    The SSE framing is the direct client's (one timestamp per socket read, every
-    event of that read shares it); ``event:`` lines are redundant with the
-    payload's ``type`` and skipped.
+    The SSE framing is :func:`~harness.providers.sse.read_events` (one timestamp
+    per socket read, every event of that read shares it); ``event:`` lines are
+    redundant with the payload's ``type`` and skipped.
     """
     usage = _Usage()
-    decode = codecs.getincrementaldecoder("utf-8")().decode
-    tail = ""
-    pending: list[str] = []
-    after_cr = False
     try:
-        async for raw in response.content.iter_any():
-            now = _perf_counter() - t0
-            try:
-                data = decode(raw)
-            except UnicodeDecodeError as exc:
-                _fail(trace, "malformed_stream", f"invalid UTF-8 in the stream: {exc}", ())
-                return False
-            if "\r" in data or after_cr:
-                if after_cr and data.startswith("\n"):
-                    data = data[1:]
-                after_cr = data.endswith("\r")
-                data = data.replace("\r\n", "\n").replace("\r", "\n")
-            if tail:
-                data = tail + data
-            lines = data.split("\n")
-            tail = lines.pop()
-            for line in lines:
-                if line:
-                    if line.startswith("data:"):
-                        pending.append(line[6:] if line[5:6] == " " else line[5:])
-                    continue
-                if not pending:
-                    continue
-                payload = pending[0] if len(pending) == 1 else "\n".join(pending)
-                pending.clear()
-                outcome = _on_event(payload, trace, now, usage)
-                if outcome is not None:
-                    if outcome:
-                        trace.end_s = now
-                    return outcome
-        now = _perf_counter() - t0
-        if pending:
-            outcome = _on_event("\n".join(pending), trace, now, usage)
-            if outcome is not None:
-                if outcome:
-                    trace.end_s = now
-                return outcome
-        trace.end_s = now
+        outcome = await read_events(response, trace, t0, _Events(trace, usage).on_event)
+        if outcome is not None:
+            return outcome
         if trace.finish_reason is not None:
             return True  # message_delta came; a missing message_stop costs nothing
         kind = response.headers.get("Content-Type", "?")
@@ -286,50 +246,60 @@ async def _read_stream(response: aiohttp.ClientResponse, trace: StreamTrace, t0:
         trace.usage = usage.row_counts()
 
 
-def _on_event(payload: str, trace: StreamTrace, now: float, usage: _Usage) -> bool | None:
-    """Apply one event; None to go on, True at ``message_stop``, False if the stream failed."""
-    try:
-        event = _loads(payload)
-        kind = event.get("type")
-        if kind == "content_block_delta":
-            trace.on_chunk(now)
-            delta = event["delta"]
-            delta_kind = delta.get("type")
-            if delta_kind == "text_delta":
-                text = delta["text"]
-                if not isinstance(text, str):
-                    raise TypeError("text_delta.text is not a string")
-                if text:
-                    trace.on_text(now, text)
-            elif delta_kind == "thinking_delta":
-                thinking = delta.get("thinking")
-                trace.on_reasoning(now, thinking if isinstance(thinking, str) else "")
-            # signature_delta, input_json_delta (tools), citations: no text
-        elif kind == "ping":
-            pass
-        elif kind == "message_start":
-            trace.on_chunk(now)
-            usage.update(event["message"].get("usage"))
-        elif kind == "content_block_start":
-            trace.on_chunk(now)
-            block = event.get("content_block") or {}
-            if block.get("type") == "text" and block.get("text"):
-                trace.on_text(now, str(block["text"]))
-        elif kind == "message_delta":
-            trace.on_chunk(now)
-            stop = (event.get("delta") or {}).get("stop_reason")
-            if stop:
-                trace.finish_reason = FINISH_REASONS.get(str(stop), str(stop))
-            usage.update(event.get("usage"))
-        elif kind == "message_stop":
-            return True
-        elif kind == "error":
-            error = event.get("error") or {}
-            message = error.get("message") if isinstance(error, dict) else error
-            name = error.get("type") if isinstance(error, dict) else "error"
-            _fail(trace, "stream_error", f"error event: {name}: {message}", ())
+class _Events:
+    """One stream's events into its trace and usage (the callback of ``read_events``)."""
+
+    __slots__ = ("trace", "usage")
+
+    def __init__(self, trace: StreamTrace, usage: _Usage) -> None:
+        self.trace = trace
+        self.usage = usage
+
+    def on_event(self, payload: str, now: float) -> bool | None:
+        """Apply one event; None to go on, True at ``message_stop``, False if the stream failed."""
+        trace, usage = self.trace, self.usage
+        try:
+            event = _loads(payload)
+            kind = event.get("type")
+            if kind == "content_block_delta":
+                trace.on_chunk(now)
+                delta = event["delta"]
+                delta_kind = delta.get("type")
+                if delta_kind == "text_delta":
+                    text = delta["text"]
+                    if not isinstance(text, str):
+                        raise TypeError("text_delta.text is not a string")
+                    if text:
+                        trace.on_text(now, text)
+                elif delta_kind == "thinking_delta":
+                    thinking = delta.get("thinking")
+                    trace.on_reasoning(now, thinking if isinstance(thinking, str) else "")
+                # signature_delta, input_json_delta (tools), citations: no text
+            elif kind == "ping":
+                pass
+            elif kind == "message_start":
+                trace.on_chunk(now)
+                usage.update(event["message"].get("usage"))
+            elif kind == "content_block_start":
+                trace.on_chunk(now)
+                block = event.get("content_block") or {}
+                if block.get("type") == "text" and block.get("text"):
+                    trace.on_text(now, str(block["text"]))
+            elif kind == "message_delta":
+                trace.on_chunk(now)
+                stop = (event.get("delta") or {}).get("stop_reason")
+                if stop:
+                    trace.finish_reason = FINISH_REASONS.get(str(stop), str(stop))
+                usage.update(event.get("usage"))
+            elif kind == "message_stop":
+                return True
+            elif kind == "error":
+                error = event.get("error") or {}
+                message = error.get("message") if isinstance(error, dict) else error
+                name = error.get("type") if isinstance(error, dict) else "error"
+                _fail(trace, "stream_error", f"error event: {name}: {message}", ())
+                return False
+        except (ValueError, AttributeError, TypeError, KeyError) as exc:
+            _fail(trace, "malformed_stream", f"{type(exc).__name__}: {exc}: {payload[:200]!r}", ())
             return False
-    except (ValueError, AttributeError, TypeError, KeyError) as exc:
-        _fail(trace, "malformed_stream", f"{type(exc).__name__}: {exc}: {payload[:200]!r}", ())
-        return False
-    return None
+        return None

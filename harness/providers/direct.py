@@ -27,7 +27,6 @@ are those of the litellm transport.
 from __future__ import annotations
 
 import asyncio
-import codecs
 import contextlib
 import json
 import time
@@ -41,6 +40,7 @@ from urllib.parse import urlsplit
 import aiohttp
 from yarl import URL
 
+from harness.providers.sse import read_events
 from harness.providers.trace import (
     Endpoint,
     StreamTrace,
@@ -240,116 +240,71 @@ StreamReader = Callable[[aiohttp.ClientResponse, StreamTrace, float], Awaitable[
 async def _read_chat_stream(
     response: aiohttp.ClientResponse, trace: StreamTrace, t0: float
 ) -> bool:
-    """The OpenAI chat-completions stream, its usage into the trace."""
-    complete, usage = await _read_stream(response, trace, t0)
-    trace.usage = usage_counts(usage)
-    return complete
-
-
-async def _read_stream(
-    response: aiohttp.ClientResponse, trace: StreamTrace, t0: float
-) -> tuple[bool, Any]:
-    """Read the event stream into ``trace``; returns (ended cleanly, last usage seen).
-
-    This is the hot path: per socket read one timestamp, one UTF-8 decode and
-    one split; per event one ``json.loads`` (of a str: faster than of bytes)
-    and a few dict look-ups.
-    """
-    usage: Any = None
-    decode = codecs.getincrementaldecoder("utf-8")().decode  # keeps a split character
-    tail = ""  # an unterminated line, continued by the next read
-    pending: list[str] = []  # data lines of the event being assembled
-    after_cr = False  # the previous read ended with '\r', maybe half of '\r\n'
-    done = False
-    async for raw in response.content.iter_any():
-        now = _perf_counter() - t0
-        try:
-            data = decode(raw)
-        except UnicodeDecodeError as exc:
-            _fail(trace, "malformed_stream", f"invalid UTF-8 in the stream: {exc}", ())
-            return False, usage
-        if "\r" in data or after_cr:  # rare: CR or CRLF line endings
-            if after_cr and data.startswith("\n"):
-                data = data[1:]
-            after_cr = data.endswith("\r")
-            data = data.replace("\r\n", "\n").replace("\r", "\n")
-        if tail:
-            data = tail + data
-        lines = data.split("\n")
-        tail = lines.pop()
-        for line in lines:
-            if line:
-                if line.startswith("data:"):
-                    pending.append(line[6:] if line[5:6] == " " else line[5:])
-                # Comments (':'), event:, id: and retry: lines carry nothing we use.
-                continue
-            if not pending:
-                continue
-            payload = pending[0] if len(pending) == 1 else "\n".join(pending)
-            pending.clear()
-            if payload == _DONE:
-                done = True
-                break
-            usage, stop = _on_event(payload, trace, now, usage)
-            if stop:
-                return False, usage
-        if done:
-            trace.end_s = now
-            return True, usage
-    # At EOF a last event whose lines all ended but which lacks the blank line is
-    # still whole; an unterminated line (``tail``) may be cut, and is dropped.
-    now = _perf_counter() - t0
-    if pending:
-        payload = "\n".join(pending)
-        if payload == _DONE:
-            trace.end_s = now
-            return True, usage
-        usage, stop = _on_event(payload, trace, now, usage)
-        if stop:
-            return False, usage
-    trace.end_s = now
+    """The OpenAI chat-completions stream (:func:`~harness.providers.sse.read_events`'s
+    framing), its usage into the trace."""
+    stream = _ChatStream(trace)
+    complete = await read_events(response, trace, t0, stream.on_event)
+    trace.usage = usage_counts(stream.usage)
+    if complete is not None:
+        return complete
     if trace.finish_reason is not None:
-        return True, usage  # some servers omit [DONE]; a finish_reason is an ending
+        return True  # some servers omit [DONE]; a finish_reason is an ending
     kind = response.headers.get("Content-Type", "?")
     _fail(trace, "stream_error", f"stream ended before [DONE] or a finish_reason ({kind})", ())
-    return False, usage
+    return False
 
 
-def _on_event(payload: str, trace: StreamTrace, now: float, usage: Any) -> tuple[Any, bool]:
-    """Apply one event to ``trace``; returns (usage so far, whether the stream failed)."""
-    try:
-        chunk = _loads(payload)
-        choices = chunk.get("choices")
-        error = chunk.get("error")
-        if error is not None:
-            _fail(trace, "stream_error", f"error event: {_error_text(error)}", ())
-            return usage, True
-        trace.on_chunk(now)
-        if choices:
-            for choice in choices:
-                delta = choice.get("delta")
-                if delta:
-                    # DeepSeek and vLLM name it reasoning_content; OpenRouter, Ollama reasoning.
-                    reasoning = delta.get("reasoning_content") or delta.get("reasoning")
-                    if reasoning:
-                        trace.on_reasoning(now, reasoning if isinstance(reasoning, str) else "")
-                    content = delta.get("content")
-                    if content:
-                        if not isinstance(content, str):
-                            raise TypeError("delta.content is not a string")
-                        trace.on_text(now, content)
-                finish = choice.get("finish_reason")
-                if finish:
-                    trace.finish_reason = str(finish)
-        chunk_usage = chunk.get("usage")
-        if chunk_usage:
-            usage = chunk_usage
-    except (ValueError, AttributeError, TypeError) as exc:
-        # ValueError is a JSONDecodeError; the others a chunk that is JSON but
-        # not an object of the expected shape.
-        _fail(trace, "malformed_stream", f"{type(exc).__name__}: {exc}: {payload[:200]!r}", ())
-        return usage, True
-    return usage, False
+class _ChatStream:
+    """One chat-completions stream's events into its trace; the last usage seen.
+
+    Per event one ``json.loads`` (of a str: faster than of bytes) and a few dict
+    look-ups.
+    """
+
+    __slots__ = ("trace", "usage")
+
+    def __init__(self, trace: StreamTrace) -> None:
+        self.trace = trace
+        self.usage: Any = None
+
+    def on_event(self, payload: str, now: float) -> bool | None:
+        """Apply one event: None to go on, True at ``[DONE]``, False if the stream failed."""
+        if payload == _DONE:
+            return True
+        trace = self.trace
+        try:
+            chunk = _loads(payload)
+            choices = chunk.get("choices")
+            error = chunk.get("error")
+            if error is not None:
+                _fail(trace, "stream_error", f"error event: {_error_text(error)}", ())
+                return False
+            trace.on_chunk(now)
+            if choices:
+                for choice in choices:
+                    delta = choice.get("delta")
+                    if delta:
+                        # DeepSeek and vLLM name it reasoning_content; OpenRouter, Ollama reasoning.
+                        reasoning = delta.get("reasoning_content") or delta.get("reasoning")
+                        if reasoning:
+                            trace.on_reasoning(now, reasoning if isinstance(reasoning, str) else "")
+                        content = delta.get("content")
+                        if content:
+                            if not isinstance(content, str):
+                                raise TypeError("delta.content is not a string")
+                            trace.on_text(now, content)
+                    finish = choice.get("finish_reason")
+                    if finish:
+                        trace.finish_reason = str(finish)
+            chunk_usage = chunk.get("usage")
+            if chunk_usage:
+                self.usage = chunk_usage
+        except (ValueError, AttributeError, TypeError) as exc:
+            # ValueError is a JSONDecodeError; the others a chunk that is JSON but
+            # not an object of the expected shape.
+            _fail(trace, "malformed_stream", f"{type(exc).__name__}: {exc}: {payload[:200]!r}", ())
+            return False
+        return None
 
 
 async def _record_http_error(

@@ -3,8 +3,8 @@
 Each row's ``transport`` column says which client measured it, and its
 ``clock`` column how: ``socket`` (the request stamped when its bytes were
 written, each chunk when its bytes arrived) or ``call`` (the clock started at
-the call and chunks stamped after parsing). The direct (OpenAI-compatible) and
-native Anthropic clients time at the socket; so does litellm, through the
+the call and chunks stamped after parsing). The direct (OpenAI-compatible),
+native Anthropic and native Gemini clients time at the socket; so does litellm, through the
 stamping client of :mod:`harness.providers.socket_stamps`, except for a
 provider whose litellm handler does not use it (``call``). Rows written before
 the ``clock`` column existed have none: their litellm rows were on the call
@@ -33,6 +33,9 @@ CLIENT_TTFT_ERROR_MS: dict[str, tuple[float, float]] = {
     # dialect_clock.py --rounds 10 (320 requests per path at N=32), litellm 1.110.2
     "direct": (0.1, 4.3),
     "anthropic": (0.1, 0.9),
+    # --rounds 4 (128 requests at N=32) on a machine at load ~17 (2 cores), where the
+    # same run measured direct 0.9/6.4 and anthropic 0.3/6.9; 0.3 ms p50 at 1 stream.
+    "gemini": (1.1, 11.4),
     # litellm on the call clock (the fallback, and every litellm row without a
     # clock column): Anthropic dialect; 1.6 ms at 1 stream, 1.1 s at 128
     "litellm": (54.0, 145.0),
@@ -53,7 +56,7 @@ UNMEASURED: dict[str, str] = {
 """Model prefix → why its path's bound is not in :data:`CLIENT_TTFT_ERROR_MS`."""
 
 # Clients that time a request from its write and each event from its read.
-_LEAN = frozenset({"direct", "anthropic"})
+_LEAN = frozenset({"direct", "anthropic", "gemini"})
 
 
 def _path(transport: str, clock: Any) -> str:

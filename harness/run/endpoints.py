@@ -77,6 +77,10 @@ def choose_transport(provider: ProviderConfig) -> str:
 
         # Params the native client does not translate (tools, ...) stay with litellm.
         return "anthropic" if supports(provider.params) else "litellm"
+    if prefix == "gemini" and "/" in provider.model:
+        from harness.providers import gemini
+
+        return "gemini" if gemini.supports(provider.model, provider.params) else "litellm"
     return "direct" if speaks_openai and (provider.api_base or served_here) else "litellm"
 
 

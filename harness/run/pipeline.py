@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from harness.providers import NativeClient, open_client
 from harness.providers.trace import Endpoint
 from harness.request import RequestSpec
 from harness.run.cache import CacheHit, ResponseCache, judge_key
@@ -31,8 +32,9 @@ class Sender:
             from harness.providers.transport import import_litellm
 
             self.litellm = import_litellm()
-        self.direct: Any = None
-        self.anthropic: Any = None
+        # The native clients in use, opened on first use (a run imports no transport
+        # it does not send through).
+        self.clients: dict[str, NativeClient] = {}
 
     async def __call__(self, request: RequestSpec) -> dict[str, Any]:
         endpoint = self.endpoints[request.provider]
@@ -44,22 +46,15 @@ class Sender:
             if verdict is not None and self.cache is not None:
                 self.cache.put_judge(endpoint, request, verdict)
             return row
-        if endpoint.transport == "direct":
-            if self.direct is None:
-                from harness.providers.direct import DirectClient
-
-                self.direct = DirectClient()
-            row = await self.direct.send(endpoint, request)
-        elif endpoint.transport == "anthropic":
-            if self.anthropic is None:
-                from harness.providers.anthropic import AnthropicClient
-
-                self.anthropic = AnthropicClient()
-            row = await self.anthropic.send(endpoint, request)
-        else:
+        if endpoint.transport == "litellm":
             from harness.providers.transport import send
 
             row = await send(self.litellm, endpoint, request)
+        else:
+            client = self.clients.get(endpoint.transport)
+            if client is None:
+                client = self.clients[endpoint.transport] = open_client(endpoint.transport)
+            row = await client.send(endpoint, request)
         row, verdict = await self._judged(self._scored(row, request), request)
         if self.cache is not None:
             self.cache.put(endpoint, request, row, verdict)
@@ -95,7 +90,5 @@ class Sender:
         return row, (key, verdict)
 
     async def close(self) -> None:
-        if self.direct is not None:
-            await self.direct.close()
-        if self.anthropic is not None:
-            await self.anthropic.close()
+        for client in self.clients.values():
+            await client.close()

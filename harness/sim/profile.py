@@ -47,7 +47,8 @@ class SimProfile(BaseModel):
     )
     usage_reasoning: bool = Field(
         default=True,
-        description="report reasoning tokens as usage.completion_tokens_details.reasoning_tokens",
+        description="report reasoning tokens as usage.completion_tokens_details.reasoning_tokens"
+        " (Gemini: as thoughtsTokenCount; off, they are inside candidatesTokenCount)",
     )
     tokens_per_chunk: int = Field(
         default=1, ge=1, description="tokens per SSE event, sent when the event's last one is due"
@@ -67,7 +68,10 @@ class SimProfile(BaseModel):
     hang_s: float = Field(default=30.0, ge=0, description="how long a hang lasts")
     seed: int = Field(default=0, description="makes text, jitter and errors reproducible")
     cache_read_tokens: int = Field(
-        default=0, ge=0, description="Anthropic dialect: usage.cache_read_input_tokens"
+        default=0,
+        ge=0,
+        description="Anthropic dialect: usage.cache_read_input_tokens;"
+        " Gemini: cachedContentTokenCount (inside promptTokenCount)",
     )
     cache_write_tokens: int = Field(
         default=0, ge=0, description="Anthropic dialect: usage.cache_creation_input_tokens"

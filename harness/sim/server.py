@@ -110,6 +110,10 @@ class SimServer:
 
         for route in anthropic.ROUTES:
             self.app.router.add_post(route, functools.partial(anthropic.messages, self))
+        from harness.sim import gemini  # the Gemini streamGenerateContent dialect
+
+        for path, streamed in gemini.routes():
+            self.app.router.add_post(path, functools.partial(gemini.generate, self, streamed))
 
     def _fault(self, model: str, profile: SimProfile, rng: random.Random) -> str | None:
         """This request's fault: the model's script first, then the probabilities."""
