@@ -8,7 +8,7 @@ concurrency, each in a fresh process, one after the other:
 * ``bare``: a minimal aiohttp SSE client written here (lines from
   ``resp.content``, ``json.loads`` per event, the delta's text): the baseline;
 * ``direct``: :class:`harness.providers.direct.DirectClient`;
-* ``litellm``: :func:`harness.providers.transport.send`.
+* ``litellm``: :func:`harness.providers.litellm.send`.
 
 Two servers (``--server``):
 
@@ -84,8 +84,8 @@ async def _worker(
 ) -> None:
     """Run one client for ``duration`` seconds; print 'start' then a JSON result line."""
     from harness.providers.direct import DirectClient
+    from harness.providers.litellm import import_litellm, send
     from harness.providers.trace import Endpoint
-    from harness.providers.transport import import_litellm, send
     from harness.request import RequestSpec
 
     endpoint = Endpoint(

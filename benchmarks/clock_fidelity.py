@@ -119,8 +119,8 @@ def summarize(rows: list[dict[str, Any]], ttft_s: float, itl_s: float) -> dict[s
 async def _worker(path: str, api_base: str, args: argparse.Namespace) -> None:
     """Measure one transport at every N; print one JSON line per N."""
     from harness.providers.direct import DirectClient
+    from harness.providers.litellm import import_litellm, send
     from harness.providers.trace import Endpoint
-    from harness.providers.transport import import_litellm, send
 
     endpoint = Endpoint(
         provider="sim",

@@ -62,8 +62,8 @@ def rules() -> dict[str, Rule]:
 async def _worker(path: str, api_base: str, args: argparse.Namespace) -> None:
     import harness.run.scheduler
     from harness.providers.direct import DirectClient
+    from harness.providers.litellm import import_litellm, send
     from harness.providers.trace import Endpoint
-    from harness.providers.transport import import_litellm, send
     from harness.run.clock import ClockWindow, LoopMonitor, metric_stamps
     from harness.run.scheduler import Phase, run_phases
 

@@ -115,7 +115,7 @@ class _Sender:
 
             self.client = GeminiClient()
         else:
-            from harness.providers.transport import import_litellm
+            from harness.providers.litellm import import_litellm
 
             self.litellm = import_litellm()
             logging.getLogger("LiteLLM").setLevel(logging.ERROR)
@@ -138,7 +138,7 @@ class _Sender:
         if self.client is not None:
             client = self.client
             return lambda r: client.send(endpoint, r)
-        from harness.providers.transport import send
+        from harness.providers.litellm import send
 
         litellm = self.litellm
         return lambda r: send(litellm, endpoint, r)

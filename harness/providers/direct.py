@@ -46,9 +46,10 @@ from harness.providers.trace import (
     StreamTrace,
     build_row,
     parse_retry_after,
+    record_error,
     request_timeout,
+    usage_counts,
 )
-from harness.providers.transport import record_error, usage_counts
 from harness.request import RequestSpec
 from harness.secrets import scrub
 

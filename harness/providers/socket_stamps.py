@@ -1,7 +1,7 @@
 """Socket stamps for litellm's requests: when each was written, when each block arrived.
 
 litellm's clock problem is that the code that parses the stream (litellm) is
-not the code that times it (:mod:`harness.providers.transport`): a clock
+not the code that times it (:mod:`harness.providers.litellm`): a clock
 started at the call counts litellm's own request preparation as TTFT, and a
 chunk stamped when litellm yields it carries litellm's parsing and, worse,
 every other request's: one event loop prepares and parses all concurrent

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import re
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -16,6 +17,7 @@ from typing import Any
 
 from harness.cost.pricing import UNKNOWN_PRICE, Price, Usage, cost
 from harness.request import RequestSpec, request_identity
+from harness.secrets import scrub
 
 
 @dataclass(frozen=True)
@@ -287,3 +289,74 @@ _USAGE_KEYS = (
     "cache_write_tokens",
     "reasoning_tokens",
 )
+
+
+def classify_error(exc: BaseException) -> tuple[str, int | None]:
+    """Map an exception to (error_type, http_status)."""
+    if isinstance(exc, TimeoutError):
+        return "timeout", None
+    name = type(exc).__name__
+    status = getattr(exc, "status_code", None)
+    status = status if isinstance(status, int) else None
+    message = str(exc)
+    # litellm reports a refused connection as InternalServerError(500,
+    # "Connection error." from the OpenAI SDK, aiohttp's "Cannot connect to
+    # host" from its own handlers); that is not a status the server sent.
+    refused = "Connection error" in message or "Cannot connect to host" in message
+    if refused or name in ("APIConnectionError", "ConnectError"):
+        return "connection_error", None
+    if name in ("Timeout", "APITimeoutError") or "timed out" in message.lower():
+        return "timeout", None
+    if status == 429 or name == "RateLimitError":
+        return "rate_limited", 429
+    if status is not None:
+        return f"http_{status}", status
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower(), None
+
+
+def record_error(trace: StreamTrace, exc: BaseException, *secrets: str | None) -> None:
+    """Fill the trace's error fields from an exception (shared by every transport).
+
+    The message loses ``secrets`` and everything key-shaped (:func:`harness.secrets.scrub`).
+    """
+    error_type, status = classify_error(exc)
+    response = getattr(exc, "response", None)
+    headers = getattr(response, "headers", None)
+    if headers is not None:
+        trace.retry_after_s = parse_retry_after(headers.get("retry-after"))
+    # litellm's Anthropic errors carry an empty response; the real headers are here.
+    raw_headers: Any = getattr(exc, "litellm_response_headers", None)
+    if trace.retry_after_s is None and raw_headers is not None and hasattr(raw_headers, "get"):
+        trace.retry_after_s = parse_retry_after(raw_headers.get("retry-after"))
+    if re.search(r"Expecting value|JSONDecodeError|Unterminated string|Invalid control", str(exc)):
+        error_type = "malformed_stream"  # litellm wraps a JSON error as a connection error
+    elif trace.text_offsets and error_type != "timeout":
+        error_type = "stream_error"  # the stream broke after text had arrived
+    trace.error_type = error_type
+    trace.http_status = status
+    trace.error_message = scrub(str(exc) or type(exc).__name__, *secrets)[:2000]
+
+
+def usage_counts(usage: Any) -> dict[str, int | None]:
+    """Token counts from an OpenAI-style usage object or dict."""
+
+    def get(obj: Any, name: str) -> int | None:
+        if obj is None:
+            return None
+        value = obj.get(name) if isinstance(obj, dict) else getattr(obj, name, None)
+        return int(value) if isinstance(value, int | float) else None
+
+    def sub(name: str) -> Any:
+        if usage is None:
+            return None
+        return usage.get(name) if isinstance(usage, dict) else getattr(usage, name, None)
+
+    return {
+        "input_tokens": get(usage, "prompt_tokens"),
+        "output_tokens": get(usage, "completion_tokens"),
+        "cached_input_tokens": get(sub("prompt_tokens_details"), "cached_tokens"),
+        "reasoning_tokens": get(sub("completion_tokens_details"), "reasoning_tokens"),
+        # Anthropic-style prompt caching reports writes apart from reads.
+        "cache_write_tokens": get(usage, "cache_creation_input_tokens")
+        or get(sub("prompt_tokens_details"), "cache_creation_tokens"),
+    }

@@ -29,7 +29,7 @@ class Sender:
         needs_litellm = judge_endpoints or any(e.transport == "litellm" for e in endpoints.values())
         self.litellm: Any = None
         if needs_litellm:
-            from harness.providers.transport import import_litellm
+            from harness.providers.litellm import import_litellm
 
             self.litellm = import_litellm()
         # The native clients in use, opened on first use (a run imports no transport
@@ -47,7 +47,7 @@ class Sender:
                 self.cache.put_judge(endpoint, request, verdict)
             return row
         if endpoint.transport == "litellm":
-            from harness.providers.transport import send
+            from harness.providers.litellm import send
 
             row = await send(self.litellm, endpoint, request)
         else:

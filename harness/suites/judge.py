@@ -6,8 +6,7 @@ import asyncio
 from typing import Any
 
 from harness.cost.pricing import Usage, cost
-from harness.providers.trace import Endpoint
-from harness.providers.transport import classify_error, usage_counts
+from harness.providers.trace import Endpoint, classify_error, usage_counts
 from harness.request import RequestSpec
 from harness.secrets import scrub
 from harness.suites.rag_qa import JUDGE_SCHEMA, judge_messages, parse_judgement

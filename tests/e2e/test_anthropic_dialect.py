@@ -25,8 +25,8 @@ import pytest
 from harness.config.spec import ProviderConfig
 from harness.providers.anthropic import AnthropicClient, messages_url, request_body
 from harness.providers.direct import DirectClient
+from harness.providers.litellm import import_litellm, send
 from harness.providers.trace import Endpoint
-from harness.providers.transport import import_litellm, send
 from harness.request import RequestSpec
 from harness.run.endpoints import choose_transport
 from harness.sim import SimProcess, SimProfile

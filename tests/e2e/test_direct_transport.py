@@ -21,8 +21,8 @@ from typing import Any
 import pytest
 
 from harness.providers.direct import DirectClient, chat_completions_url, request_body, wire_model
+from harness.providers.litellm import import_litellm, send
 from harness.providers.trace import Endpoint
-from harness.providers.transport import import_litellm, send
 from harness.request import RequestSpec
 from harness.sim import SimProcess, SimProfile
 

@@ -29,8 +29,8 @@ from aiohttp import web
 from harness.config.spec import ProviderConfig
 from harness.providers.direct import DirectClient
 from harness.providers.gemini import GeminiClient, request_body, stream_url, usage_counts
+from harness.providers.litellm import import_litellm, send
 from harness.providers.trace import Endpoint
-from harness.providers.transport import import_litellm, send
 from harness.report.fairness import fairness_note
 from harness.request import RequestSpec
 from harness.run.endpoints import choose_transport

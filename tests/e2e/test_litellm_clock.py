@@ -37,8 +37,8 @@ import httpx
 import pyarrow.parquet as pq
 import pytest
 
+from harness.providers.litellm import import_litellm, send
 from harness.providers.trace import Endpoint
-from harness.providers.transport import import_litellm, send
 from harness.request import RequestSpec
 from harness.sim import SimProcess, SimProfile
 

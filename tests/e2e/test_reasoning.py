@@ -21,8 +21,8 @@ from click.testing import CliRunner
 
 from harness.cli import main
 from harness.providers.direct import DirectClient
+from harness.providers.litellm import import_litellm, send
 from harness.providers.trace import Endpoint
-from harness.providers.transport import import_litellm, send
 from harness.request import RequestSpec
 from harness.sim import SimProcess, SimProfile
 

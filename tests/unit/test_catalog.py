@@ -139,7 +139,7 @@ def test_against_the_real_litellm_table() -> None:
     """The bundled table of the installed litellm (1.110.2 when written): keys, dates, costs."""
     from importlib.metadata import version
 
-    from harness.providers.transport import import_litellm
+    from harness.providers.litellm import import_litellm
 
     litellm = import_litellm()
     table = litellm.model_cost

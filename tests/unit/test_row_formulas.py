@@ -228,7 +228,7 @@ def test_summary_shows_reasoning_only_for_groups_that_reason() -> None:
 def test_litellm_rows_keep_the_usage_the_provider_sent() -> None:
     from types import SimpleNamespace
 
-    from harness.providers.transport import provider_usage
+    from harness.providers.litellm import provider_usage
 
     sent = {"completion_tokens": 28}  # no reasoning count: litellm would count one itself
     rebuilt = {"completion_tokens": 28, "completion_tokens_details": {"reasoning_tokens": 20}}

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from harness.providers.transport import classify_error
+from harness.providers.trace import classify_error
 from harness.secrets import scrub
 
 
