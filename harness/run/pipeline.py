@@ -35,6 +35,15 @@ class Sender:
         self.anthropic: Any = None
 
     async def __call__(self, request: RequestSpec) -> dict[str, Any]:
+        prepare = SUITE_KINDS[request.suite_kind].prepare
+        if prepare is not None:
+            # Completed just before sending: a conversation's earlier answers
+            # (request.previous, see harness.run.chains), a cache prefix's salt.
+            prepared = prepare(request)
+            if not isinstance(prepared, RequestSpec):  # a row: the suite would not send it
+                endpoint = self.endpoints[request.provider]
+                return prepared | {"model": endpoint.model, "simulated": endpoint.simulated}
+            request = prepared
         endpoint = self.endpoints[request.provider]
         # The cache serves only quality-scored requests outside load phases
         # (harness.run.cache.cacheable), and never an answer this run stored itself.
