@@ -34,6 +34,11 @@ each row keeps, as offsets from its phase's start:
 - ``schedule_lag_s`` (open loop only): how late the runner itself dispatched
   the request (event-loop lateness), a part of ``queue_wait_s``.
 
+A request that names a predecessor (``RequestSpec.after``: a conversation's earlier
+turn, a prompt cache's cold request) waits for that request's row before it takes any
+cap, then arrives (closed loop: is picked; open loop: ``max(scheduled, now)``); see
+:mod:`harness.run.chains`.
+
 A provider that is gone is not sent to: when its server process has exited
 (``health``), or its warm-up could not connect even after retries, it is
 *unavailable* and each of its remaining planned requests becomes a row with
