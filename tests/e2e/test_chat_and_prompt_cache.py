@@ -333,3 +333,28 @@ def test_bad_conversation_file_names_file_line_and_key(
     assert result.exit_code == 2
     assert f"{dataset}:2: turns.0" in result.output
     assert "needs a 'reference' or a 'regex'" in result.output
+
+
+def test_worker_processes_keep_each_conversation_in_one_worker(
+    wsim: SimProcess, write_config: Callable[..., Path], conversations: Path, tmp_path: Path
+) -> None:
+    config = write_config(
+        f"""
+        run: {{name: chat, workers: 2, concurrency: 4, warmup_requests: 0}}
+        providers:
+          - {{name: chatty, model: openai/chatty, api_base: "{wsim.api_base}"}}
+        suites:
+          - {{name: own, kind: chat, dataset: {conversations}}}
+        """
+    )
+    root = tmp_path / "out"
+    result = execute(load_config(config), out=root, run_id="w", show_progress=False)
+    assert result.status == "completed"
+    rows = pd.read_parquet(root / "w")
+    own = by_case(rows, "own")
+    assert len(own) == 5 and (rows["status"] == "ok").all()
+    # c1 (root at plan position 0) went to worker 0, c2 (position 1) to worker 1.
+    assert {own[c]["worker"] for c in ("c1/1", "c1/2")} == {0}
+    assert {own[c]["worker"] for c in ("c2/1", "c2/2", "c2/3")} == {1}
+    assert list(own["c1/2"]["chat_history"]) == ["Paris it is"]
+    assert list(own["c2/3"]["chat_history"]) == ["blue", "yellow sure"]
