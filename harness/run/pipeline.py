@@ -34,16 +34,24 @@ class Sender:
         self.direct: Any = None
         self.anthropic: Any = None
 
-    async def __call__(self, request: RequestSpec) -> dict[str, Any]:
+    def prepare(self, request: RequestSpec) -> RequestSpec | dict[str, Any]:
+        """The request completed by its suite's ``prepare`` hook (a conversation's earlier
+        answers from ``request.previous``, see harness.run.chains; a cache prefix's salt),
+        or the row of a request the suite will not send. Idempotent."""
         prepare = SUITE_KINDS[request.suite_kind].prepare
-        if prepare is not None:
-            # Completed just before sending: a conversation's earlier answers
-            # (request.previous, see harness.run.chains), a cache prefix's salt.
-            prepared = prepare(request)
-            if not isinstance(prepared, RequestSpec):  # a row: the suite would not send it
-                endpoint = self.endpoints[request.provider]
-                return prepared | {"model": endpoint.model, "simulated": endpoint.simulated}
-            request = prepared
+        if prepare is None:
+            return request
+        prepared = prepare(request)
+        if isinstance(prepared, RequestSpec):
+            return prepared
+        endpoint = self.endpoints[request.provider]
+        return prepared | {"model": endpoint.model, "simulated": endpoint.simulated}
+
+    async def __call__(self, request: RequestSpec) -> dict[str, Any]:
+        prepared = self.prepare(request)  # just before sending (warm-ups included)
+        if not isinstance(prepared, RequestSpec):
+            return prepared
+        request = prepared
         endpoint = self.endpoints[request.provider]
         # The cache serves only quality-scored requests outside load phases
         # (harness.run.cache.cacheable), and never an answer this run stored itself.

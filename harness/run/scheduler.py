@@ -173,6 +173,7 @@ async def run_phases(
     health: Mapping[str, Health] | None = None,
     unavailable: Mapping[str, str] | None = None,
     notify: Callable[[str, str], None] | None = None,
+    prepare: Callable[[RequestSpec], RequestSpec | Row] | None = None,
 ) -> RunOutcome:
     """Run every phase; each provider's phases in order, providers side by side.
 
@@ -183,7 +184,9 @@ async def run_phases(
     ``health`` (provider → check) is consulted after a failed request; a provider
     named in ``unavailable`` (provider → reason) from the start, or found dead, is
     not sent to again (see the module doc). ``notify(provider, message)`` hears
-    at once of a failed warm-up or a provider that became unavailable.
+    at once of a failed warm-up or a provider that became unavailable. ``prepare``
+    (idempotent; ``send`` applies it too) completes a chained request before its budget
+    and rate-limit estimates are made: a conversation's own history counts.
     """
     outcome = RunOutcome(planned=sum(len(p.requests) for p in phases if p.duration_s is None))
     outcome.unavailable.update(unavailable or {})
@@ -266,6 +269,9 @@ async def run_phases(
                 request = replace(request, previous=previous)
                 if scheduled is not None:
                     scheduled = max(scheduled, time.perf_counter())
+                prepared = prepare(request) if prepare is not None else request
+                if isinstance(prepared, RequestSpec):
+                    request = prepared
             row = await one_request(request, index, origin, scheduled)
         finally:
             chains.finished(request, row)

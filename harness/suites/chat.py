@@ -243,23 +243,29 @@ def _contexts(users: list[str], answers: list[str]) -> list[str]:
     return out or ["(the conversation starts here)"]
 
 
+WARMUP_MESSAGES = [{"role": "user", "content": "Reply with OK."}]
+"""What a provider's unrecorded warm-up request sends instead of a conversation: a
+warm-up must not put a measured turn's prompt into the provider's prefix cache."""
+
+
 def prepare(request: RequestSpec) -> RequestSpec | Row:
     """With own history: the turn's messages with the provider's own earlier answers,
-    from the previous turn's row (its ``chat_history`` and its answer)."""
+    from the previous turn's row (its ``chat_history`` and its answer). Idempotent."""
+    if request.warmup:
+        return dataclasses.replace(request, messages=WARMUP_MESSAGES)
     if request.after is None:
         return request
     previous = request.previous
-    if previous is None:
-        # Only a provider's unrecorded warm-up request gets here (the scheduler hands
-        # every measured turn its predecessor): it is sent with the reference history.
-        return request
-    if previous.get("status") != "ok":
+    # The scheduler hands every measured turn its predecessor's row (run/chains.py);
+    # without one (a bug) the turn is not sent with a made-up history.
+    if previous is None or previous.get("status") != "ok":
+        why = "its row is missing" if previous is None else previous.get("error_type")
         row: Row = {
             **request_identity(request),
             "status": "error",
             "error_type": EARLIER_TURN_FAILED,
             "error_message": f"not sent: turn {request.meta['turn'] - 1} of conversation"
-            f" {request.meta['conversation']} failed ({previous.get('error_type')})",
+            f" {request.meta['conversation']} failed ({why})",
             "attempts": 0,
             "retry_wait_s": 0.0,
         }

@@ -145,12 +145,14 @@ def plan(suite: PromptCacheSuite, provider: str) -> Iterator[RequestSpec]:
 
 def prepare(request: RequestSpec) -> RequestSpec:
     """The request with its prefix's salt: drawn for a cold request (and a warm-up),
-    the cold row's for a warm one."""
+    the cold row's for a warm one. Idempotent."""
     from harness.cost.tokens import count_tokens
 
     meta = request.meta
     previous = request.previous
-    salt = previous.get("cache_salt") if previous is not None else None
+    # Already prepared (the scheduler prepares before its estimates, the sender again):
+    # keep the salt drawn then.
+    salt = meta.get("salt") or (previous.get("cache_salt") if previous is not None else None)
     words = salt.split() if isinstance(salt, str) and salt else new_salt()
     prefix = _prefix_text(words, meta["body"])
     return dataclasses.replace(

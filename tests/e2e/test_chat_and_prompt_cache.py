@@ -29,6 +29,7 @@ REPLIES = {
     "its river": "The Seine river",
     "primary colour": "blue",
     "another one": "yellow sure",
+    "long story": " ".join(["word"] * 100),
 }
 CONVERSATIONS = [
     {
@@ -358,3 +359,42 @@ def test_worker_processes_keep_each_conversation_in_one_worker(
     assert {own[c]["worker"] for c in ("c2/1", "c2/2", "c2/3")} == {1}
     assert list(own["c1/2"]["chat_history"]) == ["Paris it is"]
     assert list(own["c2/3"]["chat_history"]) == ["blue", "yellow sure"]
+
+
+def test_the_budget_reserves_a_turn_with_its_own_history(
+    wsim: SimProcess, write_config: Callable[..., Path], tmp_path: Path
+) -> None:
+    dataset = tmp_path / "story.jsonl"
+    story = {
+        "id": "s",
+        "turns": [
+            {"user": "Tell me a long story.", "reference": "ok"},
+            {"user": "Go on.", "reference": "ok"},
+        ],
+    }
+    dataset.write_text(json.dumps(story) + "\n")
+    config = write_config(
+        f"""
+        run: {{name: budget, warmup_requests: 0, budget_usd: 0.1}}
+        providers:
+          - name: chatty
+            model: openai/chatty
+            api_base: {wsim.api_base}
+            pricing: {{input_per_mtok: 1000, output_per_mtok: 0}}
+        suites:
+          - {{name: own, kind: chat, dataset: {dataset}}}
+        """
+    )
+    root = tmp_path / "out"
+    result = execute(load_config(config), out=root, run_id="b", show_progress=False)
+    # Worst cases, o200k tokens + 4 per message, $0.001 per input token:
+    # turn 1: "Tell me a long story." 6 + 4 = 10 → $0.010, sent; it is billed the
+    # simulator's 5 words → $0.005, and answers "word" × 100.
+    # Turn 2 with its own history: 10 + (100 + 4) + ("Go on." 3 + 4) = 121 → $0.121, and
+    # 0.005 + 0.121 > 0.1: not sent. (With the planned reference history "ok" it would be
+    # 10 + 5 + 7 = 22 → $0.022, and sent.)
+    assert result.stopped_reason is not None
+    assert "worst case $0.121000" in result.stopped_reason
+    rows = pd.read_parquet(root / "b")
+    assert rows["case_id"].tolist() == ["s/1"]
+    assert rows["cost_usd"].iloc[0] == pytest.approx(0.005)
