@@ -398,3 +398,32 @@ def test_the_budget_reserves_a_turn_with_its_own_history(
     rows = pd.read_parquet(root / "b")
     assert rows["case_id"].tolist() == ["s/1"]
     assert rows["cost_usd"].iloc[0] == pytest.approx(0.005)
+
+
+def test_open_loop_turns_arrive_after_their_earlier_turn(
+    wsim: SimProcess, write_config: Callable[..., Path], conversations: Path, tmp_path: Path
+) -> None:
+    # 50 requests/s would schedule every turn within 0.1 s; each later turn must
+    # still wait for the row of the turn before it, and arrive only then.
+    config = write_config(
+        f"""
+        run: {{name: chat, warmup_requests: 0}}
+        providers:
+          - {{name: chatty, model: openai/chatty, api_base: "{wsim.api_base}"}}
+        suites:
+          - name: own
+            kind: chat
+            dataset: {conversations}
+            load: {{pattern: rate, levels: [50]}}
+        """
+    )
+    root = tmp_path / "out"
+    execute(load_config(config), out=root, run_id="o", show_progress=False)
+    own = by_case(pd.read_parquet(root / "o"), "own")
+    assert len(own) == 5 and all(r["status"] == "ok" for r in own.values())
+    assert {r["load_level"] for r in own.values()} == {"rate=50"}
+    for later, earlier in (("c1/2", "c1/1"), ("c2/2", "c2/1"), ("c2/3", "c2/2")):
+        end = own[earlier]["sent_s"] + own[earlier]["e2e_s"]
+        assert own[later]["scheduled_s"] >= end - 1e-3
+        assert own[later]["sent_s"] >= own[later]["scheduled_s"]
+    assert list(own["c2/3"]["chat_history"]) == ["blue", "yellow sure"]
