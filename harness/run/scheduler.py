@@ -269,7 +269,8 @@ async def run_phases(
                 request = replace(request, previous=previous)
                 if scheduled is not None:
                     scheduled = max(scheduled, time.perf_counter())
-                prepared = prepare(request) if prepare is not None else request
+            if prepare is not None and request.after is not None:
+                prepared = prepare(request)  # its estimates below count its whole history
                 if isinstance(prepared, RequestSpec):
                     request = prepared
             row = await one_request(request, index, origin, scheduled)
