@@ -28,6 +28,12 @@ class RequestSpec:
     load_level: str | None = None
     warmup: bool = False
     meta: dict[str, Any] = field(default_factory=dict)  # for scoring; never sent
+    after: str | None = None
+    """The ``case_id`` of the request (same suite, provider, load level and repeat) whose
+    row this one needs before it is sent: a conversation's earlier turn, a cache's cold
+    request. The scheduler sends it only once that row exists (see ``run.chains``)."""
+    previous: Row | None = None
+    """That row, once it exists; the suite's ``prepare`` hook completes the request from it."""
 
 
 def request_identity(request: RequestSpec) -> dict[str, Any]:

@@ -12,6 +12,7 @@ from harness.report.summary import (
     paired_quality,
     unpaired_providers,
 )
+from harness.report.workloads import chat_turns, prompt_cache_table
 from harness.store.files import read_manifest
 
 
@@ -23,6 +24,12 @@ def build_report(root: Path, run_id: str | None = None) -> Report:
     pairs = paired_quality(rows)
     if len(pairs):
         tables["paired_quality"] = pairs
+    for name, table in (
+        ("chat_turns", chat_turns(rows)),
+        ("prompt_cache", prompt_cache_table(rows)),
+    ):
+        if len(table):
+            tables[name] = table
     tables["requests"] = rows
     config_hash = str(manifest.get("config_hash", "?"))[:12]
     notes = [

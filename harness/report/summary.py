@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from harness.errors import StoreError
+from harness.report.workloads import workload_figures
 from harness.secrets import redact_frame
 from harness.store.files import read_manifest
 from harness.store.parts import list_runs, read_runs
@@ -205,6 +206,7 @@ def _summarize(
         line.update(_cost_detail(ok, line["cost_usd"]))
         line.update(_quality(group, line["cost_usd"]))
         line.update(_queueing(group, ok, str(level)))
+        line.update(workload_figures(group))  # chat and prompt_cache (report/workloads.py)
         out.append(line)
     table = pd.DataFrame(out)
     return table.sort_values(GROUP, kind="stable") if len(table) else table

@@ -36,7 +36,24 @@ class Sender:
         # it does not send through).
         self.clients: dict[str, NativeClient] = {}
 
+    def prepare(self, request: RequestSpec) -> RequestSpec | dict[str, Any]:
+        """The request completed by its suite's ``prepare`` hook (a conversation's earlier
+        answers from ``request.previous``, see harness.run.chains; a cache prefix's salt),
+        or the row of a request the suite will not send. Idempotent."""
+        prepare = SUITE_KINDS[request.suite_kind].prepare
+        if prepare is None:
+            return request
+        prepared = prepare(request)
+        if isinstance(prepared, RequestSpec):
+            return prepared
+        endpoint = self.endpoints[request.provider]
+        return prepared | {"model": endpoint.model, "simulated": endpoint.simulated}
+
     async def __call__(self, request: RequestSpec) -> dict[str, Any]:
+        prepared = self.prepare(request)  # just before sending (warm-ups included)
+        if not isinstance(prepared, RequestSpec):
+            return prepared
+        request = prepared
         endpoint = self.endpoints[request.provider]
         # The cache serves only quality-scored requests outside load phases
         # (harness.run.cache.cacheable), and never an answer this run stored itself.

@@ -18,6 +18,7 @@ from harness.errors import ConfigError, ProviderSetupError
 from harness.run.budget import PlanLine, dry_run
 from harness.run.scheduler import Phase
 from harness.suites import SUITE_KINDS
+from harness.suites.chat import ChatSuite
 from harness.suites.rag_qa import JudgeConfig, RagQaSuite
 
 if TYPE_CHECKING:
@@ -53,7 +54,9 @@ def build_plan(spec: RunSpec) -> list[Phase]:
 def judges(spec: RunSpec) -> dict[str, JudgeConfig]:
     """Suite name → its judge, for suites that have one."""
     return {
-        s.name: s.judge for s in spec.suites if isinstance(s, RagQaSuite) and s.judge is not None
+        s.name: s.judge
+        for s in spec.suites
+        if isinstance(s, RagQaSuite | ChatSuite) and s.judge is not None
     }
 
 

@@ -34,6 +34,11 @@ each row keeps, as offsets from its phase's start:
 - ``schedule_lag_s`` (open loop only): how late the runner itself dispatched
   the request (event-loop lateness), a part of ``queue_wait_s``.
 
+A request that names a predecessor (``RequestSpec.after``: a conversation's earlier
+turn, a prompt cache's cold request) waits for that request's row before it takes any
+cap, then arrives (closed loop: is picked; open loop: ``max(scheduled, now)``); see
+:mod:`harness.run.chains`.
+
 A provider that is gone is not sent to: when its server process has exited
 (``health``), or its warm-up could not connect even after retries, it is
 *unavailable* and each of its remaining planned requests becomes a row with
@@ -56,6 +61,7 @@ from dataclasses import dataclass, field, replace
 from harness.cost.tokens import encoding
 from harness.request import RequestSpec, Row, request_identity
 from harness.run.budget import Budget
+from harness.run.chains import Chains, waits
 from harness.run.clock import LoopMonitor
 from harness.run.limits import RateLimiter, RetryPolicy
 
@@ -167,6 +173,7 @@ async def run_phases(
     health: Mapping[str, Health] | None = None,
     unavailable: Mapping[str, str] | None = None,
     notify: Callable[[str, str], None] | None = None,
+    prepare: Callable[[RequestSpec], RequestSpec | Row] | None = None,
 ) -> RunOutcome:
     """Run every phase; each provider's phases in order, providers side by side.
 
@@ -177,7 +184,9 @@ async def run_phases(
     ``health`` (provider → check) is consulted after a failed request; a provider
     named in ``unavailable`` (provider → reason) from the start, or found dead, is
     not sent to again (see the module doc). ``notify(provider, message)`` hears
-    at once of a failed warm-up or a provider that became unavailable.
+    at once of a failed warm-up or a provider that became unavailable. ``prepare``
+    (idempotent; ``send`` applies it too) completes a chained request before its budget
+    and rate-limit estimates are made: a conversation's own history counts.
     """
     outcome = RunOutcome(planned=sum(len(p.requests) for p in phases if p.duration_s is None))
     outcome.unavailable.update(unavailable or {})
@@ -204,6 +213,8 @@ async def run_phases(
     )
 
     stop = asyncio.Event()
+    # Requests that wait for an earlier request's row (a conversation's turns).
+    chains = Chains(r for p in phases for r in p.requests)
 
     retries = retries or {}
     limiters = limiters or {}
@@ -246,16 +257,41 @@ async def run_phases(
     ) -> None:
         """Send one request (with retries) and sink its row; ``origin`` is the phase's
         start and ``scheduled`` an open-loop arrival (both perf_counter)."""
+        row: Row | None = None
+        try:
+            if waits(request):
+                # Before any cap is taken: a chained request arrives once its
+                # predecessor's row exists (or at its scheduled arrival, if later).
+                previous = await chains.wait(request)
+                if previous is None:  # the predecessor was never sent: neither is this
+                    outcome.not_sent += 1
+                    return
+                request = replace(request, previous=previous)
+                if scheduled is not None:
+                    scheduled = max(scheduled, time.perf_counter())
+            if prepare is not None and request.after is not None:
+                prepared = prepare(request)  # its estimates below count its whole history
+                if isinstance(prepared, RequestSpec):
+                    request = prepared
+            row = await one_request(request, index, origin, scheduled)
+        finally:
+            chains.finished(request, row)
+
+    async def one_request(
+        request: RequestSpec, index: int, origin: float, scheduled: float | None
+    ) -> Row | None:
+        """:func:`one`'s work; returns the row it sank (None when nothing was sent)."""
         dispatched = time.perf_counter()
         arrival = dispatched if scheduled is None else scheduled
         if request.provider in gone:
-            sink(unavailable_row(request, index, gone[request.provider]))
+            row = unavailable_row(request, index, gone[request.provider])
+            sink(row)
             outcome.errors += 1
-            return
+            return row
         if stop.is_set() or (budget is not None and not budget.try_reserve(request)):
             stop.set()
             outcome.not_sent += 1
-            return
+            return None
         policy = retries.get(request.provider, NO_RETRY)
         waited = 0.0
         start = time.perf_counter()
@@ -307,6 +343,7 @@ async def run_phases(
             clock["max_loop_lag_ms"] = max(clock.get("max_loop_lag_ms", 0.0), window.loop_lag_ms)
             clock["max_client_cpu"] = max(clock.get("max_client_cpu", 0.0), window.client_cpu)
         sink(row)
+        return row
 
     def numbered(phase: Phase) -> Iterator[tuple[int, RequestSpec]]:
         """The phase's requests with their plan index; cycles when bounded by time."""

@@ -24,6 +24,7 @@ from harness.cost import price_table
 from harness.errors import StoreError
 from harness.run.budget import Budget, recovered_spend
 from harness.run.cache import ResponseCache
+from harness.run.chains import attach_previous
 from harness.run.clock import MAX_LAG_MS
 from harness.run.limits import RetryPolicy
 from harness.run.scheduler import UNAVAILABLE, RunOutcome
@@ -138,6 +139,7 @@ def execute(
             )
         resumed = prepare_resume(root / run_id)
         plan = remaining(plan, resumed.finished)
+        plan = attach_previous(plan, root / run_id)  # a finished turn's answer, for the next
     elif run_id is not None:
         validate_run_id(run_id)
         if (root / run_id).exists():

@@ -46,6 +46,7 @@ from harness.sim.server import (
     reasoning_words,
     stream_events,
 )
+from harness.sim.workloads import scripted_reply, with_cache
 
 if TYPE_CHECKING:
     from harness.sim.server import SimServer
@@ -116,11 +117,22 @@ async def messages(server: SimServer, request: web.Request) -> web.StreamRespons
         print(f"sim: rejected credentials ({echo})", file=sys.stderr, flush=True)
         return error(401, "authentication_error", f"invalid x-api-key ({echo})")
     words = answer_words(profile, model, prompt, max_tokens)
+    parts = [("system", _text_of(body["system"]))] if body.get("system") else []
+    parts += [
+        (str(m.get("role")), _text_of(m.get("content")))
+        for m in body["messages"]
+        if isinstance(m, dict)
+    ]
+    server.workloads.record(model, parts)
+    cached = server.workloads.cached_tokens(profile, model, parts)
+    scripted = scripted_reply(profile, parts)
+    if scripted is not None:
+        words = scripted[:max_tokens]
     if rng.random() < profile.abstain_rate:
         words = ["I", "don't", "know"][:max_tokens]
     stop_reason = "max_tokens" if len(words) >= max_tokens else "end_turn"
     reasoning = reasoning_words(profile, model, prompt)
-    delays = _token_schedule(profile, len(reasoning) + len(words), rng)
+    delays = _token_schedule(with_cache(profile, cached), len(reasoning) + len(words), rng)
     if fault == "empty":
         reasoning, words, delays = [], [], []
     if fault == "content_filter":
@@ -131,6 +143,10 @@ async def messages(server: SimServer, request: web.Request) -> web.StreamRespons
         "cache_creation_input_tokens": profile.cache_write_tokens,
         "cache_read_input_tokens": profile.cache_read_tokens,
     }
+    if profile.prefix_cache:
+        # Anthropic's input_tokens leaves out what was read from (or written to) the cache.
+        usage_in["cache_read_input_tokens"] = cached
+        usage_in["input_tokens"] = max(0, len(prompt.split()) - cached - profile.cache_write_tokens)
     output_tokens = len(reasoning) + len(words)
     ident = f"msg_sim{uuid.uuid4().hex[:20]}"
     if not body.get("stream"):

@@ -71,8 +71,21 @@ class SimProfile(BaseModel):
         default=0,
         ge=0,
         description="Anthropic dialect: usage.cache_read_input_tokens;"
-        " Gemini: cachedContentTokenCount (inside promptTokenCount)",
+        " Gemini: cachedContentTokenCount (inside promptTokenCount); without prefix_cache",
     )
     cache_write_tokens: int = Field(
         default=0, ge=0, description="Anthropic dialect: usage.cache_creation_input_tokens"
+    )
+    prefix_cache: bool = Field(
+        default=False,
+        description="model a prefix cache: a request whose leading messages an earlier request"
+        " of this model began with reports their words as cached tokens",
+    )
+    cache_ttft_ms: float | None = Field(
+        default=None, ge=0, description="TTFT of a request with cached tokens (prefix_cache)"
+    )
+    replies: dict[str, str] = Field(
+        default_factory=dict,
+        description="scripted answers: when the last user message contains a key"
+        " (case-insensitive), the answer is its text (words, cut at max_tokens)",
     )

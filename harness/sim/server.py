@@ -32,6 +32,7 @@ from aiohttp import web
 
 from harness.secrets import is_secret_name
 from harness.sim.profile import SimProfile
+from harness.sim.workloads import Workloads, content_text, scripted_reply, with_cache
 
 _FALLBACK_WORDS = ("simulated", "answer", "from", "the", "harness", "provider")
 
@@ -105,6 +106,8 @@ class SimServer:
         # benchmark can tell the client's timestamp error from this server's.
         self._timings: dict[str, dict[str, float | None]] = {}
         self.requests_received = 0
+        self.workloads = Workloads()  # prefix cache, received messages (sim/workloads.py)
+        self.app.router.add_get("/sim/received", self.received)
         self.app.router.add_post("/v1/chat/completions", self.chat_completions)
         from harness.sim import anthropic  # the Anthropic Messages dialect
 
@@ -156,6 +159,10 @@ class SimServer:
         served, self._timings = self._timings, {}
         return web.json_response(served)
 
+    async def received(self, request: web.Request) -> web.Response:
+        """Model and messages of each request since the last read, in arrival order."""
+        return web.json_response(self.workloads.take_received())
+
     async def models(self, request: web.Request) -> web.Response:
         names = sorted(self.profiles) or ["sim"]
         data = [{"id": n, "object": "model", "owned_by": "harness-sim"} for n in names]
@@ -196,6 +203,16 @@ class SimServer:
         max_tokens = body.get("max_tokens") or body.get("max_completion_tokens")
         prompt = _prompt_text(messages)
         words = answer_words(profile, model, prompt, max_tokens)
+        parts = [
+            (str(m.get("role")), content_text(m.get("content")))
+            for m in messages
+            if isinstance(m, dict)
+        ]
+        self.workloads.record(model, parts)
+        cached = self.workloads.cached_tokens(profile, model, parts)
+        scripted = scripted_reply(profile, parts)
+        if scripted is not None:
+            words = scripted[: max_tokens or None]
         if rng.random() < profile.abstain_rate:
             words = ["I", "don't", "know"][: max(1, max_tokens or 3)]
         schema = _json_schema(body.get("response_format"))
@@ -205,12 +222,14 @@ class SimServer:
             words = document.split(" ")
         finish = "length" if max_tokens is not None and len(words) >= max_tokens else "stop"
         reasoning = reasoning_words(profile, model, prompt)
-        delays = _token_schedule(profile, len(reasoning) + len(words), rng)
+        delays = _token_schedule(with_cache(profile, cached), len(reasoning) + len(words), rng)
         usage: dict[str, Any] = {
             "prompt_tokens": len(prompt.split()),
             "completion_tokens": len(reasoning) + len(words),
             "total_tokens": len(prompt.split()) + len(reasoning) + len(words),
         }
+        if profile.prefix_cache:
+            usage["prompt_tokens_details"] = {"cached_tokens": cached}
         if reasoning and profile.usage_reasoning:
             usage["completion_tokens_details"] = {"reasoning_tokens": len(reasoning)}
         ident = f"chatcmpl-sim-{uuid.uuid4().hex[:16]}"

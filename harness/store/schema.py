@@ -114,6 +114,17 @@ SCHEMA = pa.schema(
         ("judge_output_tokens", pa.int64()),
         ("judge_cost_usd", pa.float64()),
         ("judge_from_cache", pa.bool_()),  # the verdict was replayed with a cached answer
+        # chat (multi-turn) and prompt_cache kinds (null for other kinds; harness/suites/)
+        ("conversation", pa.string()),
+        ("turn", pa.int64()),
+        ("chat_history", pa.list_(pa.string())),  # the assistant turns this turn was sent with
+        ("turn_score", pa.float64()),
+        ("cache_role", pa.string()),  # cold / warm
+        ("cache_prefix", pa.string()),
+        ("cache_salt", pa.string()),
+        ("cache_expected_tokens", pa.int64()),
+        ("cache_hit", pa.bool_()),
+        ("cache_mismatch", pa.bool_()),
     ]
 )
 

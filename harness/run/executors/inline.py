@@ -49,6 +49,7 @@ async def run_job(
             health=job.health,
             unavailable=job.unavailable,
             notify=notify,
+            prepare=sender.prepare,
         )
     finally:
         await sender.close()

@@ -20,6 +20,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from harness.request import Row
+from harness.run.chains import chain_roots
 from harness.run.executors import Job, Notify
 from harness.run.scheduler import Phase, RunOutcome
 
@@ -31,7 +32,10 @@ def split_phase(phase: Phase, workers: int, k: int) -> Phase | None:
     indices = phase.indices or list(
         range(phase.first_index, phase.first_index + len(phase.requests))
     )
-    mine = list(range(k, len(phase.requests), workers))
+    # Round-robin over chains: a conversation's turns stay in one worker (run.chains).
+    roots = chain_roots(phase.requests)
+    starts = {root: n for n, root in enumerate(sorted(set(roots)))}
+    mine = [i for i, root in enumerate(roots) if starts[root] % workers == k]
     if not mine and phase.duration_s is None:
         return None
     level = phase.level
