@@ -52,7 +52,8 @@ FORBIDDEN: dict[str, tuple[str, ...]] = {
         "harness.cost",
         "harness.cli",
     ),
-    # Transports know nothing of suites, configs, runs or reports.
+    # Transports know nothing of suites, configs, runs or reports, nor of prices (the
+    # pipeline prices rows; an endpoint only carries its Price, a type of cost.pricing).
     "harness.providers": (
         "harness.suites",
         "harness.config",

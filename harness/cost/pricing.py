@@ -358,3 +358,21 @@ __all__ = [
     "resolve_price",
     "resolve_table_key",
 ]
+
+
+def price_row(row: dict[str, Any], price: Price) -> None:
+    """Add ``cost_usd`` (None when the price or the usage is unknown) and ``price_source``
+    to a transport's row (the pipeline prices rows; transports know no prices)."""
+    usage = Usage(
+        input_tokens=row.get("input_tokens"),
+        output_tokens=row.get("output_tokens"),
+        cached_input_tokens=row.get("cached_input_tokens"),
+        cache_write_tokens=row.get("cache_write_tokens"),
+        reasoning_tokens=row.get("reasoning_tokens"),
+        e2e_s=row.get("e2e_s"),
+    )
+    row["cost_usd"] = cost(usage, price) if row.get("status") == "ok" else None
+    row["price_source"] = price.source
+    # The price used, so any summary can be recomputed from the rows alone.
+    row["price_input_per_mtok"] = None if price.input is None else price.input * 1e6
+    row["price_output_per_mtok"] = None if price.output is None else price.output * 1e6

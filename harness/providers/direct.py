@@ -150,7 +150,7 @@ class DirectClient:
     async def send(self, endpoint: Endpoint, request: RequestSpec) -> dict[str, Any]:
         """Send one streamed request and return its row (never raises on API errors).
 
-        ``cost_usd`` comes from ``endpoint.price`` (see :func:`build_row`).
+        The row has no cost: the pipeline prices it (:func:`harness.cost.pricing.price_row`).
         ``send_delay_s`` (not a :func:`build_row` column) is the time from this
         call to the request being written; None if it never was.
         Raises :class:`ValueError` only for an endpoint the direct transport

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from harness.cost.pricing import UNKNOWN_PRICE, Price, Usage, cost
+from harness.cost.pricing import UNKNOWN_PRICE, Price
 from harness.request import RequestSpec, request_identity
 from harness.secrets import scrub
 
@@ -114,23 +114,6 @@ def parse_retry_after(value: str | None) -> float | None:
     return max(0.0, (when - datetime.now(UTC)).total_seconds())
 
 
-def price_row(row: dict[str, Any], price: Price) -> None:
-    """Add ``cost_usd`` (None when the price or the usage is unknown) and ``price_source``."""
-    usage = Usage(
-        input_tokens=row.get("input_tokens"),
-        output_tokens=row.get("output_tokens"),
-        cached_input_tokens=row.get("cached_input_tokens"),
-        cache_write_tokens=row.get("cache_write_tokens"),
-        reasoning_tokens=row.get("reasoning_tokens"),
-        e2e_s=row.get("e2e_s"),
-    )
-    row["cost_usd"] = cost(usage, price) if row.get("status") == "ok" else None
-    row["price_source"] = price.source
-    # The price used, so any summary can be recomputed from the rows alone.
-    row["price_input_per_mtok"] = None if price.input is None else price.input * 1e6
-    row["price_output_per_mtok"] = None if price.output is None else price.output * 1e6
-
-
 def classify_outcome(trace: StreamTrace) -> None:
     """Name the faults that a transport sees as a finished stream or a bare timeout."""
     if trace.error_type == "timeout":
@@ -180,7 +163,6 @@ def build_row(trace: StreamTrace, endpoint: Endpoint, request: RequestSpec) -> d
     }
     row["output_tokens_client"] = len(offsets)
     row["output_chars"] = len(row["response_text"])
-    price_row(row, endpoint.price)
     # The provider's count is the truth for cost; a different client count is
     # flagged (e.g. several tokens per chunk, or a stream cut short). Reasoning
     # chunks are output tokens too.

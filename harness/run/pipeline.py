@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from harness.cost.pricing import price_row
 from harness.providers import NativeClient, open_client
 from harness.providers.trace import Endpoint
 from harness.request import RequestSpec
@@ -72,6 +73,7 @@ class Sender:
             if client is None:
                 client = self.clients[endpoint.transport] = open_client(endpoint.transport)
             row = await client.send(endpoint, request)
+        price_row(row, endpoint.price)
         row, verdict = await self._judged(self._scored(row, request), request)
         if self.cache is not None:
             self.cache.put(endpoint, request, row, verdict)

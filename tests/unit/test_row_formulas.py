@@ -16,6 +16,7 @@ from typing import Any
 import pandas as pd
 import pytest
 
+from harness.cost.pricing import price_row
 from harness.providers.trace import Endpoint, StreamTrace, build_row
 from harness.report.summary import summarize
 from harness.request import RequestSpec
@@ -67,7 +68,10 @@ def trace(
 
 
 def row_of(t: StreamTrace, max_tokens: int = 256) -> dict[str, Any]:
-    return build_row(t, ENDPOINT, request(max_tokens))
+    """The row as the pipeline stores it: built by the transport, priced by the pipeline."""
+    row = build_row(t, ENDPOINT, request(max_tokens))
+    price_row(row, ENDPOINT.price)
+    return row
 
 
 # 90 reasoning chunks 10 ms apart from 100 ms (100, 110, ..., 990 ms), then 10 text
