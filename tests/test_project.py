@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 REPO = Path(__file__).resolve().parents[1]
 COMPROMISED_LITELLM = {"1.82.7", "1.82.8"}  # supply-chain compromise, March 2026
 
@@ -35,8 +37,12 @@ def test_mypy_strict() -> None:
     assert result.returncode == 0, result.stdout + result.stderr
 
 
-def test_lock_file_pins_every_package_with_hashes() -> None:
-    text = (REPO / "requirements.lock").read_text()
+LOCKS = ("requirements.lock", "requirements-local.lock", "requirements-ray.lock")
+
+
+@pytest.mark.parametrize("lock", LOCKS)
+def test_lock_file_pins_every_package_with_hashes(lock: str) -> None:
+    text = (REPO / lock).read_text()
     requirements = re.findall(r"^([A-Za-z0-9_.\-\[\]]+)==([^\s\\]+)", text, re.M)
     assert len(requirements) > 20
     blocks = re.split(r"\n(?=[A-Za-z0-9])", text.split("\n", 3)[-1])
