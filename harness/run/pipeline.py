@@ -2,15 +2,36 @@
 
 from __future__ import annotations
 
+import dataclasses
+import json
 from typing import TYPE_CHECKING, Any
 
 from harness.providers.trace import Endpoint
 from harness.request import RequestSpec
 from harness.run.cache import CacheHit, ResponseCache, judge_key
+from harness.sim.profile import GRADE_HEADER
 from harness.suites import SUITE_KINDS
 
 if TYPE_CHECKING:
     pass
+
+
+def wire_endpoint(endpoint: Endpoint, request: RequestSpec) -> Endpoint:
+    """The endpoint a request is sent to: for a *simulated* endpoint and a case with
+    references (``rag_qa``), one whose ``extra_headers`` hand the simulator the case,
+    the repeat and the references (:data:`~harness.sim.profile.GRADE_HEADER`), so that a
+    profile's ``accuracy`` can be honoured. Any other endpoint is returned as it is: a
+    real provider is never told the answer."""
+    if not endpoint.simulated or "references" not in request.meta:
+        return endpoint
+    hint = {
+        "case": request.case_id,
+        "repeat": request.repeat,
+        "references": list(request.meta["references"]),
+    }
+    headers = endpoint.params.get("extra_headers")
+    merged = {**(headers if isinstance(headers, dict) else {}), GRADE_HEADER: json.dumps(hint)}
+    return dataclasses.replace(endpoint, params={**endpoint.params, "extra_headers": merged})
 
 
 class Sender:
@@ -44,22 +65,23 @@ class Sender:
             if verdict is not None and self.cache is not None:
                 self.cache.put_judge(endpoint, request, verdict)
             return row
+        wire = wire_endpoint(endpoint, request)  # the cache keeps the config's endpoint
         if endpoint.transport == "direct":
             if self.direct is None:
                 from harness.providers.direct import DirectClient
 
                 self.direct = DirectClient()
-            row = await self.direct.send(endpoint, request)
+            row = await self.direct.send(wire, request)
         elif endpoint.transport == "anthropic":
             if self.anthropic is None:
                 from harness.providers.anthropic import AnthropicClient
 
                 self.anthropic = AnthropicClient()
-            row = await self.anthropic.send(endpoint, request)
+            row = await self.anthropic.send(wire, request)
         else:
             from harness.providers.transport import send
 
-            row = await send(self.litellm, endpoint, request)
+            row = await send(self.litellm, wire, request)
         row, verdict = await self._judged(self._scored(row, request), request)
         if self.cache is not None:
             self.cache.put(endpoint, request, row, verdict)
