@@ -490,24 +490,39 @@ def diff(
         sys.exit(1)
 
 
-@main.command()
-@click.argument("results_root", type=click.Path(path_type=Path))
-@click.option("--baseline", required=True, help="Provider in use today.")
-@click.option("--candidate", required=True, help="Provider to adopt.")
-@click.option("--run", "run_id", help="Run id (default: the latest run).")
-@click.option("--suite", default=None, help="Only this suite.")
-@click.option(
-    "--max-quality-drop",
-    type=float,
-    default=0.02,
-    show_default=True,
-    help="Non-inferiority margin on exact_match_abstain (absolute).",
-)
-@click.option("--confidence", type=float, default=0.95, show_default=True)
-@click.option("--max-p95-latency-ms", type=float, default=None, help="E2E p95 limit.")
-@click.option("--max-usd-per-1k", type=float, default=None, help="Cost limit per 1k requests.")
-@_clean_errors
-def compare(
+def _gate_options(func: F) -> F:
+    """The options of ``harness gate`` (and of ``compare``, its older name)."""
+    options = [
+        click.argument("results_root", type=click.Path(path_type=Path)),
+        click.option("--baseline", required=True, help="Provider in use today."),
+        click.option("--candidate", required=True, help="Provider to adopt."),
+        click.option("--run", "run_id", help="Run id (default: the latest run)."),
+        click.option("--suite", default=None, help="Only this suite."),
+        click.option(
+            "--max-quality-drop",
+            type=float,
+            default=0.02,
+            show_default=True,
+            help="Non-inferiority margin on exact_match_abstain (absolute).",
+        ),
+        click.option("--confidence", type=float, default=0.95, show_default=True),
+        click.option("--max-p95-latency-ms", type=float, default=None, help="E2E p95 limit."),
+        click.option(
+            "--max-usd-per-1k", type=float, default=None, help="Cost limit per 1k requests."
+        ),
+        click.option(
+            "--checks",
+            default=None,
+            help="Checks to run, e.g. latency,cost (of quality, latency, cost). Default:"
+            " quality when the run has scores, latency and cost when a limit is given.",
+        ),
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
+def _run_gate(
     results_root: Path,
     baseline: str,
     candidate: str,
@@ -517,11 +532,15 @@ def compare(
     confidence: float,
     max_p95_latency_ms: float | None,
     max_usd_per_1k: float | None,
+    checks: str | None,
 ) -> None:
-    """Adoption gate: should CANDIDATE replace BASELINE? Exit 0 adopt, 1 do not adopt."""
     from harness.report import gate
     from harness.report.summary import load_run
 
+    try:
+        chosen = gate.parse_checks(checks) if checks is not None else None
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
     _, rows = load_run(results_root, run_id)
     try:
         result = gate.adoption_gate(
@@ -533,11 +552,32 @@ def compare(
             max_p95_latency_ms=max_p95_latency_ms,
             max_usd_per_1k=max_usd_per_1k,
             suite=suite,
+            checks=chosen,
         )
     except ValueError as exc:
         raise click.BadParameter(str(exc)) from None
     click.echo(gate.render_gate(result))
     sys.exit(result.exit_code)
+
+
+@main.command("gate")
+@_gate_options
+@_clean_errors
+def gate_command(**options: Any) -> None:
+    """Adoption gate: should CANDIDATE replace BASELINE? Exit 0 adopt, 1 do not adopt.
+
+    Quality is non-inferiority on exact_match_abstain (a failing check says how many
+    cases it would need); latency and cost compare the candidate with their limits.
+    """
+    _run_gate(**options)
+
+
+@main.command()
+@_gate_options
+@_clean_errors
+def compare(**options: Any) -> None:
+    """The adoption gate under its older name (see ``harness gate``)."""
+    _run_gate(**options)
 
 
 @main.command()
