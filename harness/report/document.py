@@ -34,8 +34,11 @@ _PRINT_CSS = """
 .answer li { margin: 4px 0; font-size: 15px; }
 .warnings li { color: #8a3b00; }
 details summary { cursor: pointer; font-weight: 600; margin: 8px 0; }
-.decision table { width: 100%; min-width: 0; }
-.decision td, .decision th, .suite td, .suite th { white-space: normal; }
+.decision table, .suite table { width: 100%; min-width: 0; }
+.decision th, .suite th { white-space: normal; overflow-wrap: normal; }
+.decision td, .suite td { white-space: normal; overflow-wrap: anywhere; }
+.decision td.num, .suite td.num { white-space: nowrap; }
+.decision td .badge, .suite td .badge { margin-left: 0; }
 @media print {
   body { margin: 0; max-width: none; font-size: 11px; }
   .scroll { overflow: visible; border: none; }
