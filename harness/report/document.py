@@ -13,6 +13,7 @@ from __future__ import annotations
 import io
 from html import escape
 from pathlib import Path
+from typing import Any
 
 from harness.report.export import (
     _CSS,
@@ -169,17 +170,23 @@ def export_xlsx_document(report: Report, path: Path) -> Path:
     from openpyxl import Workbook  # type: ignore[import-untyped, import-not-found, unused-ignore]
 
     answer = _section_tables(report, "answer")
-    order = [*answer, "notes", *_section_tables(report, "suite"), *_section_tables(report, "raw")]
+    order = [
+        *answer,
+        "notes",
+        "charts",
+        *_section_tables(report, "suite"),
+        *_section_tables(report, "raw"),
+    ]
     order += [n for n in report.tables if n not in order]  # a table without a section
-    if "notes" in report.tables:
-        raise ValueError("a decision report cannot have a table named 'notes'")
+    if {"notes", "charts"} & set(report.tables):
+        raise ValueError("a decision report cannot have a table named 'notes' or 'charts'")
     titles = dict(zip(order, sheet_names(order), strict=True))
     book = Workbook()
     book.remove(book.active)
     listing = []
     for name in order:
         sheet = book.create_sheet(title=titles[name])
-        if name == "notes":  # written last, when every sheet is known
+        if name in ("notes", "charts"):  # written when every sheet is known
             continue
         table = report.tables[name]
         _write_sheet(sheet, table, report.headers)
@@ -201,8 +208,79 @@ def export_xlsx_document(report: Report, path: Path) -> Path:
     notes.page_setup.fitToWidth = 1
     notes.page_setup.fitToHeight = 0
     notes.sheet_properties.pageSetUpPr.fitToPage = True
+    drawn = _excel_charts(book, book[titles["charts"]], report, titles)
+    if not drawn:
+        book.remove(book[titles["charts"]])
     book.active = 0
     buffer = io.BytesIO()
     book.save(buffer)
     atomic_write(path, lambda f: f.write(buffer.getvalue()))
     return path
+
+
+def _excel_charts(book: Any, sheet: Any, report: Report, titles: dict[str, str]) -> int:
+    """Native Excel charts drawn from the sheets' own cells: quality vs cost (leaderboard)
+    and the latency percentiles of each latency suite (its rows: provider @ level).
+    Returns how many were drawn."""
+    from openpyxl.chart import (  # type: ignore[import-untyped, import-not-found, unused-ignore]
+        BarChart,
+        Reference,
+        ScatterChart,
+        Series,
+    )
+
+    sheet["A1"] = "Charts (drawn from the leaderboard and the suite sheets)"
+    anchor_row, drawn = 3, 0
+    board = report.tables.get("leaderboard")
+    if board is not None and {"quality", "usd_per_1k_requests"} <= set(board.columns):
+        source = book[titles["leaderboard"]]
+        columns = list(board.columns)
+        x_col = columns.index("usd_per_1k_requests") + 1
+        y_col = columns.index("quality") + 1
+        chart = ScatterChart()
+        chart.title = "Quality vs cost"
+        chart.style = 13
+        chart.x_axis.title = "$ per 1k requests"
+        chart.y_axis.title = "quality"
+        for r in range(2, len(board) + 2):
+            series = Series(
+                Reference(source, min_col=y_col, min_row=r),
+                Reference(source, min_col=x_col, min_row=r),
+                title=str(board["provider"].iloc[r - 2]),
+            )
+            series.marker.symbol = "circle"
+            series.graphicalProperties.line.noFill = True
+            chart.series.append(series)
+        chart.width, chart.height = 22, 11
+        sheet.add_chart(chart, f"A{anchor_row}")
+        anchor_row += 24
+        drawn += 1
+    for name, where in report.sections.items():
+        table = report.tables[name]
+        if where != "suite" or "(latency)" not in name or "provider" not in table:
+            continue
+        columns = list(table.columns)
+        wanted = [
+            c for c in ("ttft_p50_ms", "ttft_p95_ms", "e2e_p50_ms", "e2e_p95_ms") if c in columns
+        ]
+        if not wanted:
+            continue
+        source = book[titles[name]]
+        chart = BarChart()
+        chart.title = f"Latency percentiles (ms): {name}"
+        chart.y_axis.title = "ms"
+        for column in wanted:
+            c = columns.index(column) + 1
+            data = Reference(source, min_col=c, min_row=1, max_row=len(table) + 1)
+            chart.add_data(data, titles_from_data=True)
+        label = columns.index("provider") + 1
+        chart.set_categories(Reference(source, min_col=label, min_row=2, max_row=len(table) + 1))
+        chart.width, chart.height = 22, 11
+        sheet.add_chart(chart, f"A{anchor_row}")
+        anchor_row += 24
+        drawn += 1
+    sheet.page_setup.orientation = "landscape"
+    sheet.page_setup.fitToWidth = 1
+    sheet.page_setup.fitToHeight = 0
+    sheet.sheet_properties.pageSetUpPr.fitToPage = True
+    return drawn

@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import re
 import subprocess
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -47,8 +46,7 @@ def quickstart(tmp_path_factory: pytest.TempPathFactory) -> Path:
     spec = yaml.safe_load(QUICKSTART.read_text())
     spec["providers"] = [p for p in spec["providers"] if "local" not in p]
     spec["suites"] = [
-        str((QUICKSTART.parent / s).resolve()) if isinstance(s, str) else s
-        for s in spec["suites"]
+        str((QUICKSTART.parent / s).resolve()) if isinstance(s, str) else s for s in spec["suites"]
     ]
     config = tmp / "quickstart.yaml"
     config.write_text(yaml.safe_dump(spec))
@@ -206,14 +204,15 @@ def test_quickstart_xlsx_opens_on_the_leaderboard_and_prints_in_a_handful_of_pag
     )
     book = load_workbook(path)
     names = book.sheetnames
-    assert names[:3] == ["leaderboard", "gate", "notes"]
+    assert names[:4] == ["leaderboard", "gate", "notes", "charts"]
+    assert len(book["charts"]._charts) >= 2  # native charts: quality vs cost, latency
     assert names[-1] == "requests" and names[-2] == "summary (every column)"
     assert book.active.title == "leaderboard"
     for sheet in book.worksheets:
         assert sheet.page_setup.orientation == "landscape", sheet.title
         assert sheet.page_setup.fitToWidth == 1 and sheet.sheet_properties.pageSetUpPr.fitToPage
     board = book["leaderboard"]
-    assert board.freeze_panes == "A2" and board.print_title_rows == "1:1"
+    assert board.freeze_panes == "A2" and board.print_title_rows in ("1:1", "$1:$1")
     head = [c.value for c in board[1]]
     assert "TTFT p50 (ms)" in head and "$ per 1k requests" in head and "errors (%)" in head
     column = {name: i for i, name in enumerate(head)}
@@ -248,11 +247,13 @@ def test_quickstart_xlsx_opens_on_the_leaderboard_and_prints_in_a_handful_of_pag
 
 
 def test_quickstart_markdown_same_order_charts_beside_it(quickstart: Path, tmp_path: Path) -> None:
-    path = _export(quickstart, tmp_path / "report.md", "--baseline", "sim-slow", "--candidate", "sim-flaky")
+    path = _export(
+        quickstart, tmp_path / "report.md", "--baseline", "sim-slow", "--candidate", "sim-flaky"
+    )
     text = path.read_text(encoding="utf-8")
     heads = re.findall(r"^## (.+)$", text, re.M)
     assert heads == ["The answer", "Charts", "Per suite", "Notes", "Raw data"]
-    assert "### leaderboard" in text and "| TTFT p50 (ms)" in text
+    assert "### leaderboard" in text and re.search(r"\|\s+TTFT p50 \(ms\)\s+\|", text)
     links = re.findall(r"!\[[^\]]*\]\(([^)]+\.svg)\)", text)
     assert links and all((tmp_path / link).read_text().startswith("<svg") for link in links)
     assert text.index("### requests") > text.index("## Raw data")
