@@ -90,8 +90,8 @@ def build_report(
     if len(pairs):
         tables["paired quality"] = pairs
         sections["paired quality"] = "suite"
-    tables["summary (every column)"] = summary
-    sections["summary (every column)"] = "raw"
+    tables["summary"] = summary
+    sections["summary"] = "raw"
     tables["requests"] = rows
     sections["requests"] = "raw"
 

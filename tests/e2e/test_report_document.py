@@ -206,7 +206,7 @@ def test_quickstart_xlsx_opens_on_the_leaderboard_and_prints_in_a_handful_of_pag
     names = book.sheetnames
     assert names[:4] == ["leaderboard", "gate", "notes", "charts"]
     assert len(book["charts"]._charts) >= 2  # native charts: quality vs cost, latency
-    assert names[-1] == "requests" and names[-2] == "summary (every column)"
+    assert names[-1] == "requests" and names[-2] == "summary"
     assert book.active.title == "leaderboard"
     for sheet in book.worksheets:
         assert sheet.page_setup.orientation == "landscape", sheet.title
@@ -280,3 +280,80 @@ def test_a_load_sweep_keeps_its_levels_and_its_history(sweep: Path, tmp_path: Pa
     assert "over 2 runs" in trend and 'class="change-point"' in trend
     assert "steady (simulated): ▲" in trend
     check_fits(page, tmp_path)
+
+
+def _widest(text: str) -> int:
+    return max(len(line) for line in text.splitlines() if line.strip())
+
+
+def test_terminal_views_fit_the_terminal(quickstart: Path) -> None:
+    runner = CliRunner()
+    narrow = {"COLUMNS": "100"}
+    summary = runner.invoke(main, ["summarize", str(quickstart)], env=narrow)
+    assert summary.exit_code == 0, summary.output
+    tables = summary.stdout.split("Paired comparison")[0]
+    assert _widest(tables) <= 100, tables
+    # One table per suite, with its kind's columns and human headers with units.
+    assert "rag-acme (rag_qa)" in tables and "EM (abstain ok) [95% CI]" in tables
+    assert "latency-short (latency)" in tables and "TTFT p50 (ms)" in tables
+    assert "quality_ci_low" not in tables and "usd_per_1k_requests" not in tables
+    assert "more columns: --wide" in summary.stderr
+    wide = runner.invoke(main, ["summarize", str(quickstart), "--wide"], env=narrow)
+    assert _widest(wide.stdout.split("Paired comparison")[0]) > 200  # every column
+    picked = runner.invoke(
+        main, ["summarize", str(quickstart), "--columns", "provider,e2e_p99_ms"], env=narrow
+    )
+    assert picked.exit_code == 0, picked.output
+    head = picked.stdout.splitlines()[3]
+    assert head.split() == ["provider", "E2E", "p99", "(ms)"]
+    bad = runner.invoke(main, ["summarize", str(quickstart), "--columns", "nope"], env=narrow)
+    assert bad.exit_code == 2 and "unknown column nope" in bad.output
+    board = runner.invoke(main, ["leaderboard", str(quickstart)], env=narrow)
+    assert board.exit_code == 0, board.output
+    assert _widest(board.stdout) <= 100, board.stdout
+    assert "quality [95% CI]" in board.stdout and "$ per 1k requests" in board.stdout
+
+
+def test_diff_fits_the_terminal(sweep: Path) -> None:
+    result = CliRunner().invoke(
+        main, ["diff", str(sweep), "--against", "previous", "--all"], env={"COLUMNS": "100"}
+    )
+    assert result.exit_code in (0, 1), result.output
+    assert _widest(result.stdout) <= 100, result.stdout
+    assert "provider" in result.stdout and "change" in result.stdout
+
+
+@pytest.mark.slow
+def test_a_load_sweep_exports_to_xlsx_and_markdown(sweep: Path, tmp_path: Path) -> None:
+    from openpyxl import load_workbook
+
+    book = load_workbook(_export(sweep, tmp_path / "sweep.xlsx"))
+    assert book.sheetnames[:3] == ["leaderboard", "notes", "charts"]
+    assert book.sheetnames[-1] == "requests" and book.active.title == "leaderboard"
+    suite = book["suite sweep (latency)"]
+    head = [c.value for c in suite[1]]
+    assert head[:3] == ["suite", "provider", "load"]
+    assert sorted({r[2].value for r in suite.iter_rows(min_row=2)}) == ["c=1", "c=4"]
+    text = _export(sweep, tmp_path / "sweep.md").read_text(encoding="utf-8")
+    assert "throughput" in text and (tmp_path / "sweep-throughput-sweep.svg").is_file()
+    assert (tmp_path / "sweep-trend-ttft_p50_ms.svg").is_file()
+
+    office = require("libreoffice", "libreoffice-calc-nogui")
+    out = tmp_path / "pdf"
+    result = subprocess.run(
+        [
+            office,
+            f"-env:UserInstallation=file://{tmp_path / 'lo-profile'}",
+            "--headless",
+            "--convert-to",
+            "pdf",
+            "--outdir",
+            str(out),
+            str(tmp_path / "sweep.xlsx"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert len(book.sheetnames) <= pdf_pages(out / "sweep.pdf") <= 20
