@@ -547,7 +547,7 @@ def diff(
         try:
             text, dropped = views.terminal_table(
                 _diff_shown(shown),
-                views.DIFF_COLUMNS,
+                views.diff_columns(shown),
                 fmt=fmt,
                 wide=wide,
                 columns=_column_list(columns),

@@ -145,6 +145,14 @@ DIFF_COLUMNS = (
 )
 
 
+def diff_columns(table: pd.DataFrame) -> list[str]:
+    """:data:`DIFF_COLUMNS`, with the suite and the load level moved up front when they
+    vary: a sweep's rows are told apart by their level."""
+    front = [c for c in ("suite", "load_level") if c in table and table[c].nunique() > 1]
+    rest = [c for c in DIFF_COLUMNS if c not in front]
+    return [rest[0], *front, *rest[1:]]
+
+
 def header(column: str) -> str:
     """A column's header as people read it, with its unit: ``TTFT p50 (ms)``."""
     if column in HEADERS:

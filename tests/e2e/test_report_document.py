@@ -319,8 +319,11 @@ def test_diff_fits_the_terminal(sweep: Path) -> None:
         main, ["diff", str(sweep), "--against", "previous", "--all"], env={"COLUMNS": "100"}
     )
     assert result.exit_code in (0, 1), result.output
-    assert _widest(result.stdout) <= 100, result.stdout
-    assert "provider" in result.stdout and "change" in result.stdout
+    table = result.stdout.split("\n\n", 1)[1]  # below the headline with the run ids
+    assert _widest(table) <= 100, result.stdout
+    # A sweep's rows say their level, right after the provider.
+    assert table.splitlines()[0].split()[:4] == ["provider", "load", "metric", "a"]
+    assert "c=1" in table and "c=4" in table
 
 
 @pytest.mark.slow
