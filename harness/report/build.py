@@ -171,7 +171,11 @@ def _charts(
     board: pd.DataFrame, suite_parts: Sequence[tuple[str, str, pd.DataFrame]]
 ) -> list[tuple[str, str]]:
     out: list[tuple[str, str]] = []
-    scatter = charts.quality_cost_chart(board) if len(board) else None
+    # The leaderboard's quality (per-case exact_match_abstain) with its interval, not the
+    # weighted score.
+    named = {f"quality{s}": f"{PRIMARY_QUALITY}{s}" for s in ("", "_ci_low", "_ci_high")}
+    quality = board.drop(columns=["score"]).rename(columns=named)
+    scatter = charts.quality_cost_chart(quality) if len(board) else None
     if scatter is not None:
         out.append(("quality-cost", scatter))
     latency = [p for p in suite_parts if p[1] == "latency"] or list(suite_parts)
