@@ -280,13 +280,14 @@ def _echo_pairs(rows: Any, fmt: str) -> None:
     from harness.report.summary import (
         PRIMARY_QUALITY,
         paired_quality,
-        render_pairs,
         unpaired_providers,
     )
 
     pairs = paired_quality(rows)
     if len(pairs):
-        click.echo("\n" + render_pairs(pairs, fmt))
+        from harness.report.views import pairs_text
+
+        click.echo("\n" + pairs_text(pairs, fmt))
     if PRIMARY_QUALITY in rows and rows[PRIMARY_QUALITY].notna().any():
         for provider, why in unpaired_providers(rows).items():
             click.echo(f"note: the paired comparison leaves out {provider}: {why}", err=True)

@@ -338,3 +338,34 @@ def more_columns_hint(dropped: Sequence[str]) -> str | None:
     if not dropped:
         return None
     return f"({len(dropped)} more columns: --wide shows all, --columns picks, e.g. {dropped[0]})"
+
+
+def pairs_text(pairs: pd.DataFrame, fmt: str = "table", width: int | None = None) -> str:
+    """The paired quality comparison (:func:`harness.report.summary.paired_quality`) with a
+    title, fitted to ``width``: the p-values go first when the terminal is narrow (the
+    verdict already says whether both tests agree)."""
+    shown = pd.DataFrame(
+        {
+            "suite": pairs["suite"],
+            "A vs B": pairs["a"] + " vs " + pairs["b"],
+            "n": pairs["n"].astype(int),
+            "A - B [95% CI]": [
+                f"{d:+.3f} [{lo:+.3f}, {hi:+.3f}]"
+                for d, lo, hi in zip(
+                    pairs["diff"], pairs["diff_ci_low"], pairs["diff_ci_high"], strict=True
+                )
+            ],
+            "verdict": pairs["verdict"],
+            "p (McNemar)": pairs["p_mcnemar"],
+            "p (bootstrap)": pairs["p_bootstrap"],
+        }
+    )
+    if shown["suite"].nunique() <= 1:
+        shown = shown.drop(columns=["suite"])
+    kinds: dict[str, Kind] = {"n": "int", "p (bootstrap)": "p", "p (McNemar)": "p"}
+    text, _ = terminal_table(
+        shown, list(shown.columns), fmt=fmt, width=width, kinds=kinds, right=["A - B [95% CI]"]
+    )
+    suite = f" of {pairs['suite'].iloc[0]}" if "suite" not in shown else ""
+    title = f"Paired comparison on the same cases{suite} ({pairs['metric'].iloc[0]})"
+    return (f"### {title}\n\n" if fmt == "markdown" else f"{title}\n\n") + text

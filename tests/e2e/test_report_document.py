@@ -291,8 +291,8 @@ def test_terminal_views_fit_the_terminal(quickstart: Path) -> None:
     narrow = {"COLUMNS": "100"}
     summary = runner.invoke(main, ["summarize", str(quickstart)], env=narrow)
     assert summary.exit_code == 0, summary.output
+    assert _widest(summary.stdout) <= 100, summary.stdout  # the paired tests too
     tables = summary.stdout.split("Paired comparison")[0]
-    assert _widest(tables) <= 100, tables
     # One table per suite, with its kind's columns and human headers with units.
     assert "rag-acme (rag_qa)" in tables and "EM (abstain ok) [95% CI]" in tables
     assert "latency-short (latency)" in tables and "TTFT p50 (ms)" in tables
