@@ -182,6 +182,29 @@ def headers(columns: Iterable[str]) -> dict[str, str]:
     return out
 
 
+INFORMATIVE = (
+    "retried",
+    "failed_attempts",
+    "over_capacity",
+    "offered_rps",
+    "achieved_rps",
+    "queue_wait_p50_ms",
+    "user_ttft_p50_ms",
+    "reasoning_p50_ms",
+    "goodput",
+)
+"""Summary columns shown beside a kind's own when some row has a value (not 0/False)."""
+
+
+def _says(values: pd.Series) -> bool:
+    present = values.dropna()
+    if not len(present):
+        return False
+    if values.name in ("retried", "failed_attempts"):
+        return bool((pd.to_numeric(present, errors="coerce").fillna(0) != 0).any())
+    return True
+
+
 def columns_for(table: pd.DataFrame, kinds: Iterable[str]) -> list[str]:
     """The summary columns that matter for these suite kinds, most important first;
     ``load_level`` only when some row has a level. Unknown kinds count as ``latency``."""
@@ -194,6 +217,13 @@ def columns_for(table: pd.DataFrame, kinds: Iterable[str]) -> list[str]:
         for names in lists:
             if i < len(names) and names[i] in table and names[i] not in chosen:
                 chosen.append(names[i])
+    # Columns that matter only when they say something (retries happened, a level was
+    # open-loop or over capacity, a model reasoned): right after the error rate.
+    telling = [c for c in INFORMATIVE if c in table and c not in chosen and _says(table[c])]
+    if "offered_rps" not in telling:  # queue waits matter beside open-loop rates only
+        telling = [c for c in telling if c != "queue_wait_p50_ms"]
+    at = chosen.index("error_rate") + 1 if "error_rate" in chosen else len(chosen)
+    chosen[at:at] = telling
     if "load_level" in chosen and (table["load_level"].astype(str) == "-").all():
         chosen.remove("load_level")
     if "suite" in table and table["suite"].nunique() > 1:
@@ -324,6 +354,13 @@ def summary_text(
     left: list[str] = []
     for suite, kind, part in per_suite(table, kinds):
         priority = [c for c in columns_for(part, [kind]) if c != "suite"]
+        if "over_capacity" in part:  # a flag people must not miss: OVER, not True
+            part = part.assign(
+                over_capacity=[
+                    "-" if v is None or v != v else ("OVER" if v else "no")
+                    for v in part["over_capacity"]
+                ]
+            )
         text, dropped = terminal_table(
             part, priority, fmt=fmt, width=width, wide=wide, columns=columns
         )
