@@ -80,6 +80,10 @@ def build_report(
             0, f"Gate: {head} {result.candidate} (candidate) over {result.baseline}{why}."
         )
         answer.insert(1, result.confidence.strip())
+        # A failed check's whole reason (a table cell may be cut): e.g. how many cases
+        # the quality check would need.
+        for i, check in enumerate(c for c in result.checks if not c.passed):
+            answer.insert(2 + i, f"Failed, {check.name}: {check.detail}.")
     suite_parts = views.per_suite(summary, kinds)
     for suite, kind, part in suite_parts:
         columns = [c for c in views.columns_for(part, [kind]) if c != "suite"]
