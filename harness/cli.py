@@ -73,7 +73,7 @@ def run(
 ) -> None:
     """Send every suite of CONFIG to every provider, store the rows, print the comparison."""
     from harness.config.spec import load_config
-    from harness.report import load_summary, render
+    from harness.report import load_summary
     from harness.run.session import execute
 
     spec = load_config(config)
@@ -107,7 +107,7 @@ def run(
 
     root = result.run_dir.parent
     _, rows, table = load_summary(root, result.run_id)
-    click.echo(render(table, "table", title=f"run {result.run_id}"))
+    _echo_summary(table, rows, "table", title=f"run {result.run_id}")
     _echo_pairs(rows, "table")
     click.echo(f"\n{len(rows)} rows in {result.run_dir}")
     if result.stopped_reason:
@@ -167,16 +167,50 @@ def validate(config: Path) -> None:
     default="table",
     show_default=True,
 )
+@click.option("--wide", is_flag=True, help="Every column, not only those that fit.")
+@click.option("--columns", default=None, help="Exactly these columns, e.g. provider,ttft_p50_ms.")
 @_clean_errors
-def summarize(results_root: Path, run_id: str | None, fmt: str) -> None:
-    """Print the comparison table of a run from the Parquet data alone."""
+def summarize(
+    results_root: Path, run_id: str | None, fmt: str, wide: bool, columns: str | None
+) -> None:
+    """Print the comparison of a run from the Parquet data alone: one table per suite with
+    the columns its kind needs, fitted to the terminal (``--wide``/``--columns`` for more)."""
     from harness.report import load_summary, render
 
     chosen, rows, table = load_summary(results_root, run_id)
-    title = f"run {chosen}" if fmt in ("table", "markdown") else None
-    click.echo(render(table, fmt, title=title))
-    if fmt in ("table", "markdown"):
-        _echo_pairs(rows, fmt)
+    if fmt in ("csv", "json"):
+        click.echo(render(table, fmt))
+        return
+    _echo_summary(table, rows, fmt, title=f"run {chosen}", wide=wide, columns=columns)
+    _echo_pairs(rows, fmt)
+
+
+def _column_list(columns: str | None) -> list[str] | None:
+    return [c.strip() for c in columns.split(",") if c.strip()] if columns else None
+
+
+def _echo_summary(
+    table: Any,
+    rows: Any,
+    fmt: str,
+    *,
+    title: str,
+    wide: bool = False,
+    columns: str | None = None,
+) -> None:
+    """The summary per suite, each with its kind's columns, fitted to the terminal."""
+    from harness.report import views
+
+    try:
+        text, dropped = views.summary_text(
+            table, views.suite_kinds(rows), fmt=fmt, wide=wide, columns=_column_list(columns)
+        )
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
+    click.echo((f"### {title}\n\n" if fmt == "markdown" else f"{title}\n\n") + text)
+    hint = views.more_columns_hint(dropped)
+    if hint and fmt == "table":
+        click.echo(hint, err=True)
 
 
 def _print_dry_run(spec: Any) -> None:
@@ -246,13 +280,14 @@ def _echo_pairs(rows: Any, fmt: str) -> None:
     from harness.report.summary import (
         PRIMARY_QUALITY,
         paired_quality,
-        render_pairs,
         unpaired_providers,
     )
 
     pairs = paired_quality(rows)
     if len(pairs):
-        click.echo("\n" + render_pairs(pairs, fmt))
+        from harness.report.views import pairs_text
+
+        click.echo("\n" + pairs_text(pairs, fmt))
     if PRIMARY_QUALITY in rows and rows[PRIMARY_QUALITY].notna().any():
         for provider, why in unpaired_providers(rows).items():
             click.echo(f"note: the paired comparison leaves out {provider}: {why}", err=True)
@@ -373,9 +408,17 @@ FORMAT = click.option(
 )
 @click.option("--where", "where", default=None, help="Filter on tags, e.g. region=eu.")
 @FORMAT
+@click.option("--wide", is_flag=True, help="Every column, not only those that fit.")
+@click.option("--columns", default=None, help="Exactly these columns, e.g. rank,provider,score.")
 @_clean_errors
 def leaderboard(
-    results_root: Path, run_id: str | None, weights: str, where: str | None, fmt: str
+    results_root: Path,
+    run_id: str | None,
+    weights: str,
+    where: str | None,
+    fmt: str,
+    wide: bool,
+    columns: str | None,
 ) -> None:
     """Rank providers on a weighted score relative to the best; ties within noise share
     a rank range ("1–2"); mark the Pareto frontier."""
@@ -397,7 +440,26 @@ def leaderboard(
     notes = list(board.attrs.get("notes", []))
     if fmt in ("table", "markdown"):
         click.echo(f"leaderboard of run {chosen} (weights {board.attrs.get('weights')})\n")
-    click.echo(_table(board, fmt, missing={"usd_per_1k_requests": "no price"}))
+    if fmt in ("csv", "json"):
+        click.echo(_table(board, fmt))
+    else:
+        from harness.report import views
+
+        tags = [c for c in board.columns if c not in leaderboard._BOARD_COLUMNS]
+        try:
+            text, dropped = views.terminal_table(
+                board,
+                [*views.LEADERBOARD_COLUMNS, *tags],
+                fmt=fmt,
+                wide=wide,
+                columns=_column_list(columns),
+            )
+        except ValueError as exc:
+            raise click.BadParameter(str(exc)) from None
+        click.echo(text)
+        hint = views.more_columns_hint(dropped)
+        if hint and fmt == "table":
+            click.echo(hint, err=True)
     for note in notes:
         click.echo(f"note: {note}", err=True)
 
@@ -421,6 +483,8 @@ def leaderboard(
 )
 @click.option("--all", "show_all", is_flag=True, help="Show every metric, not only changes.")
 @FORMAT
+@click.option("--wide", is_flag=True, help="Every column, not only those that fit.")
+@click.option("--columns", default=None, help="Exactly these columns, e.g. provider,metric,b.")
 @_clean_errors
 def diff(
     results_root: Path,
@@ -429,6 +493,8 @@ def diff(
     thresholds: tuple[str, ...],
     show_all: bool,
     fmt: str,
+    wide: bool,
+    columns: str | None,
 ) -> None:
     """Change per provider and metric between two runs, with significance.
 
@@ -476,12 +542,24 @@ def diff(
     if not len(shown):
         click.echo("no significant change")
     elif fmt in ("table", "markdown"):
-        from harness.report.text import text_cells
+        from harness.report import views
 
         numbers = ("a", "b", "change", "ci_low", "ci_high", "threshold")
-        _, align = text_cells(shown)  # the raw values' alignment: numbers right
-        align = ["right" if c in numbers else a for c, a in zip(shown, align, strict=True)]
-        click.echo(_table(_diff_shown(shown), fmt, align=align))
+        try:
+            text, dropped = views.terminal_table(
+                _diff_shown(shown),
+                views.diff_columns(shown),
+                fmt=fmt,
+                wide=wide,
+                columns=_column_list(columns),
+                right=numbers,
+            )
+        except ValueError as exc:
+            raise click.BadParameter(str(exc)) from None
+        click.echo(text)
+        hint = views.more_columns_hint(dropped)
+        if hint and fmt == "table":
+            click.echo(hint, err=True)
     else:
         click.echo(_table(shown, fmt))
     for note in notes:
@@ -490,24 +568,39 @@ def diff(
         sys.exit(1)
 
 
-@main.command()
-@click.argument("results_root", type=click.Path(path_type=Path))
-@click.option("--baseline", required=True, help="Provider in use today.")
-@click.option("--candidate", required=True, help="Provider to adopt.")
-@click.option("--run", "run_id", help="Run id (default: the latest run).")
-@click.option("--suite", default=None, help="Only this suite.")
-@click.option(
-    "--max-quality-drop",
-    type=float,
-    default=0.02,
-    show_default=True,
-    help="Non-inferiority margin on exact_match_abstain (absolute).",
-)
-@click.option("--confidence", type=float, default=0.95, show_default=True)
-@click.option("--max-p95-latency-ms", type=float, default=None, help="E2E p95 limit.")
-@click.option("--max-usd-per-1k", type=float, default=None, help="Cost limit per 1k requests.")
-@_clean_errors
-def compare(
+def _gate_options(func: F) -> F:
+    """The options of ``harness gate`` (and of ``compare``, its older name)."""
+    options = [
+        click.argument("results_root", type=click.Path(path_type=Path)),
+        click.option("--baseline", required=True, help="Provider in use today."),
+        click.option("--candidate", required=True, help="Provider to adopt."),
+        click.option("--run", "run_id", help="Run id (default: the latest run)."),
+        click.option("--suite", default=None, help="Only this suite."),
+        click.option(
+            "--max-quality-drop",
+            type=float,
+            default=0.02,
+            show_default=True,
+            help="Non-inferiority margin on exact_match_abstain (absolute).",
+        ),
+        click.option("--confidence", type=float, default=0.95, show_default=True),
+        click.option("--max-p95-latency-ms", type=float, default=None, help="E2E p95 limit."),
+        click.option(
+            "--max-usd-per-1k", type=float, default=None, help="Cost limit per 1k requests."
+        ),
+        click.option(
+            "--checks",
+            default=None,
+            help="Checks to run, e.g. latency,cost (of quality, latency, cost). Default:"
+            " quality when the run has scores, latency and cost when a limit is given.",
+        ),
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
+def _run_gate(
     results_root: Path,
     baseline: str,
     candidate: str,
@@ -517,11 +610,15 @@ def compare(
     confidence: float,
     max_p95_latency_ms: float | None,
     max_usd_per_1k: float | None,
+    checks: str | None,
 ) -> None:
-    """Adoption gate: should CANDIDATE replace BASELINE? Exit 0 adopt, 1 do not adopt."""
     from harness.report import gate
     from harness.report.summary import load_run
 
+    try:
+        chosen = gate.parse_checks(checks) if checks is not None else None
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
     _, rows = load_run(results_root, run_id)
     try:
         result = gate.adoption_gate(
@@ -533,11 +630,32 @@ def compare(
             max_p95_latency_ms=max_p95_latency_ms,
             max_usd_per_1k=max_usd_per_1k,
             suite=suite,
+            checks=chosen,
         )
     except ValueError as exc:
         raise click.BadParameter(str(exc)) from None
     click.echo(gate.render_gate(result))
     sys.exit(result.exit_code)
+
+
+@main.command("gate")
+@_gate_options
+@_clean_errors
+def gate_command(**options: Any) -> None:
+    """Adoption gate: should CANDIDATE replace BASELINE? Exit 0 adopt, 1 do not adopt.
+
+    Quality is non-inferiority on exact_match_abstain (a failing check says how many
+    cases it would need); latency and cost compare the candidate with their limits.
+    """
+    _run_gate(**options)
+
+
+@main.command()
+@_gate_options
+@_clean_errors
+def compare(**options: Any) -> None:
+    """The adoption gate under its older name (see ``harness gate``)."""
+    _run_gate(**options)
 
 
 @main.command()
@@ -721,9 +839,27 @@ def models(targets: tuple[str, ...], within: int | None, fmt: str) -> None:
     help="Output file: .csv, .xlsx, .md, .html or .json.",
 )
 @click.option("--run", "run_id", help="Run id (default: the latest run).")
+@click.option("--baseline", default=None, help="With --candidate: the gate's verdict first.")
+@click.option("--candidate", default=None, help="With --baseline: the provider to adopt.")
+@click.option("--max-quality-drop", type=float, default=0.02, show_default=True)
+@click.option("--max-p95-latency-ms", type=float, default=None, help="The gate's E2E p95 limit.")
+@click.option("--max-usd-per-1k", type=float, default=None, help="The gate's cost limit.")
+@click.option("--checks", default=None, help="The gate's checks, e.g. latency,cost.")
 @_clean_errors
-def export(results_root: Path, dest: Path, run_id: str | None) -> None:
-    """Export a run's comparison, paired tests and per-request rows to a file."""
+def export(
+    results_root: Path,
+    dest: Path,
+    run_id: str | None,
+    baseline: str | None,
+    candidate: str | None,
+    max_quality_drop: float,
+    max_p95_latency_ms: float | None,
+    max_usd_per_1k: float | None,
+    checks: str | None,
+) -> None:
+    """Export a run's report, decision first: the answer (leaderboard, Pareto front, the
+    gate's verdict with --baseline/--candidate, warnings), charts, per-suite tables, then
+    the raw requests."""
     from harness.report.build import build_report
     from harness.report.export import export as write
     from harness.report.export import formats
@@ -736,7 +872,20 @@ def export(results_root: Path, dest: Path, run_id: str | None) -> None:
             err=True,
         )
         sys.exit(2)
-    report = build_report(results_root, run_id)
+    from harness.report import gate
+
+    try:
+        options = {
+            "max_quality_drop": max_quality_drop,
+            "max_p95_latency_ms": max_p95_latency_ms,
+            "max_usd_per_1k": max_usd_per_1k,
+            "checks": gate.parse_checks(checks) if checks else None,
+        }
+        report = build_report(
+            results_root, run_id, baseline=baseline, candidate=candidate, gate_options=options
+        )
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
     click.echo(f"wrote {write(report, dest)}")
 
 

@@ -1,9 +1,23 @@
-"""Assemble the tables of a run into a :class:`~harness.report.export.Report`."""
+"""Assemble a run into a decision-first :class:`~harness.report.export.Report`.
+
+Order (the same in HTML, XLSX and Markdown): (1) the answer: a few sentences (best provider,
+Pareto front, the gate's verdict when a baseline and a candidate are given), deprecation and
+tag warnings, the leaderboard with its rank ranges, the gate's checks; (2) charts: quality
+vs cost with CIs, latency percentiles per provider and load level, throughput vs latency
+per level for load sweeps, and the history's trends when the results root holds earlier
+runs of the same config; (3) one table per suite with the columns its kind needs, and the
+paired quality tests; (4) the raw requests, last.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
+import pandas as pd
+
+from harness.report import charts, views
 from harness.report.export import Report
 from harness.report.fairness import fairness_note
 from harness.report.summary import (
@@ -15,26 +29,190 @@ from harness.report.summary import (
 from harness.report.workloads import chat_turns, prompt_cache_table
 from harness.store.files import read_manifest
 
+TAG_WARNINGS = ("region", "residency", "data_residency", "open_weights")
+"""Provider tags a decision must not overlook when providers differ in them."""
 
-def build_report(root: Path, run_id: str | None = None) -> Report:
-    """Summary first (it is what CSV writes to the main file), then pairs and rows."""
+
+def build_report(
+    root: Path,
+    run_id: str | None = None,
+    *,
+    baseline: str | None = None,
+    candidate: str | None = None,
+    gate_options: Mapping[str, Any] | None = None,
+    history: bool = True,
+) -> Report:
+    """The report of one run (the latest by default), decision first.
+
+    ``baseline`` and ``candidate`` (both or neither) add the adoption gate's verdict
+    (:func:`harness.report.gate.adoption_gate`, with ``gate_options``). ``history`` adds
+    trend charts when ``root`` holds other runs of the same config.
+
+    Raises:
+        ValueError: for only one of baseline/candidate, or an unknown provider.
+    """
+    from harness.report import gate, leaderboard
+
+    if (baseline is None) != (candidate is None):
+        raise ValueError("give both --baseline and --candidate, or neither")
     chosen, rows, summary = load_summary(root, run_id)
     manifest = read_manifest(Path(root) / chosen)
-    tables = {"summary": summary}
+    tags = leaderboard.tags_from_manifest(manifest)
+    board = leaderboard.leaderboard(rows, tags=tags)
+    kinds = views.suite_kinds(rows)
+    tables: dict[str, pd.DataFrame] = {"leaderboard": board}
+    sections = {"leaderboard": "answer"}
+    answer = _answer_lines(board, rows)
+    if baseline is not None and candidate is not None:
+        result = gate.adoption_gate(rows, baseline, candidate, **dict(gate_options or {}))
+        tables["gate"] = pd.DataFrame(
+            {
+                "check": [c.name for c in result.checks] + result.not_checked,
+                "result": ["PASS" if c.passed else "FAIL" for c in result.checks]
+                + ["not checked"] * len(result.not_checked),
+                "detail": [c.detail for c in result.checks] + [""] * len(result.not_checked),
+            }
+        )
+        sections["gate"] = "answer"
+        head = "ADOPT" if result.decision == "adopt" else "DO NOT ADOPT"
+        failed = [c.name for c in result.checks if not c.passed]
+        why = f" ({', '.join(failed)} failed)" if failed else ""
+        answer.insert(
+            0, f"Gate: {head} {result.candidate} (candidate) over {result.baseline}{why}."
+        )
+        answer.insert(1, result.confidence.strip())
+        # A failed check's whole reason (a table cell may be cut): e.g. how many cases
+        # the quality check would need.
+        for i, check in enumerate(c for c in result.checks if not c.passed):
+            answer.insert(2 + i, f"Failed, {check.name}: {check.detail}.")
+    suite_parts = views.per_suite(summary, kinds)
+    for suite, kind, part in suite_parts:
+        columns = [c for c in views.columns_for(part, [kind]) if c != "suite"]
+        name = f"suite {suite} ({kind})"
+        tables[name] = part[["suite", *columns]] if "suite" in part else part[columns]
+        sections[name] = "suite"
     pairs = paired_quality(rows)
     if len(pairs):
-        tables["paired_quality"] = pairs
+        tables["paired quality"] = pairs
+        sections["paired quality"] = "suite"
     for name, table in (
-        ("chat_turns", chat_turns(rows)),
-        ("prompt_cache", prompt_cache_table(rows)),
+        ("chat turns", chat_turns(rows)),
+        ("prompt cache", prompt_cache_table(rows)),
     ):
         if len(table):
             tables[name] = table
+            sections[name] = "suite"
+    tables["summary"] = summary
+    sections["summary"] = "raw"
     tables["requests"] = rows
+    sections["requests"] = "raw"
+
+    chart_list = _charts(board, suite_parts)
+    notes = _notes(manifest, rows)
+    if history:
+        from harness.report.history import trend_charts
+
+        trends, trend_notes = trend_charts(Path(root), chosen, manifest)
+        chart_list += trends
+        notes += trend_notes
+    return Report(
+        title=f"harness run {chosen}",
+        run_ids=[chosen],
+        tables=tables,
+        notes=notes,
+        sections=sections,
+        headers=views.headers(sorted({str(c) for t in tables.values() for c in t.columns})),
+        answer=answer,
+        warnings=_warnings(manifest, board),
+        charts=chart_list,
+    )
+
+
+def _answer_lines(board: pd.DataFrame, rows: pd.DataFrame) -> list[str]:
+    lines = []
+    scored = board[board["rank"] != "-"] if len(board) else board
+    if len(scored):
+        weights = ", ".join(f"{k} {v:.2g}" for k, v in board.attrs.get("weights", {}).items())
+        first = scored[scored["rank_min"] == 1]
+        names = ", ".join(str(p) for p in first["provider"])
+        if len(first) == 1 and str(first["rank"].iloc[0]) == "1":
+            lines.append(
+                f"Best overall: {names} (rank 1 of {len(board)}, score"
+                f" {float(first['score'].iloc[0]):.3f}; weights {weights})."
+            )
+        else:
+            lines.append(
+                f"No single best: {names} may rank first (their differences are within"
+                f" noise; weights {weights})."
+            )
+    if "pareto" in board and board["pareto"].any():
+        front = ", ".join(str(p) for p in board.loc[board["pareto"].astype(bool), "provider"])
+        lines.append(
+            f"Pareto front (no other provider is better on quality, latency and cost at"
+            f" once): {front}."
+        )
+    simulated = rows["simulated"].fillna(False).astype(bool) if "simulated" in rows else None
+    if simulated is not None and len(rows) and bool(simulated.all()):
+        lines.append(
+            "Every provider here is simulated: the figures test the harness and measure no"
+            " real provider."
+        )
+    return lines
+
+
+def _warnings(manifest: Mapping[str, Any], board: pd.DataFrame) -> list[str]:
+    out = [f"deprecation: {w}" for w in manifest.get("model_warnings") or []]
+    for tag in TAG_WARNINGS:
+        if tag not in board:
+            continue
+        values: dict[str, list[str]] = {}
+        for provider, value in zip(board["provider"], board[tag], strict=True):
+            if value is None or (isinstance(value, float) and value != value):
+                continue
+            values.setdefault(str(value), []).append(str(provider))
+        if tag == "open_weights" and "false" in {v.lower() for v in values}:
+            closed = [p for v, ps in values.items() if v.lower() == "false" for p in ps]
+            out.append(f"closed weights (open_weights: false): {', '.join(closed)}")
+        elif tag != "open_weights" and len(values) > 1:
+            spread = "; ".join(f"{v}: {', '.join(ps)}" for v, ps in sorted(values.items()))
+            out.append(f"providers differ in {tag}: {spread}")
+    return out
+
+
+def _charts(
+    board: pd.DataFrame, suite_parts: Sequence[tuple[str, str, pd.DataFrame]]
+) -> list[tuple[str, str]]:
+    out: list[tuple[str, str]] = []
+    # The leaderboard's quality (per-case exact_match_abstain) with its interval, not the
+    # weighted score.
+    named = {f"quality{s}": f"{PRIMARY_QUALITY}{s}" for s in ("", "_ci_low", "_ci_high")}
+    quality = board.drop(columns=["score"]).rename(columns=named)
+    scatter = charts.quality_cost_chart(quality) if len(board) else None
+    if scatter is not None:
+        out.append(("quality-cost", scatter))
+    latency = [p for p in suite_parts if p[1] == "latency"] or list(suite_parts)
+    for suite, _, part in latency:
+        title = f"Latency percentiles per provider{' and load level' if _swept(part) else ''}"
+        svg = charts.latency_chart(part, f"{title}: {suite}" if suite else title)
+        if svg is not None:
+            out.append((f"latency-{suite}", svg))
+    for suite, _, part in suite_parts:
+        svg = charts.throughput_chart(part, f"Throughput vs latency per load level: {suite}")
+        if svg is not None:
+            out.append((f"throughput-{suite}", svg))
+    return out
+
+
+def _swept(part: pd.DataFrame) -> bool:
+    return "load_level" in part and part["load_level"].astype(str).nunique() > 1
+
+
+def _notes(manifest: Mapping[str, Any], rows: pd.DataFrame) -> list[str]:
     config_hash = str(manifest.get("config_hash", "?"))[:12]
+    versions = manifest.get("versions") or {}
     notes = [
         f"config {manifest.get('config_path', '?')} (sha256 {config_hash})",
-        f"versions: {manifest.get('versions', {})}",
+        "versions: " + ", ".join(f"{k} {v}" for k, v in versions.items()),
         f"status: {manifest.get('status', '?')}",
     ]
     warning = (manifest.get("clock_health") or {}).get("warning")
@@ -52,4 +230,4 @@ def build_report(root: Path, run_id: str | None = None) -> Report:
         notes.append(f"timing: {fairness}")
     if manifest.get("stopped_reason"):
         notes.append(f"stopped: {manifest['stopped_reason']}")
-    return Report(title=f"harness run {chosen}", run_ids=[chosen], tables=tables, notes=notes)
+    return notes

@@ -8,7 +8,10 @@ Two charts, chosen by the columns a table has (:func:`report_charts`):
   column, TTFT p50 against output speed (``"ttft-speed"``). Confidence intervals
   (``<metric>_ci_low``/``_ci_high``) are drawn as error bars;
 * grouped bars of the latency percentiles, TTFT p50/p95 and E2E p50/p95
-  (``data-chart="latency"``).
+  (``data-chart="latency"``), labelled with the load level when the table has several;
+* for a load sweep (a provider at two or more levels), throughput against E2E p95, one
+  line per provider through its levels (``data-chart="throughput-latency"``);
+* :func:`lines_svg` draws lines over any x (the history's trend charts use it).
 
 Every chart is one ``<svg role="img" aria-label="..." data-chart="...">`` element with a
 ``<title>``; every piece of text in it is escaped. Simulated providers (labelled
@@ -485,13 +488,32 @@ def _float(value: object) -> float | None:
 
 
 def _labels(table: pd.DataFrame) -> list[str]:
-    """Row labels: the provider, with the suite when the table spans several suites."""
+    """Row labels: the provider, with the suite when the table spans several suites and the
+    load level (``@ c=4``) when it spans several levels, so that a sweep's bars say which
+    level they are."""
     providers = [str(p) for p in table["provider"]] if "provider" in table else []
     if not providers:
         providers = [f"row {i + 1}" for i in range(len(table))]
+    labels = providers
     if "suite" in table and table["suite"].nunique(dropna=True) > 1:
-        return [f"{p} · {s}" for p, s in zip(providers, table["suite"], strict=True)]
-    return providers
+        labels = [f"{p} · {s}" for p, s in zip(labels, table["suite"], strict=True)]
+    if _levels_vary(table):
+        labels = [
+            label if _no_level(level) else f"{label} @ {level}"
+            for label, level in zip(labels, table["load_level"], strict=True)
+        ]
+    return labels
+
+
+def _no_level(level: object) -> bool:
+    return level is None or (isinstance(level, float) and math.isnan(level)) or level == "-"
+
+
+def _levels_vary(table: pd.DataFrame) -> bool:
+    if "load_level" not in table:
+        return False
+    levels = {str(v) for v in table["load_level"] if not _no_level(v)}
+    return len(levels) > 1 or (bool(levels) and any(_no_level(v) for v in table["load_level"]))
 
 
 def _simulated_rows(table: pd.DataFrame, labels: Sequence[str]) -> list[bool]:
@@ -568,14 +590,184 @@ def _latency_for(table: pd.DataFrame) -> str | None:
         labels,
         series,
         chart_id="latency",
-        title="Latency percentiles per provider",
+        title="Latency percentiles per provider"
+        + (" and load level" if _levels_vary(table) else ""),
         y_label="milliseconds",
         simulated=_simulated_rows(table, labels),
         footnote="Successful requests only; TTFT = first output text, E2E = end of stream.",
     )
 
 
+def lines_svg(
+    lines: Sequence[tuple[str, Sequence[tuple[float, float, str]]]],
+    *,
+    chart_id: str,
+    title: str,
+    x_label: str,
+    y_label: str,
+    x_format: Formatter = _number,
+    y_format: Formatter = _number,
+    footnote: str | None = None,
+    marks: Sequence[tuple[str, float, float, str]] = (),
+    width: int = 760,
+    height: int = 420,
+) -> str:
+    """One polyline per named series through its (x, y, point label) points, each point
+    labelled; ``marks`` are (series, x, y, text) points drawn as a ring with their text
+    (a change point). Series named ``... (simulated)`` are dashed."""
+    left, right, top, bottom = 70, 150, 64, 62 + (18 if footnote else 0)
+    plot_w, plot_h = width - left - right, height - top - bottom
+    points = [(x, y) for _, pts in lines for x, y, _ in pts]
+    description = "; ".join(
+        f"{name}: " + ", ".join(f"{lab} {x_format(x)} → {y_format(y)}" for x, y, lab in pts)
+        for name, pts in lines
+    )
+    parts = [_open_svg(chart_id, title, width, height, description)]
+    if not points:
+        parts.append(_text(width / 2, height / 2, "no data", anchor="middle", fill=_AXIS))
+        return "".join(parts) + "</svg>"
+    xs, ys = [p[0] for p in points], [p[1] for p in points]
+    x_span = (max(xs) - min(xs)) or abs(xs[0]) or 1.0
+    y_span = (max(ys) - min(ys)) or abs(ys[0]) or 1.0
+    x_ticks = nice_ticks(min(xs) - 0.05 * x_span, max(xs) + 0.05 * x_span)
+    y_ticks = nice_ticks(min(ys) - 0.08 * y_span, max(ys) + 0.08 * y_span)
+    if min(xs) >= 0 and x_ticks[0] < 0:
+        x_ticks = nice_ticks(0.0, x_ticks[-1])
+    if min(ys) >= 0 and y_ticks[0] < 0:
+        y_ticks = nice_ticks(0.0, y_ticks[-1])
+    x0, x1, y0, y1 = x_ticks[0], x_ticks[-1], y_ticks[0], y_ticks[-1]
+
+    def px(value: float) -> float:
+        return left + (value - x0) / ((x1 - x0) or 1.0) * plot_w
+
+    def py(value: float) -> float:
+        return top + plot_h - (value - y0) / ((y1 - y0) or 1.0) * plot_h
+
+    for tick in x_ticks:
+        x = px(tick)
+        parts.append(
+            f'<line x1="{x:.1f}" y1="{top}" x2="{x:.1f}" y2="{top + plot_h}" stroke="{_GRID}"/>'
+        )
+        parts.append(_text(x, top + plot_h + 18, x_format(tick), size=11, anchor="middle"))
+    for tick in y_ticks:
+        y = py(tick)
+        parts.append(
+            f'<line x1="{left}" y1="{y:.1f}" x2="{left + plot_w}" y2="{y:.1f}" stroke="{_GRID}"/>'
+        )
+        parts.append(_text(left - 8, y + 4, y_format(tick), size=11, anchor="end"))
+    parts.append(
+        f'<rect x="{left}" y="{top}" width="{plot_w}" height="{plot_h}" fill="none" '
+        f'stroke="{_AXIS}"/>'
+    )
+    parts.append(_text(left + plot_w / 2, top + plot_h + 40, x_label, anchor="middle"))
+    parts.append(
+        _text(
+            18,
+            top + plot_h / 2,
+            y_label,
+            anchor="middle",
+            extra=f' transform="rotate(-90 18 {top + plot_h / 2:.1f})"',
+        )
+    )
+    colors = _colors([name for name, _ in lines])
+    placed: list[tuple[float, float, float, float]] = []
+    for k, (name, pts) in enumerate(lines):
+        color = colors[name]
+        dash = ' stroke-dasharray="6 3"' if is_simulated(name) else ""
+        path = " ".join(f"{px(x):.1f},{py(y):.1f}" for x, y, _ in pts)
+        parts.append(
+            f'<polyline class="series" points="{path}" fill="none" stroke="{color}" '
+            f'stroke-width="2"{dash}><title>{escape(name)}</title></polyline>'
+        )
+        for x, y, lab in pts:
+            fill = "#fff" if is_simulated(name) else color
+            parts.append(
+                f'<circle class="point" cx="{px(x):.1f}" cy="{py(y):.1f}" r="4.5" fill="{fill}" '
+                f'stroke="{color}" stroke-width="2"><title>{escape(name)} {escape(lab)}: '
+                f"{escape(x_label)} {escape(x_format(x))}, {escape(y_label)} "
+                f"{escape(y_format(y))}</title></circle>"
+            )
+            if lab:
+                parts.append(
+                    _place_label(lab, px(x), py(y), placed, left, left + plot_w, top, plot_h)
+                )
+        # Legend on the right: one swatch per series.
+        ly = top + 10 + 18 * k
+        parts.append(
+            f'<line x1="{left + plot_w + 12}" y1="{ly - 4}" x2="{left + plot_w + 30}" '
+            f'y2="{ly - 4}" stroke="{color}" stroke-width="2"{dash}/>'
+        )
+        short = name if len(name) <= 18 else name[:17] + "…"
+        parts.append(_text(left + plot_w + 34, ly, short, size=11))
+    for name, x, y, text in marks:
+        color = colors.get(name, "#000")
+        parts.append(
+            f'<circle class="change-point" cx="{px(x):.1f}" cy="{py(y):.1f}" r="9" fill="none" '
+            f'stroke="{color}" stroke-width="2"><title>{escape(name)}: {escape(text)}</title>'
+            "</circle>"
+        )
+        parts.append(_text(px(x), py(y) - 12, text, size=10, anchor="middle", fill=color))
+    if footnote:
+        parts.append(_text(left, height - 12, footnote, size=11, fill=_AXIS))
+    return "".join(parts) + "</svg>"
+
+
+def _throughput_for(table: pd.DataFrame) -> str | None:
+    """Throughput vs E2E p95 latency, one line per provider (and suite) over its load
+    levels: the curve of a load sweep. None unless some provider has two levels."""
+    needed = {"load_level", "provider", "throughput_rps", "e2e_p95_ms"}
+    if not needed <= set(table.columns) or not _levels_vary(table):
+        return None
+    several_suites = "suite" in table and table["suite"].nunique(dropna=True) > 1
+    lines: dict[str, list[tuple[float, float, str]]] = {}
+    for _, row in table.iterrows():
+        x, y = _float(row["throughput_rps"]), _float(row["e2e_p95_ms"])
+        if x is None or y is None or _no_level(row["load_level"]):
+            continue
+        name = str(row["provider"]) + (f" · {row['suite']}" if several_suites else "")
+        lines.setdefault(name, []).append((x, y, str(row["load_level"])))
+    swept = [(name, sorted(pts)) for name, pts in lines.items() if len(pts) > 1]
+    if not swept:
+        return None
+    return lines_svg(
+        swept,
+        chart_id="throughput-latency",
+        title="Throughput vs latency per load level",
+        x_label="throughput (requests/s)",
+        y_label="E2E p95 (ms)",
+        footnote="One point per load level; up and to the left of the knee the provider"
+        " queues requests.",
+    )
+
+
 def report_charts(table: pd.DataFrame) -> list[str]:
-    """The SVG charts that the columns of a comparison table allow (zero, one or two)."""
-    charts = [_scatter_for(table), _latency_for(table)]
+    """The SVG charts that the columns of a comparison table allow: quality vs cost (or a
+    fallback scatter), latency percentiles per provider and load level, and, for a load
+    sweep, throughput vs latency per level."""
+    charts = [_scatter_for(table), _latency_for(table), _throughput_for(table)]
     return [chart for chart in charts if chart is not None]
+
+
+def quality_cost_chart(table: pd.DataFrame) -> str | None:
+    """Quality against cost with confidence intervals (or a fallback scatter), one point
+    per row of ``table`` (e.g. the leaderboard: one per provider)."""
+    return _scatter_for(table)
+
+
+def latency_chart(table: pd.DataFrame, title: str | None = None) -> str | None:
+    """Latency percentiles per provider and load level; ``title`` replaces the default."""
+    svg = _latency_for(table)
+    if svg is None or title is None:
+        return svg
+    default = "Latency percentiles per provider" + (
+        " and load level" if _levels_vary(table) else ""
+    )
+    return svg.replace(escape(default), escape(title))
+
+
+def throughput_chart(table: pd.DataFrame, title: str | None = None) -> str | None:
+    """Throughput vs E2E p95 per load level, for a load sweep; None otherwise."""
+    svg = _throughput_for(table)
+    if svg is None or title is None:
+        return svg
+    return svg.replace("Throughput vs latency per load level", escape(title))

@@ -136,6 +136,18 @@ class Report:
     tables: dict[str, pd.DataFrame]
     notes: list[str] = field(default_factory=list)
     generated_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+    # A decision-first report (harness.report.document) sets these; without ``sections``
+    # every format writes its tables in order, as above.
+    sections: dict[str, str] = field(default_factory=dict)
+    """Table name → ``answer``, ``suite`` or ``raw``: where the table goes."""
+    headers: dict[str, str] = field(default_factory=dict)
+    """Column name → the header people read (``TTFT p50 (ms)``); the name keeps the format."""
+    answer: list[str] = field(default_factory=list)
+    """The decision in sentences: the best provider, the Pareto front, the gate's verdict."""
+    warnings: list[str] = field(default_factory=list)
+    """Deprecations and tag warnings (region, residency, open weights)."""
+    charts: list[tuple[str, str]] | None = None
+    """(name, SVG) of each chart; None: drawn from the first comparison table."""
 
 
 Exporter = Callable[[Report, Path], Path]
@@ -190,6 +202,11 @@ def redact_report(report: Report) -> Report:
         title=scrub(report.title),
         notes=[scrub(note) for note in report.notes],
         tables={name: redact_frame(table) for name, table in report.tables.items()},
+        answer=[scrub(line) for line in report.answer],
+        warnings=[scrub(line) for line in report.warnings],
+        charts=None
+        if report.charts is None
+        else [(name, scrub(svg)) for name, svg in report.charts],
     )
 
 
@@ -493,7 +510,11 @@ def _md_cell(text: str) -> str:
     return md_escape(_cut(text)).replace("\\_", "_")
 
 
-def markdown_table(table: pd.DataFrame, max_rows: int = MAX_DOCUMENT_ROWS) -> str:
+def markdown_table(
+    table: pd.DataFrame,
+    max_rows: int = MAX_DOCUMENT_ROWS,
+    headers_shown: dict[str, str] | None = None,
+) -> str:
     """One table as a GitHub pipe table (numbers right-aligned), with a cut-off note."""
     from tabulate import tabulate
 
@@ -505,7 +526,7 @@ def markdown_table(table: pd.DataFrame, max_rows: int = MAX_DOCUMENT_ROWS) -> st
             text = format_value(row[column], kind)
             cells.append(_md_cell(text) if text is not None else _missing_text(kind, row))
         rows.append(cells)
-    headers = [_md_cell(str(c)) for c in table.columns]
+    headers = [_md_cell((headers_shown or {}).get(str(c), str(c))) for c in table.columns]
     align = ["right" if k in NUMERIC_KINDS else "left" for k in kinds]
     if not headers:
         return "_(no columns)_"
@@ -528,6 +549,10 @@ def markdown_table(table: pd.DataFrame, max_rows: int = MAX_DOCUMENT_ROWS) -> st
 @register(".md", ".markdown")
 def export_markdown(report: Report, path: Path) -> Path:
     """Title, run ids, notes, then every table under its own heading."""
+    if report.sections:
+        from harness.report.document import export_markdown_document
+
+        return export_markdown_document(report, path)
     lines = [f"# {md_escape(report.title)}", ""]
     runs = ", ".join(md_escape(r) for r in report.run_ids) or "-"
     lines += [f"Generated {_generated(report)} · runs: {runs}", ""]
@@ -599,7 +624,7 @@ def _excel_format(values: pd.Series, kind: Kind) -> str:
     return EXCEL_FORMATS.get(kind, "")
 
 
-def _write_sheet(sheet: Any, table: pd.DataFrame) -> None:
+def _write_sheet(sheet: Any, table: pd.DataFrame, headers: dict[str, str] | None = None) -> None:
     from openpyxl.styles import Font  # type: ignore[import-untyped, import-not-found, unused-ignore]
     from openpyxl.utils import (  # type: ignore[import-untyped, import-not-found, unused-ignore]
         get_column_letter,
@@ -612,11 +637,12 @@ def _write_sheet(sheet: Any, table: pd.DataFrame) -> None:
     ]
     bold = Font(bold=True)
     widths = []
+    titles = headers or {}
     for c, name in enumerate(table.columns, start=1):
-        cell = sheet.cell(row=1, column=c, value=_excel_text(str(name)))
+        cell = sheet.cell(row=1, column=c, value=_excel_text(titles.get(str(name), str(name))))
         cell.font = bold
         cell.data_type = "s"
-        widths.append(len(str(name)) + 4)  # room for the filter button
+        widths.append(len(titles.get(str(name), str(name))) + 4)  # room for the filter button
     for r, row in enumerate(table.itertuples(index=False, name=None), start=2):
         for c, (value, kind) in enumerate(zip(row, kinds, strict=True), start=1):
             stored = _excel_value(value, kind)
@@ -638,6 +664,12 @@ def _write_sheet(sheet: Any, table: pd.DataFrame) -> None:
     sheet.freeze_panes = "A2"
     last = get_column_letter(max(len(table.columns), 1))
     sheet.auto_filter.ref = f"A1:{last}{len(table) + 1}"
+    # Printed: landscape, every column on the page's width, the header row on each page.
+    sheet.page_setup.orientation = "landscape"
+    sheet.page_setup.fitToWidth = 1
+    sheet.page_setup.fitToHeight = 0
+    sheet.sheet_properties.pageSetUpPr.fitToPage = True
+    sheet.print_title_rows = "1:1"
 
 
 def _write_notes(sheet: Any, report: Report, sheets: Sequence[tuple[str, str, int]]) -> None:
@@ -677,6 +709,10 @@ def export_xlsx(report: Report, path: Path) -> Path:
         from openpyxl import Workbook  # type: ignore[import-untyped, import-not-found, unused-ignore]
     except ImportError:
         raise ExportError(f"{path}: writing .xlsx needs openpyxl (pip install openpyxl)") from None
+    if report.sections:
+        from harness.report.document import export_xlsx_document
+
+        return export_xlsx_document(report, path)
     names = list(report.tables)
     titles = sheet_names([*names, "notes"])
     book = Workbook()
@@ -743,12 +779,20 @@ def _html_cell(row: pd.Series, column: str, kind: Kind) -> str:
     return f"<td{attr}{title}>{escape(text)}</td>"
 
 
-def html_table(name: str, table: pd.DataFrame, max_rows: int = MAX_DOCUMENT_ROWS) -> str:
-    """One table as ``<table data-table=name>``; simulated rows get ``class="simulated"``."""
+def html_table(
+    name: str,
+    table: pd.DataFrame,
+    max_rows: int = MAX_DOCUMENT_ROWS,
+    headers: dict[str, str] | None = None,
+) -> str:
+    """One table as ``<table data-table=name>``; simulated rows get ``class="simulated"``.
+    ``headers`` shows a column under another header (with its unit)."""
     kinds = _kinds(table)
     num = ' class="num"'
+    titles = headers or {}
     head = "".join(
-        f'<th{num if k in NUMERIC_KINDS else ""} scope="col">{escape(str(c))}</th>'
+        f'<th{num if k in NUMERIC_KINDS else ""} scope="col">'
+        f"{escape(titles.get(str(c), str(c)))}</th>"
         for c, k in zip(table.columns, kinds, strict=True)
     )
     body = []
@@ -820,6 +864,12 @@ def html_page(report: Report) -> str:
 @register(".html", ".htm")
 def export_html(report: Report, path: Path) -> Path:
     """One self-contained page: title, notes, SVG charts, tables."""
+    if report.sections:
+        from harness.report.document import html_document
+
+        text = html_document(report)
+        atomic_write(path, lambda f: f.write(text.encode("utf-8")))
+        return path
     text = html_page(report)
     atomic_write(path, lambda f: f.write(text.encode("utf-8")))
     return path

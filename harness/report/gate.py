@@ -4,7 +4,9 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Collection
 from dataclasses import dataclass, field
+from statistics import NormalDist
 from typing import Literal, NamedTuple
 
 import numpy as np
@@ -19,6 +21,56 @@ from harness.report.compare import (
 )
 from harness.report.summary import PRIMARY_QUALITY
 from harness.scoring import stats
+
+CHECKS = ("quality", "latency", "cost")
+"""The checks :func:`adoption_gate` can run (``harness gate --checks latency,cost``)."""
+POWER = 0.8
+"""The power at which :func:`cases_needed` sizes a quality check."""
+
+
+def parse_checks(text: str) -> list[str]:
+    """``"latency,cost"`` → ``["latency", "cost"]``; ValueError names an unknown check."""
+    names = [part.strip().lower() for part in text.split(",") if part.strip()]
+    unknown = [n for n in names if n not in CHECKS]
+    if unknown or not names:
+        raise ValueError(
+            f"--checks: unknown check {', '.join(unknown) or '(none given)'}; known: "
+            + ", ".join(CHECKS)
+        )
+    return list(dict.fromkeys(names))
+
+
+def cases_needed(
+    diffs: Collection[float] | np.ndarray,
+    max_drop: float,
+    confidence: float,
+    power: float = POWER,
+) -> int | None:
+    """Paired cases a non-inferiority check needs to pass with probability ``power``, if the
+    candidate − baseline difference per case is as observed; None if no number would do.
+
+    The normal-approximation sample size of a paired difference (for 0/1 scores the
+    paired-proportions, McNemar-type, formula): with ``d`` the mean paired difference and
+    ``s²`` its per-case variance (``p10 + p01 − (p10 − p01)²`` for 0/1 scores, where ``p10``
+    and ``p01`` are the shares of cases only the candidate / only the baseline got right),
+
+        n = ⌈ (z_{confidence} + z_{power})² · s² / (d + max_drop)² ⌉.
+
+    The lower bound ``d − z·s/√n`` then clears ``−max_drop`` in ``power`` of such runs.
+    ``d <= −max_drop`` means the candidate already looks worse than the margin: more
+    cases would only make that surer (None). Spread 0 (every case agrees) is sized with
+    the bound's pseudo-pairs (variance 1/n), as the check itself does.
+    """
+    arr = np.asarray(list(diffs), dtype=np.float64)
+    if arr.size == 0:
+        return None
+    d = float(arr.mean())
+    gap = d + max_drop
+    if gap <= 0:
+        return None
+    variance = float(arr.var()) or 1.0 / (arr.size + 2)
+    z = NormalDist().inv_cdf(confidence) + NormalDist().inv_cdf(power)
+    return max(1, math.ceil(z * z * variance / (gap * gap) - 1e-9))
 
 
 class GateCheck(NamedTuple):
@@ -90,6 +142,18 @@ def _quality_check(
         f" cases; difference {diffs.mean():+.3f}, {confidence:.0%} lower bound {lower:+.3f}"
         f" {'>=' if passed else '<'} {-max_drop:+.3f} allowed"
     )
+    if not passed:
+        needed = cases_needed(diffs, max_drop, confidence)
+        if needed is None:
+            detail += (
+                "; the observed difference is already below the margin: more cases would not"
+                " show non-inferiority"
+            )
+        elif needed > n:
+            detail += (
+                f"; {n} cases cannot reach the margin: at the observed difference and spread"
+                f" about {needed:,} paired cases would ({POWER:.0%} power)"
+            )
     statement = (
         f"With {confidence:.0%} confidence (one-sided, Agresti–Min adjusted Wald, {n} paired"
         f" cases), {candidate} is at most {max(-lower, 0.0):.3f} worse than {baseline} on"
@@ -160,6 +224,7 @@ def adoption_gate(
     suite: str | None = None,
     load_level: str | None = None,
     metric: str = PRIMARY_QUALITY,
+    checks: Collection[str] | None = None,
 ) -> GateResult:
     """Should ``candidate`` replace ``baseline``? Adopt only if every check passes.
 
@@ -174,8 +239,13 @@ def adoption_gate(
     * cost (when ``max_usd_per_1k`` is set): the candidate's mean cost per successful
       request × 1000 must be within the limit; any unpriced request fails ("no price").
 
-    A check without data fails with the reason. ``suite``/``load_level`` restrict every
-    check. Warm-up rows are ignored; latency and cost use successful requests.
+    ``checks`` (names from :data:`CHECKS`) chooses the checks; by default quality runs when
+    the selection has ``metric`` scores at all (a latency/cost-only config has none), and
+    latency and cost when their limit is given. A chosen check without its limit is an
+    error. A failing quality check says how many cases it would need
+    (:func:`cases_needed`). A check without data fails with the reason.
+    ``suite``/``load_level`` restrict every check. Warm-up rows are ignored; latency and
+    cost use successful requests.
 
     Raises:
         ValueError: for an unknown provider, suite or load level, the same provider twice,
@@ -198,29 +268,72 @@ def adoption_gate(
             raise ValueError(f"unknown {column} {value!r}; known: {', '.join(known)}")
         measured = measured[measured[column] == value]
 
-    quality, statement = _quality_check(measured, base, cand, metric, max_quality_drop, confidence)
-    checks = [quality]
+    wanted = _chosen_checks(measured, metric, checks, max_p95_latency_ms, max_usd_per_1k)
+    results: list[GateCheck] = []
     not_checked = []
+    statement = ""
+    if "quality" in wanted:
+        quality, statement = _quality_check(
+            measured, base, cand, metric, max_quality_drop, confidence
+        )
+        results.append(quality)
+    else:
+        why = "not chosen" if checks is not None else f"no {metric} scores: no rag_qa suite"
+        not_checked.append(f"quality ({why})")
+        statement = "No quality statement: quality was not checked."
     candidate_rows = measured[measured["label"] == cand]
-    if max_p95_latency_ms is not None:
-        checks.append(_latency_check(candidate_rows, max_p95_latency_ms))
+    if "latency" in wanted:
+        assert max_p95_latency_ms is not None
+        results.append(_latency_check(candidate_rows, max_p95_latency_ms))
     else:
-        not_checked.append("latency (no E2E p95 limit given)")
-    if max_usd_per_1k is not None:
-        checks.append(_cost_check(candidate_rows, max_usd_per_1k))
+        why = "not chosen" if checks is not None else "no E2E p95 limit given"
+        not_checked.append(f"latency ({why})")
+    if "cost" in wanted:
+        assert max_usd_per_1k is not None
+        results.append(_cost_check(candidate_rows, max_usd_per_1k))
     else:
-        not_checked.append("cost (no $ per 1k requests limit given)")
-    if checks[1:]:
+        why = "not chosen" if checks is not None else "no $ per 1k requests limit given"
+        not_checked.append(f"cost ({why})")
+    if {"latency", "cost"} & set(wanted):
         statement += " Latency and cost compare point estimates with their limits."
-    adopt = all(check.passed for check in checks)
+    adopt = all(check.passed for check in results)
     return GateResult(
         decision="adopt" if adopt else "do not adopt",
         baseline=base,
         candidate=cand,
-        checks=checks,
+        checks=results,
         confidence=statement,
         not_checked=not_checked,
     )
+
+
+def _chosen_checks(
+    measured: pd.DataFrame,
+    metric: str,
+    checks: Collection[str] | None,
+    max_p95_latency_ms: float | None,
+    max_usd_per_1k: float | None,
+) -> list[str]:
+    """The checks to run: those chosen (each with its limit), or the default rule."""
+    limits = {"latency": max_p95_latency_ms, "cost": max_usd_per_1k}
+    flags = {"latency": "max_p95_latency_ms", "cost": "max_usd_per_1k"}
+    if checks is not None:
+        chosen = list(dict.fromkeys(checks))
+        unknown = [c for c in chosen if c not in CHECKS]
+        if unknown or not chosen:
+            raise ValueError(f"unknown check {', '.join(unknown) or '(none)'}; known: {CHECKS}")
+        for name in chosen:
+            if name in limits and limits[name] is None:
+                raise ValueError(f"the {name} check needs a limit ({flags[name]})")
+        return chosen
+    scored = metric in measured.columns and bool(measured[metric].notna().any())
+    chosen = (["quality"] if scored else []) + [n for n in limits if limits[n] is not None]
+    if not chosen:
+        raise ValueError(
+            f"nothing to check: no {metric} scores (no rag_qa suite) and no latency or cost"
+            " limit (max_p95_latency_ms, max_usd_per_1k)"
+        )
+    return chosen
 
 
 def render_gate(result: GateResult) -> str:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import json
 from typing import TYPE_CHECKING, Any
 
 from harness.cost.pricing import price_row
@@ -9,10 +11,29 @@ from harness.providers import NativeClient, open_client
 from harness.providers.trace import Endpoint
 from harness.request import RequestSpec
 from harness.run.cache import CacheHit, ResponseCache, judge_key
+from harness.sim.profile import GRADE_HEADER
 from harness.suites import SUITE_KINDS
 
 if TYPE_CHECKING:
     pass
+
+
+def wire_endpoint(endpoint: Endpoint, request: RequestSpec) -> Endpoint:
+    """The endpoint a request is sent to: for a *simulated* endpoint and a case with
+    references (``rag_qa``), one whose ``extra_headers`` hand the simulator the case,
+    the repeat and the references (:data:`~harness.sim.profile.GRADE_HEADER`), so that a
+    profile's ``accuracy`` can be honoured. Any other endpoint is returned as it is: a
+    real provider is never told the answer."""
+    if not endpoint.simulated or "references" not in request.meta:
+        return endpoint
+    hint = {
+        "case": request.case_id,
+        "repeat": request.repeat,
+        "references": list(request.meta["references"]),
+    }
+    headers = endpoint.params.get("extra_headers")
+    merged = {**(headers if isinstance(headers, dict) else {}), GRADE_HEADER: json.dumps(hint)}
+    return dataclasses.replace(endpoint, params={**endpoint.params, "extra_headers": merged})
 
 
 class Sender:
@@ -64,15 +85,16 @@ class Sender:
             if verdict is not None and self.cache is not None:
                 self.cache.put_judge(endpoint, request, verdict)
             return row
+        wire = wire_endpoint(endpoint, request)  # the cache keeps the config's endpoint
         if endpoint.transport == "litellm":
             from harness.providers.litellm import send
 
-            row = await send(self.litellm, endpoint, request)
+            row = await send(self.litellm, wire, request)
         else:
             client = self.clients.get(endpoint.transport)
             if client is None:
                 client = self.clients[endpoint.transport] = open_client(endpoint.transport)
-            row = await client.send(endpoint, request)
+            row = await client.send(wire, request)
         price_row(row, endpoint.price)
         row, verdict = await self._judged(self._scored(row, request), request)
         if self.cache is not None:

@@ -38,11 +38,13 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
+from harness.sim.profile import GRADE_HEADER
 from harness.sim.server import (
     _echoed,
     _sleep_until,
     _token_schedule,
     answer_words,
+    graded_words,
     reasoning_words,
     stream_events,
 )
@@ -116,7 +118,8 @@ async def messages(server: SimServer, request: web.Request) -> web.StreamRespons
         echo = "; ".join(others)
         print(f"sim: rejected credentials ({echo})", file=sys.stderr, flush=True)
         return error(401, "authentication_error", f"invalid x-api-key ({echo})")
-    words = answer_words(profile, model, prompt, max_tokens)
+    graded = graded_words(profile, request.headers.get(GRADE_HEADER), prompt)
+    words = graded or answer_words(profile, model, prompt, max_tokens)
     parts = [("system", _text_of(body["system"]))] if body.get("system") else []
     parts += [
         (str(m.get("role")), _text_of(m.get("content")))
@@ -128,8 +131,9 @@ async def messages(server: SimServer, request: web.Request) -> web.StreamRespons
     scripted = scripted_reply(profile, parts)
     if scripted is not None:
         words = scripted[:max_tokens]
-    if rng.random() < profile.abstain_rate:
+    if graded is None and rng.random() < profile.abstain_rate:
         words = ["I", "don't", "know"][:max_tokens]
+    words = words[:max_tokens]
     stop_reason = "max_tokens" if len(words) >= max_tokens else "end_turn"
     reasoning = reasoning_words(profile, model, prompt)
     delays = _token_schedule(with_cache(profile, cached), len(reasoning) + len(words), rng)

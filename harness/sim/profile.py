@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 Fault = Literal[
     "rate_limit",  # HTTP 429 with Retry-After
@@ -19,6 +19,11 @@ Fault = Literal[
     "auth_error",  # HTTP 401 echoing the Authorization (and any *key*/*token*) header
 ]
 FAULTS: tuple[str, ...] = Fault.__args__  # type: ignore[attr-defined]
+
+GRADE_HEADER = "X-Harness-Sim-Case"
+"""The header that hands a simulated provider the case it answers: JSON ``{"case", "repeat",
+"references"}``. The pipeline adds it only when the endpoint is simulated
+(:func:`harness.run.pipeline.wire_endpoint`); nothing of it reaches a real provider."""
 
 
 class SimProfile(BaseModel):
@@ -57,6 +62,14 @@ class SimProfile(BaseModel):
     abstain_rate: float = Field(
         default=0.0, ge=0, le=1, description="share of answers that are 'I don't know'"
     )
+    accuracy: float | None = Field(
+        default=None,
+        ge=0,
+        le=1,
+        description="share of graded cases (RAG, with their reference handed over out of band)"
+        " answered with the reference; the rest abstain (abstain_rate) or answer wrongly."
+        " None: answer with words from the prompt",
+    )
     faults: dict[Fault, float] = Field(
         default_factory=dict, description="per-request probability of each fault"
     )
@@ -89,3 +102,12 @@ class SimProfile(BaseModel):
         description="scripted answers: when the last user message contains a key"
         " (case-insensitive), the answer is its text (words, cut at max_tokens)",
     )
+
+    @model_validator(mode="after")
+    def _shares(self) -> SimProfile:
+        if self.accuracy is not None and self.accuracy + self.abstain_rate > 1 + 1e-12:
+            raise ValueError(
+                f"accuracy ({self.accuracy:g}) + abstain_rate ({self.abstain_rate:g}) must be"
+                " at most 1: they are shares of the same answers"
+            )
+        return self

@@ -31,7 +31,7 @@ from typing import Any
 from aiohttp import web
 
 from harness.secrets import is_secret_name
-from harness.sim.profile import SimProfile
+from harness.sim.profile import GRADE_HEADER, SimProfile
 from harness.sim.workloads import Workloads, content_text, scripted_reply, with_cache
 
 _FALLBACK_WORDS = ("simulated", "answer", "from", "the", "harness", "provider")
@@ -56,6 +56,74 @@ def answer_words(profile: SimProfile, model: str, prompt: str, max_tokens: int |
     vocabulary = [w for w in vocabulary if w] or list(_FALLBACK_WORDS)
     n = profile.output_tokens if max_tokens is None else min(profile.output_tokens, max_tokens)
     return [rng.choice(vocabulary) for _ in range(max(n, 1))]
+
+
+ABSTAIN_WORDS = ("I", "don't", "know")
+
+
+def case_draw(seed: int, case: str, repeat: int) -> float:
+    """The draw that grades one answer, uniform in [0, 1): the first 8 bytes of
+    ``sha256(f"{seed}:{case}:{repeat}")`` as a big-endian integer, divided by 2**64.
+
+    It depends on the profile's seed, the case and the repeat only, so a provider's
+    right and wrong answers are the same in every run, in any order of requests.
+    """
+    digest = hashlib.sha256(f"{seed}:{case}:{repeat}".encode()).digest()
+    return int.from_bytes(digest[:8], "big") / 2**64
+
+
+def graded_words(profile: SimProfile, hint: str | None, prompt: str) -> list[str] | None:
+    """The answer of a profile with an ``accuracy`` to a case whose reference came with
+    the request (the :data:`GRADE_HEADER`), or None to answer as usual.
+
+    With ``u = case_draw(seed, case, repeat)``: ``u < accuracy`` answers the first reference
+    ("I don't know" for an unanswerable case); ``u < accuracy + abstain_rate`` abstains;
+    otherwise a plausible wrong answer: a span of the prompt as long as the reference that
+    is no reference and no abstention.
+    """
+    if profile.accuracy is None or not hint:
+        return None
+    try:
+        data = json.loads(hint)
+        case, repeat = str(data["case"]), int(data["repeat"])
+        references = [str(r) for r in data.get("references") or [] if str(r).strip()]
+    except (ValueError, KeyError, TypeError):
+        return None
+    u = case_draw(profile.seed, case, repeat)
+    if u < profile.accuracy:
+        return references[0].split() if references else list(ABSTAIN_WORDS)
+    if u < profile.accuracy + profile.abstain_rate:
+        return list(ABSTAIN_WORDS)
+    return wrong_words(prompt, references, random.Random(f"{profile.seed}:{case}:{repeat}:wrong"))
+
+
+def wrong_words(prompt: str, references: list[str], rng: random.Random) -> list[str]:
+    """A span of the prompt that a reader could take for an answer, but that is wrong:
+    as many words as the first reference (1 to 4), preferably starting with a capital or
+    a digit, whose SQuAD normalisation matches no reference and is no abstention."""
+    from harness.scoring.abstention import is_abstention
+    from harness.scoring.squad import normalize_answer
+
+    words = [w.strip(".,;:!?\"'()[]") for w in prompt.split()]
+    words = [w for w in words if w] or list(_FALLBACK_WORDS)
+    size = min(4, max(1, len(references[0].split()) if references else 2))
+    size = min(size, len(words))
+    taken = {normalize_answer(r) for r in references}
+
+    def fits(span: list[str]) -> bool:
+        text = " ".join(span)
+        return (
+            bool(normalize_answer(text))
+            and normalize_answer(text) not in taken
+            and (not is_abstention(text))
+        )
+
+    spans = [words[i : i + size] for i in range(len(words) - size + 1)]
+    spans = [s for s in spans if fits(s)]
+    plausible = [s for s in spans if s[0][:1].isupper() or s[0][:1].isdigit()]
+    if plausible or spans:
+        return rng.choice(plausible or spans)
+    return ["not", "in", "the", "passages", "either"]
 
 
 def reasoning_words(profile: SimProfile, model: str, prompt: str) -> list[str]:
@@ -202,7 +270,8 @@ class SimServer:
             return _error(401, "invalid_api_key", f"Incorrect API key provided: {sent}{echo}")
         max_tokens = body.get("max_tokens") or body.get("max_completion_tokens")
         prompt = _prompt_text(messages)
-        words = answer_words(profile, model, prompt, max_tokens)
+        graded = graded_words(profile, request.headers.get(GRADE_HEADER), prompt)
+        words = graded or answer_words(profile, model, prompt, max_tokens)
         parts = [
             (str(m.get("role")), content_text(m.get("content")))
             for m in messages
@@ -213,8 +282,10 @@ class SimServer:
         scripted = scripted_reply(profile, parts)
         if scripted is not None:
             words = scripted[: max_tokens or None]
-        if rng.random() < profile.abstain_rate:
+        if graded is None and rng.random() < profile.abstain_rate:
             words = ["I", "don't", "know"][: max(1, max_tokens or 3)]
+        if max_tokens:
+            words = words[: max(1, int(max_tokens))]
         schema = _json_schema(body.get("response_format"))
         if schema is not None:
             # Structured output: a document that fits the schema, split into "tokens".

@@ -75,7 +75,8 @@ def test_summarize_formats_and_errors(tmp_path: Path) -> None:
     first = runner.invoke(main, ["summarize", str(tmp_path), "--run", "a-run", "--format", "csv"])
     assert first.stdout.splitlines()[0].startswith("suite,load_level,provider,model,requests")
     md = runner.invoke(main, ["summarize", str(tmp_path), "--format", "markdown"]).stdout
-    assert "| suite" in md and "### run b-run" in md
+    # One table per suite, titled with its name and kind, human headers with units.
+    assert "#### s (latency)" in md and "TTFT p50 (ms) |" in md and "### run b-run" in md
     missing = runner.invoke(main, ["summarize", str(tmp_path), "--run", "nope"])
     assert missing.exit_code == 2 and "known runs: a-run, b-run" in missing.stderr
     empty = runner.invoke(main, ["summarize", str(tmp_path / "nothing")])

@@ -379,8 +379,8 @@ def test_retries_are_counted_beside_the_error_rate(
     line = json.loads(result.stdout)[0]
     assert (line["errors"], line["retried"], line["failed_attempts"]) == (1, 2, 3)
     table = CliRunner().invoke(main, ["summarize", str(root)]).stdout
-    header = table.splitlines()[2]
-    assert header.index("errors") < header.index("retried") < header.index("failed att.")
+    header = table.splitlines()[3]  # below "run …" and the suite's title
+    assert header.index("errors") < header.index("retried") < header.index("failed attempts")
 
 
 def test_simulator_that_cannot_bind_shows_its_log(tmp_path: Path) -> None:

@@ -250,4 +250,4 @@ def test_a_ttft_probe_meets_its_slo_and_summaries_show_reasoning(
     assert 10.0 - 5.0 <= thinker["reasoning_p50_ms"] < 10.0 + 150.0
     assert plain.get("reasoning_p50_ms") is None
     result = runner.invoke(main, ["summarize", str(root)])
-    assert "reasoning p50 ms" in result.stdout
+    assert "reasoning p50 (ms)" in result.stdout

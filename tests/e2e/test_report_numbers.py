@@ -30,6 +30,13 @@ CHEAP = "pricing: {input_per_mtok: 0.25, output_per_mtok: 1.30}"
 DEAR = "pricing: {input_per_mtok: 0.50, output_per_mtok: 2.85}"
 
 
+def cost_table(text: str) -> str:
+    """The first printed table with a cost column, without the suite's title line."""
+    chunk = next(c for c in text.split("\n\n") if "$ per 1k requests" in c)
+    lines = chunk.splitlines()
+    return "\n".join(lines[next(i for i, x in enumerate(lines) if "$ per 1k" in x) :])
+
+
 def test_a_run_of_priced_providers_prints_their_costs(
     sim: SimProcess, write_config: Callable[..., Path], tmp_path: Path
 ) -> None:
@@ -47,14 +54,13 @@ def test_a_run_of_priced_providers_prints_their_costs(
     ran = runner.invoke(main, ["run", str(config), "--out", str(root), "--no-progress"])
     assert ran.exit_code == 0, ran.output
     # The run's own table, then summarize in every format.
-    assert column(ran.stdout.split("\n\n")[1], "$/1k req", markdown=False) == [
+    assert column(cost_table(ran.stdout), "$ per 1k requests", markdown=False) == [
         "$0.0166",
         "$0.0362",
     ]
     for fmt in ("table", "markdown"):
         text = runner.invoke(main, ["summarize", str(root), "--format", fmt]).stdout
-        body = text.split("\n\n", 1)[1].split("\n\n")[0]
-        cells = column(body, "$/1k req", markdown=fmt == "markdown")
+        cells = column(cost_table(text), "$ per 1k requests", markdown=fmt == "markdown")
         assert cells == ["$0.0166", "$0.0362"], text
     records = json.loads(runner.invoke(main, ["summarize", str(root), "--format", "json"]).stdout)
     assert [r["usd_per_1k_requests"] for r in records] == pytest.approx([0.0166, 0.0362])

@@ -696,7 +696,15 @@ def test_gate_averages_repeats_per_case() -> None:
 
 def test_gate_without_quality_data_fails_with_a_reason() -> None:
     rows = frame(latency_rows("base", n=20) + latency_rows("cand", n=20))
-    result = adoption_gate(rows, "base", "cand", max_p95_latency_ms=1000)
+    # Not asked for, quality is left out of a latency-only run (and said so) ...
+    default = adoption_gate(rows, "base", "cand", max_p95_latency_ms=1000)
+    assert [c.name for c in default.checks] == ["latency (E2E p95)"]
+    assert default.decision == "adopt"
+    assert "quality (no exact_match_abstain scores: no rag_qa suite)" in default.not_checked
+    # ... and a quality check that is asked for fails with the reason.
+    result = adoption_gate(
+        rows, "base", "cand", max_p95_latency_ms=1000, checks=["quality", "latency"]
+    )
     quality, latency = result.checks
     assert not quality.passed and "no exact_match_abstain scores" in quality.detail
     assert latency.passed
