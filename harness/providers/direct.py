@@ -41,6 +41,7 @@ from urllib.parse import urlsplit
 import aiohttp
 from yarl import URL
 
+from harness.providers.tools import on_tool_deltas
 from harness.providers.trace import (
     Endpoint,
     StreamTrace,
@@ -338,6 +339,9 @@ def _on_event(payload: str, trace: StreamTrace, now: float, usage: Any) -> tuple
                         if not isinstance(content, str):
                             raise TypeError("delta.content is not a string")
                         trace.on_text(now, content)
+                    tool_calls = delta.get("tool_calls")
+                    if tool_calls:
+                        trace.tools = on_tool_deltas(trace.tools, tool_calls, now)
                 finish = choice.get("finish_reason")
                 if finish:
                     trace.finish_reason = str(finish)

@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from harness.cost.pricing import UNKNOWN_PRICE, Price, Usage, cost
+from harness.providers.tools import ToolCalls, tool_columns
 from harness.request import RequestSpec, request_identity
 
 
@@ -59,6 +60,7 @@ class StreamTrace:
     http_status: int | None = None
     retry_after_s: float | None = None
     on_first_text: Callable[[], None] | None = None
+    tools: ToolCalls | None = None  # streamed tool calls (providers.tools.on_tool_deltas)
 
     def on_chunk(self, now: float) -> None:
         if self.first_chunk_s is None:
@@ -135,7 +137,7 @@ def classify_outcome(trace: StreamTrace) -> None:
     if trace.finish_reason == "content_filter":
         trace.error_type = "content_filtered"
         trace.error_message = "the provider stopped the answer with finish_reason content_filter"
-    elif not trace.text_offsets and not trace.reasoning_chunks:
+    elif not trace.text_offsets and not trace.reasoning_chunks and trace.tools is None:
         trace.error_type = "empty_response"
         trace.error_message = "the stream completed without any text"
     elif trace.finish_reason is None:
@@ -171,14 +173,16 @@ def build_row(trace: StreamTrace, endpoint: Endpoint, request: RequestSpec) -> d
         "response_text": "".join(trace.text_parts),
         "input_chars": sum(len(str(m.get("content", ""))) for m in request.messages),
         **{k: trace.usage.get(k) for k in _USAGE_KEYS},
+        **tool_columns(trace.tools),
     }
     row["output_tokens_client"] = len(offsets)
     row["output_chars"] = len(row["response_text"])
     price_row(row, endpoint.price)
     # The provider's count is the truth for cost; a different client count is
     # flagged (e.g. several tokens per chunk, or a stream cut short). Reasoning
-    # chunks are output tokens too.
-    client_chunks = len(offsets) + trace.reasoning_chunks
+    # and tool-call chunks are output tokens too.
+    tool_chunks = trace.tools.chunks if trace.tools is not None else 0
+    client_chunks = len(offsets) + trace.reasoning_chunks + tool_chunks
     row["tokens_mismatch"] = server_tokens is not None and server_tokens != client_chunks
     row.update(speed_metrics(trace, ok))
     return row

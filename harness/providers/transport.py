@@ -15,6 +15,7 @@ import time
 from datetime import UTC, datetime
 from typing import Any
 
+from harness.providers.tools import on_tool_deltas
 from harness.providers.trace import (
     Endpoint,
     StreamTrace,
@@ -119,6 +120,9 @@ async def send(litellm: Any, endpoint: Endpoint, request: RequestSpec) -> dict[s
                     content = getattr(delta, "content", None)
                     if content:
                         trace.on_text(now, content)
+                    tool_calls = getattr(delta, "tool_calls", None)
+                    if tool_calls:
+                        trace.tools = on_tool_deltas(trace.tools, tool_calls, now)
                     if choice.finish_reason:
                         trace.finish_reason = choice.finish_reason
             usage = provider_usage(stream, usage)

@@ -6,8 +6,8 @@ from pathlib import Path
 
 from harness.report.export import Report
 from harness.report.fairness import fairness_note
+from harness.report.quality import primary_scores, structured_latency
 from harness.report.summary import (
-    PRIMARY_QUALITY,
     load_summary,
     paired_quality,
     unpaired_providers,
@@ -23,6 +23,9 @@ def build_report(root: Path, run_id: str | None = None) -> Report:
     pairs = paired_quality(rows)
     if len(pairs):
         tables["paired_quality"] = pairs
+    modes = structured_latency(rows)
+    if len(modes):
+        tables["structured_vs_free_form"] = modes
     tables["requests"] = rows
     config_hash = str(manifest.get("config_hash", "?"))[:12]
     notes = [
@@ -33,7 +36,7 @@ def build_report(root: Path, run_id: str | None = None) -> Report:
     warning = (manifest.get("clock_health") or {}).get("warning")
     if warning:
         notes.append(f"clock: {warning}")
-    if PRIMARY_QUALITY in rows and rows[PRIMARY_QUALITY].notna().any():
+    if primary_scores(rows).notna().any():
         notes += [
             f"paired comparison leaves out {name}: {why}"
             for name, why in unpaired_providers(rows).items()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -19,6 +19,17 @@ Fault = Literal[
     "auth_error",  # HTTP 401 echoing the Authorization (and any *key*/*token*) header
 ]
 FAULTS: tuple[str, ...] = Fault.__args__  # type: ignore[attr-defined]
+
+
+class SimToolCall(BaseModel):
+    """A tool call the simulated model makes (the name need not be a declared tool)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str = Field(min_length=1)
+    arguments: dict[str, Any] | str = Field(
+        default_factory=dict, description="an object, or raw text (e.g. broken JSON)"
+    )
 
 
 class SimProfile(BaseModel):
@@ -71,4 +82,16 @@ class SimProfile(BaseModel):
     )
     cache_write_tokens: int = Field(
         default=0, ge=0, description="Anthropic dialect: usage.cache_creation_input_tokens"
+    )
+    tool_calls: list[SimToolCall] | None = Field(
+        default=None,
+        description="calls made when a request declares tools (default: the first declared "
+        "tool, with its required arguments filled from the schema, see sim.server.fill_schema)",
+    )
+    invalid_json_rate: float = Field(
+        default=0.0,
+        ge=0,
+        le=1,
+        description="share of structured answers (response_format) cut before their last "
+        "character, so that they are not JSON",
     )

@@ -110,6 +110,20 @@ SCHEMA = pa.schema(
         ("judge_output_tokens", pa.int64()),
         ("judge_cost_usd", pa.float64()),
         ("judge_from_cache", pa.bool_()),  # the verdict was replayed with a cached answer
+        # tool calls as streamed (providers/tools.py) and tool_call scores (suites/tool_call.py)
+        ("tool_calls", pa.string()),  # JSON: [{"id", "name", "arguments" (raw text)}]
+        ("ttft_tool_s", pa.float64()),  # request sent -> first tool-call token
+        ("tool_valid", pa.float64()),
+        ("tool_exact", pa.float64()),
+        ("tool_arg_precision", pa.float64()),
+        ("tool_arg_recall", pa.float64()),
+        ("tool_error", pa.string()),  # why a call is not valid or not exact
+        # structured scores (suites/structured.py)
+        ("structured_mode", pa.string()),  # response_format, instruction or free_form
+        ("json_valid", pa.float64()),
+        ("schema_valid", pa.float64()),
+        ("field_accuracy", pa.float64()),
+        ("structured_error", pa.string()),
     ]
 )
 

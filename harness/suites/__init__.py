@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from harness.request import RequestSpec
-from harness.suites import cost, latency, rag_qa
+from harness.suites import cost, latency, rag_qa, structured, tool_call
 from harness.suites.base import SuiteConfig
 
 Scorer = Callable[[dict[str, Any], RequestSpec], dict[str, Any]]
@@ -32,6 +32,8 @@ SUITE_KINDS: dict[str, SuiteKind] = {
     "latency": SuiteKind(latency.LatencySuite, latency.plan),
     "rag_qa": SuiteKind(rag_qa.RagQaSuite, rag_qa.plan, rag_qa.score),
     "cost": SuiteKind(cost.CostSuite, cost.plan),
+    "tool_call": SuiteKind(tool_call.ToolCallSuite, tool_call.plan, tool_call.score),
+    "structured": SuiteKind(structured.StructuredSuite, structured.plan, structured.score),
 }
 
 __all__ = ["SUITE_KINDS", "SuiteConfig", "SuiteKind"]
