@@ -287,11 +287,12 @@ def score_tool_calls(
     problems = [check_call(c, tools) for c in calls]
     parsed = [_arguments(c) for c in calls]
     formed = all(p is None for p in problems)
+    made_args = sum(len(a) for a in parsed if isinstance(a, dict))
     if not expected:
         return ToolScore(
             valid=1.0 if formed else 0.0,
             exact=1.0 if not calls else 0.0,
-            arg_precision=None if not calls else 0.0,
+            arg_precision=0.0 if made_args else None,
             arg_recall=None,
             error=None if not calls else f"no call expected, got {len(calls)}",
         )
@@ -299,7 +300,6 @@ def score_tool_calls(
     required_total = sum(
         sum(not _optional(s) for s in (e.get("arguments") or {}).values()) for e in expected
     )
-    made_args = sum(len(a) for a in parsed if isinstance(a, dict))
     # One pairing for precision/recall (most correct arguments), one for exactness.
     counts: list[list[int | None]] = []
     exact: list[list[int | None]] = []
@@ -322,9 +322,11 @@ def score_tool_calls(
                 mismatch = mismatch or f"{e['name']}: {problem or why}"
         counts.append(row_counts)
         exact.append(row_exact)
-    weight, pairs = _best_pairing(counts)
-    correct_all = sum(counts[r][c] or 0 for r, c in pairs) // (required_total + 1)
-    correct_required = weight % (required_total + 1)
+    # Weights count correct arguments in base (required_total + 1): the high digit is
+    # every correct argument, the low one the non-optional ones (their sum over the
+    # pairs is at most required_total, so it never carries).
+    weight, _ = _best_pairing(counts)
+    correct_all, correct_required = divmod(weight, required_total + 1)
     n_exact, _ = _best_pairing(exact)
     is_exact = len(calls) == len(expected) and n_exact == len(expected)
     error = next((p for p in problems if p is not None), None)
