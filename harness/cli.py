@@ -590,7 +590,9 @@ def datasets_import(fmt: str, src: Path, dest: Path, answers: Path | None) -> No
     if fmt == "bfcl":
         from harness.suites.tool_data import import_bfcl
 
-        n = import_bfcl(src, dest, answers)
+        n, skipped = import_bfcl(src, dest, answers)
+        for why in skipped:
+            click.echo(f"note: left out {why}", err=True)
     else:
         if answers is not None:
             raise click.BadParameter("--answers is for the bfcl format only")

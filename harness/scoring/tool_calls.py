@@ -39,7 +39,9 @@ expecting no call is exact when no call was made.
 
 An expected argument is a JSON value, or a matcher object: ``{"$one_of": [v1, v2]}``
 (any of these values), ``{"$any": true}`` (any value), either with ``"$optional": true``
-(the argument may be left out; BFCL's ``""`` among the possible answers).
+(the argument may be left out; BFCL's ``""`` among the possible answers; alone,
+``{"$optional": true}`` means it must be left out). The values of an expected object may be
+matchers too (``{"budget": {"min": {"$one_of": [1, 2]}}}``, from BFCL's nested answers).
 
 **Argument precision and recall**: the made and expected calls are paired (same name,
 most matching arguments); an argument is *correct* when its paired expected call has it
@@ -138,12 +140,28 @@ def _is_matcher(spec: Any) -> bool:
     return isinstance(spec, dict) and bool(spec) and spec.keys() <= _MATCHER_KEYS
 
 
+def _has_matcher(spec: Any) -> bool:
+    if isinstance(spec, dict):
+        return _is_matcher(spec) or any(_has_matcher(v) for v in spec.values())
+    return isinstance(spec, list) and any(_has_matcher(v) for v in spec)
+
+
 def _optional(spec: Any) -> bool:
     return _is_matcher(spec) and spec.get("$optional") is True
 
 
 def _spec_matches(spec: Any, value: Any, schema: Mapping[str, Any] | None) -> bool:
-    """Whether a present argument ``value`` satisfies the expected ``spec``."""
+    """Whether a present argument ``value`` satisfies the expected ``spec``; matchers may
+    also stand for the values of an expected object's keys (BFCL's nested answers)."""
+    if isinstance(spec, dict) and not _is_matcher(spec) and _has_matcher(spec):
+        if not isinstance(value, dict):
+            return False
+        props = (schema or {}).get("properties") or {}
+        return (
+            value.keys() <= spec.keys()
+            and all(k in value for k, v in spec.items() if not _optional(v))
+            and all(_spec_matches(spec[k], v, props.get(k)) for k, v in value.items())
+        )
     if not _is_matcher(spec):
         return values_equal(spec, value, schema)
     if spec.get("$any") is True:

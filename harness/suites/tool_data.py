@@ -145,7 +145,19 @@ def load_tools_file(path: Path) -> dict[str, dict[str, Any]]:
     return out
 
 
-def _check_expected(where: str, expected: Any, tools: list[dict[str, Any]]) -> None:
+def _has_matcher(value: Any) -> bool:
+    if isinstance(value, dict):
+        return (bool(value) and value.keys() <= _MATCHER_KEYS) or any(
+            _has_matcher(v) for v in value.values()
+        )
+    return isinstance(value, list) and any(_has_matcher(v) for v in value)
+
+
+def _check_expected(
+    where: str, expected: Any, tools: list[dict[str, Any]], values: bool = True
+) -> None:
+    """Expected calls name the case's tools and their parameters; with ``values``, every
+    expected value (without nested matchers) fits its parameter's schema."""
     import jsonschema  # type: ignore[import-untyped]  # no stubs in the dev extra
 
     if not isinstance(expected, list):
@@ -166,7 +178,9 @@ def _check_expected(where: str, expected: Any, tools: list[dict[str, Any]]) -> N
                 raise DatasetError(f"{at}: {call['name']!r} has no parameter {key!r}")
             matcher = isinstance(value, dict) and value and value.keys() <= _MATCHER_KEYS
             options = value.get("$one_of", []) if matcher else [value]
-            for option in options:
+            for option in options if values else ():
+                if _has_matcher(option):
+                    continue
                 try:
                     jsonschema.validate(option, props[key])
                 except jsonschema.ValidationError as exc:
@@ -225,10 +239,12 @@ def load_tool_cases(
             raise DatasetError(f"{where}: duplicate tool names in {names}")
         if "expected" not in record:
             raise DatasetError(f"{where}: no 'expected' calls ([] when no tool should be called)")
-        _check_expected(where, record["expected"], tools)
         metadata = record.get("metadata") or {}
         if not isinstance(metadata, dict):
             raise DatasetError(f"{where}: 'metadata' is an object")
+        # BFCL's answers do not always fit their own schemas (None for a string, a value
+        # outside the enum): imported cases are checked for names only.
+        _check_expected(where, record["expected"], tools, values=metadata.get("source") != "bfcl")
         cases.append(
             ToolCase(case_id, _messages(where, record), tools, record["expected"], metadata)
         )
@@ -300,6 +316,11 @@ def _bfcl_schema(schema: Any) -> Any:
             continue
         else:
             out[key] = value
+    if out.get("type") == "array" and "enum" in out:
+        # BFCL puts the items' enum on the array itself.
+        items = dict(out.get("items") or {})
+        items.setdefault("enum", out.pop("enum"))
+        out["items"] = items
     return out
 
 
@@ -309,11 +330,20 @@ def _bfcl_name(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9_-]", "_", name)[:64]
 
 
+def _bfcl_nested(option: Any) -> Any:
+    """One acceptable value: a dict's values are lists of acceptable values again."""
+    if isinstance(option, dict):
+        return {k: _bfcl_value(v) for k, v in option.items()}
+    if isinstance(option, list):
+        return [_bfcl_nested(v) for v in option]
+    return option
+
+
 def _bfcl_value(options: Any) -> Any:
     """BFCL's list of acceptable values ("" = may be left out) as a value or matcher."""
     if not isinstance(options, list):
         return options
-    values = [v for v in options if v != ""]
+    values = [_bfcl_nested(v) for v in options if v != ""]
     optional = len(values) < len(options)
     if len(values) == 1 and not optional:
         return values[0]
@@ -353,7 +383,9 @@ def _json_objects(path: Path) -> list[tuple[str, dict[str, Any]]]:
     return list(_lines(Path(path)))
 
 
-def import_bfcl(src: Path, dest: Path, answers: Path | None = None) -> int:
+def import_bfcl(
+    src: Path, dest: Path, answers: Path | None = None
+) -> tuple[int, list[str]]:
     """Convert a BFCL question file (and its ``possible_answer`` file) into tool cases.
 
     ``function`` → ``tools`` (types mapped to JSON Schema, dots in names → ``_``);
@@ -361,7 +393,9 @@ def import_bfcl(src: Path, dest: Path, answers: Path | None = None) -> int:
     ``expected`` (``""`` among the values → ``$optional``, several → ``$one_of``).
     Without ``answers``, only irrelevance cases (ids starting ``irrelevance`` or
     ``live_irrelevance``: no tool should be called) are accepted. Returns the number of
-    cases written (atomically) to ``dest``.
+    cases written (atomically) to ``dest``, and the cases left out, each with why (a
+    ground truth naming a parameter its function does not declare: BFCL data errors that no
+    answer could match).
     """
     truth: dict[str, Any] = {}
     if answers is not None:
@@ -370,12 +404,16 @@ def import_bfcl(src: Path, dest: Path, answers: Path | None = None) -> int:
                 raise DatasetError(f"{where}: a possible answer has 'id' and 'ground_truth'")
             truth[str(record["id"])] = record["ground_truth"]
     lines: list[str] = []
+    skipped: list[str] = []
     for where, record in _json_objects(Path(src)):
         if "id" not in record or "function" not in record:
             raise DatasetError(f"{where}: a BFCL case has 'id', 'question' and 'function'")
         case_id = str(record["id"])
         functions = record["function"]
         functions = functions if isinstance(functions, list) else [functions]
+        if not functions:
+            skipped.append(f"{case_id}: no functions to call")
+            continue
         tools = []
         for function in functions:
             if not isinstance(function, dict) or "name" not in function:
@@ -400,6 +438,21 @@ def import_bfcl(src: Path, dest: Path, answers: Path | None = None) -> int:
                     raise DatasetError(f"{where}: ground truth call is {{name: {{...}}}}")
                 ((name, args),) = call.items()
                 args = args if isinstance(args, dict) else {}
+                declared = next(
+                    (
+                        t["function"]["parameters"]["properties"]
+                        for t in tools
+                        if t["function"]["name"] == _bfcl_name(name)
+                    ),
+                    {},
+                )
+                # BFCL's answers sometimes list a parameter the function does not have,
+                # always as optional (""): leave it out rather than refuse the case.
+                args = {
+                    k: v
+                    for k, v in args.items()
+                    if k in declared or not (isinstance(v, list) and "" in v)
+                }
                 expected.append(
                     {
                         "name": _bfcl_name(name),
@@ -413,7 +466,11 @@ def import_bfcl(src: Path, dest: Path, answers: Path | None = None) -> int:
                 f"{where}: no ground truth for {case_id!r}; give the possible_answer file"
             )
         checked = [_check_tool(where, t) for t in tools]
-        _check_expected(where, expected, checked)
+        try:
+            _check_expected(where, expected, checked, values=False)
+        except DatasetError as exc:
+            skipped.append(f"{case_id}: {str(exc).removeprefix(where + ': ')}")
+            continue
         case = {
             "id": case_id,
             "messages": _bfcl_messages(where, record.get("question")),
@@ -425,4 +482,4 @@ def import_bfcl(src: Path, dest: Path, answers: Path | None = None) -> int:
     if not lines:
         raise DatasetError(f"{src}: no cases in the file")
     _atomic_write(Path(dest), "".join(line + "\n" for line in lines))
-    return len(lines)
+    return len(lines), skipped
