@@ -383,9 +383,7 @@ def _json_objects(path: Path) -> list[tuple[str, dict[str, Any]]]:
     return list(_lines(Path(path)))
 
 
-def import_bfcl(
-    src: Path, dest: Path, answers: Path | None = None
-) -> tuple[int, list[str]]:
+def import_bfcl(src: Path, dest: Path, answers: Path | None = None) -> tuple[int, list[str]]:
     """Convert a BFCL question file (and its ``possible_answer`` file) into tool cases.
 
     ``function`` → ``tools`` (types mapped to JSON Schema, dots in names → ``_``);
@@ -414,7 +412,7 @@ def import_bfcl(
         if not functions:
             skipped.append(f"{case_id}: no functions to call")
             continue
-        tools = []
+        tools: list[dict[str, Any]] = []
         for function in functions:
             if not isinstance(function, dict) or "name" not in function:
                 raise DatasetError(f"{where}: a function has a 'name'")
@@ -438,7 +436,7 @@ def import_bfcl(
                     raise DatasetError(f"{where}: ground truth call is {{name: {{...}}}}")
                 ((name, args),) = call.items()
                 args = args if isinstance(args, dict) else {}
-                declared = next(
+                declared: dict[str, Any] = next(
                     (
                         t["function"]["parameters"]["properties"]
                         for t in tools
