@@ -339,7 +339,7 @@ def _on_event(payload: str, trace: StreamTrace, now: float, usage: Any) -> tuple
                         if not isinstance(content, str):
                             raise TypeError("delta.content is not a string")
                         trace.on_text(now, content)
-                    tool_calls = delta.get("tool_calls")
+                    tool_calls = delta.get("tool_calls") or delta.get("function_call")
                     if tool_calls:
                         trace.tools = on_tool_deltas(trace.tools, tool_calls, now)
                 finish = choice.get("finish_reason")

@@ -52,12 +52,17 @@ def on_tool_deltas(calls: ToolCalls | None, fragments: Any, now: float) -> ToolC
     """Apply one delta's ``tool_calls`` fragments (received at offset ``now``).
 
     Returns the (possibly new) :class:`ToolCalls`. A fragment without an ``index``
-    continues the last call (some servers omit it when there is a single call).
+    continues the last call (some servers omit it when there is a single call). A legacy
+    ``delta.function_call`` (one object, not a list: llama-cpp-python streams these, with
+    the name repeated in every chunk) is the call of index 0; a name equal to the one
+    already assembled is a repeat, not a fragment.
     Raises :class:`TypeError` for a fragment whose name or arguments are not text: the
     transport records that as a malformed stream.
     """
     if calls is None:
         calls = ToolCalls()
+    if isinstance(fragments, dict) or hasattr(fragments, "arguments"):  # a function_call
+        fragments = [{"index": 0, "function": fragments}]
     if not isinstance(fragments, list | tuple):
         raise TypeError("delta.tool_calls is not a list")
     for fragment in fragments:
@@ -77,7 +82,7 @@ def on_tool_deltas(calls: ToolCalls | None, fragments: Any, now: float) -> ToolC
         if arguments is not None and not isinstance(arguments, str):
             # Some servers send the arguments as an object rather than JSON text.
             arguments = json.dumps(arguments)
-        if name:
+        if name and name != call.name:
             call.name += name
         if arguments:
             call.arguments.append(arguments)

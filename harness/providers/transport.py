@@ -120,7 +120,9 @@ async def send(litellm: Any, endpoint: Endpoint, request: RequestSpec) -> dict[s
                     content = getattr(delta, "content", None)
                     if content:
                         trace.on_text(now, content)
-                    tool_calls = getattr(delta, "tool_calls", None)
+                    tool_calls = getattr(delta, "tool_calls", None) or getattr(
+                        delta, "function_call", None
+                    )
                     if tool_calls:
                         trace.tools = on_tool_deltas(trace.tools, tool_calls, now)
                     if choice.finish_reason:

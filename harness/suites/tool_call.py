@@ -46,8 +46,10 @@ class ToolCallSuite(SuiteConfig):
     )
     limit: int | None = Field(default=None, ge=1, description="use only the first N cases")
     repeats: int = Field(default=1, ge=1, le=MAX_COUNT)
-    tool_choice: Literal["auto", "required", "none"] | None = Field(
-        default="auto", description="sent as tool_choice (None: not sent)"
+    tool_choice: Literal["auto", "required", "none", "first_tool"] | None = Field(
+        default="auto",
+        description="sent as tool_choice (None: not sent); first_tool forces a call of the"
+        " case's first tool by name, for servers without 'required' (llama-cpp-python)",
     )
     parallel_tool_calls: bool | None = Field(
         default=None, description="sent as parallel_tool_calls when set"
@@ -83,7 +85,10 @@ def plan(suite: ToolCallSuite, provider: str) -> Iterator[RequestSpec]:
                 if suite.system and not any(m.get("role") == "system" for m in messages):
                     messages.insert(0, {"role": "system", "content": suite.system})
                 extra: dict[str, Any] = {"tools": case.tools}
-                if suite.tool_choice is not None:
+                if suite.tool_choice == "first_tool":
+                    first = case.tools[0]["function"]["name"]
+                    extra["tool_choice"] = {"type": "function", "function": {"name": first}}
+                elif suite.tool_choice is not None:
                     extra["tool_choice"] = suite.tool_choice
                 if suite.parallel_tool_calls is not None:
                     extra["parallel_tool_calls"] = suite.parallel_tool_calls

@@ -354,3 +354,16 @@ def test_structured_scores() -> None:
     assert (extra["schema_valid"], extra["field_accuracy"]) == (0.0, 1.0)
     broken = score_structured('{"name": "Acme"', SCHEMA, EXPECTED)
     assert (broken["json_valid"], broken["schema_valid"], broken["field_accuracy"]) == (0, 0, 0)
+
+
+def test_legacy_function_call_fragments_with_repeated_name() -> None:
+    # llama-cpp-python streams delta.function_call (one object), the name in every chunk.
+    calls = None
+    for now, piece in [(0.2, "{ "), (0.3, '"id": '), (0.4, '"A" }')]:
+        calls = on_tool_deltas(calls, {"name": "get_invoice", "arguments": piece}, now)
+    assert calls is not None
+    assert calls.as_list() == [{"id": None, "name": "get_invoice", "arguments": '{ "id": "A" }'}]
+    assert (calls.first_s, calls.chunks) == (0.2, 3)
+    # litellm's FunctionCall object has the same shape as attributes.
+    obj = on_tool_deltas(None, SimpleNamespace(name="f", arguments="{}"), 1.0)
+    assert obj.as_list() == [{"id": None, "name": "f", "arguments": "{}"}]
