@@ -30,6 +30,7 @@ __all__ = [
     "primary_scores",
     "quality_columns",
     "structured_latency",
+    "tool_timing",
 ]
 
 
@@ -127,6 +128,21 @@ def primary_scores(rows: pd.DataFrame) -> pd.Series:
         mask = kinds.isna() if pd.isna(kind) else kinds == kind
         out[mask] = rows.loc[mask, column].astype(np.float64)
     return out
+
+
+def tool_timing(timed: pd.DataFrame) -> dict[str, Any]:
+    """Time to the first tool-call token (p50, p95, ms) of a summary line's measured rows;
+    empty when none of them called a tool (an answer that only calls tools has no TTFT)."""
+    if "ttft_tool_s" not in timed or not timed["ttft_tool_s"].notna().any():
+        return {}
+    values = timed["ttft_tool_s"].dropna().to_numpy(dtype=float) * 1000
+    values = values[np.isfinite(values)]
+    if not len(values):
+        return {}
+    return {
+        "ttft_tool_p50_ms": float(np.percentile(values, 50)),
+        "ttft_tool_p95_ms": float(np.percentile(values, 95)),
+    }
 
 
 def structured_latency(rows: pd.DataFrame) -> pd.DataFrame:

@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from harness.errors import StoreError
+from harness.report.quality import tool_timing
 from harness.secrets import redact_frame
 from harness.store.files import read_manifest
 from harness.store.parts import list_runs, read_runs
@@ -192,6 +193,7 @@ def _summarize(
         line["output_tokens_per_s"] = float(timed_tokens.sum()) / span if span > 0 else None
         line["output_tokens_mean"] = float(tokens.mean()) if len(tokens.dropna()) else None
         line.update(_reasoning(ok))
+        line.update(tool_timing(timed))  # answers that call tools (tool_call suites)
         slo = slos.get(str(suite))
         if slo:
             met = _meets(timed, slo)
@@ -455,6 +457,7 @@ COMPACT = {
     "ttft_p50_ms": "TTFT p50 ms",
     "ttft_p50_ci": "TTFT p50 95% CI",
     "ttft_p95_ms": "TTFT p95",
+    "ttft_tool_p50_ms": "tool TTFT p50 ms",
     "itl_p50_ms": "ITL p50 ms",
     "e2e_p50_ms": "E2E p50 ms",
     "e2e_p95_ms": "E2E p95",

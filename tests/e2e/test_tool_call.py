@@ -211,6 +211,8 @@ def test_tool_call_scores_summary_pairs_and_leaderboard(
     assert first["usd_per_correct"] == pytest.approx(first["cost_usd"] / 2)
     assert pair["usd_per_correct"] == pytest.approx(pair["cost_usd"] / 1)
     assert "exact_match_abstain" not in table.columns  # no rag score leaks in
+    # Tool-only answers have no TTFT; the summary times their first tool-call token.
+    assert pd.isna(first["ttft_p50_ms"]) and first["ttft_tool_p50_ms"] >= 30
 
     # Paired on the same cases, by tool_exact: first [1,1,0,0,0,0] vs pair [0,0,0,0,0,1]:
     # 3 discordant cases (2 vs 1), far from significant.
@@ -227,7 +229,7 @@ def test_tool_call_scores_summary_pairs_and_leaderboard(
 
     out = CliRunner().invoke(main, ["summarize", str(root)])
     assert out.exit_code == 0, out.output
-    assert "tool exact [95% CI]" in out.output
+    assert "tool exact [95% CI]" in out.output and "tool TTFT p50 ms" in out.output
     assert "Paired comparison on the same cases (tool_exact)" in out.output
 
 
