@@ -261,7 +261,9 @@ def _figures(measured: pd.DataFrame, n_resamples: int, seed: int, notes: list[st
             + ", ".join(f"{suite} {level}" for suite, level in levels.items())
         )
     # Each suite's own primary score (a tool_call suite's tool_exact, ...).
-    scored = measured.assign(**{PRIMARY_SCORE: primary_scores(measured)})
+    scored = measured[["suite", "case_id", "label"]].assign(
+        **{PRIMARY_SCORE: primary_scores(measured)}
+    )
     quality_cases = stats.per_case(scored, PRIMARY_SCORE, "label", case=("suite", "case_id"))
     boot: dict[str, dict[str, FloatArray]] = {"quality": {}, "latency": {}, "cost": {}}
     lines = []

@@ -401,7 +401,9 @@ def paired_quality(rows: pd.DataFrame, metric: str | None = None) -> pd.DataFram
     names: dict[Any, str] = {}
     if metric is None:
         names = primary_by_suite(rows)
-        rows = rows.assign(**{PRIMARY_SCORE: primary_scores(rows)})
+        # Only the columns the comparison reads: a copy of every column of 1M rows is not.
+        keep = [c for c in ("suite", "case_id", "provider", "warmup") if c in rows]
+        rows = rows[keep].assign(**{PRIMARY_SCORE: primary_scores(rows)})
     metric = metric or PRIMARY_SCORE
     if metric not in rows or rows[metric].isna().all():
         return pd.DataFrame()
