@@ -119,15 +119,18 @@ def group_kind(group: pd.DataFrame) -> object:
 
 def primary_scores(rows: pd.DataFrame) -> pd.Series:
     """Each row's primary score, by its suite kind (NaN where it has none)."""
-    out = pd.Series(np.nan, index=rows.index, dtype=np.float64)
-    kinds = rows["suite_kind"] if "suite_kind" in rows else pd.Series(None, index=rows.index)
-    for kind in pd.unique(kinds.astype(object)):
-        column = primary_metric(None if pd.isna(kind) else kind)
-        if column not in rows:
-            continue
-        mask = kinds.isna() if pd.isna(kind) else kinds == kind
-        out[mask] = rows.loc[mask, column].astype(np.float64)
-    return out
+    out = np.full(len(rows), np.nan)
+    groups: list[tuple[int, str]] = []
+    codes = np.full(len(rows), -1)  # -1: no kind (NaN, or rows from before suite_kind)
+    if "suite_kind" in rows:
+        codes, kinds = pd.factorize(rows["suite_kind"])
+        groups = [(code, primary_metric(kind)) for code, kind in enumerate(kinds)]
+    groups.append((-1, primary_metric(None)))
+    for code, column in groups:
+        if column in rows:
+            mask = codes == code
+            out[mask] = rows[column].to_numpy(dtype=np.float64, na_value=np.nan)[mask]
+    return pd.Series(out, index=rows.index, dtype=np.float64)
 
 
 def tool_timing(timed: pd.DataFrame) -> dict[str, Any]:
