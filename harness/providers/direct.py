@@ -41,7 +41,6 @@ from urllib.parse import urlsplit
 import aiohttp
 from yarl import URL
 
-from harness.providers.tools import on_tool_deltas
 from harness.providers.trace import (
     Endpoint,
     StreamTrace,
@@ -341,7 +340,7 @@ def _on_event(payload: str, trace: StreamTrace, now: float, usage: Any) -> tuple
                         trace.on_text(now, content)
                     tool_calls = delta.get("tool_calls") or delta.get("function_call")
                     if tool_calls:
-                        trace.tools = on_tool_deltas(trace.tools, tool_calls, now)
+                        trace.on_tools(now, tool_calls)
                 finish = choice.get("finish_reason")
                 if finish:
                     trace.finish_reason = str(finish)

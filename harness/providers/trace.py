@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from harness.cost.pricing import UNKNOWN_PRICE, Price, Usage, cost
-from harness.providers.tools import ToolCalls, tool_columns
+from harness.providers.tools import ToolCalls, on_tool_deltas, tool_columns
 from harness.request import RequestSpec, request_identity
 
 
@@ -71,6 +71,18 @@ class StreamTrace:
             self.on_first_text()
         self.text_offsets.append(now)
         self.text_parts.append(text)
+
+    def on_tools(self, now: float, fragments: Any) -> None:
+        """A delta's tool-call fragments (``delta.tool_calls`` or ``function_call``).
+
+        The first tool-call token lifts the first-token timeout, as text does: an answer
+        that only calls tools has started.
+        """
+        started = self.tools is not None and self.tools.first_s is not None
+        self.tools = on_tool_deltas(self.tools, fragments, now)
+        first = not started and self.tools.first_s is not None and not self.text_offsets
+        if first and self.on_first_text is not None:
+            self.on_first_text()
 
     def on_reasoning(self, now: float, text: str = "") -> None:
         if self.first_reasoning_s is None:
@@ -131,7 +143,10 @@ def price_row(row: dict[str, Any], price: Price) -> None:
 def classify_outcome(trace: StreamTrace) -> None:
     """Name the faults that a transport sees as a finished stream or a bare timeout."""
     if trace.error_type == "timeout":
-        trace.error_type = "timeout_mid_stream" if trace.text_offsets else "timeout_first_token"
+        started = trace.text_offsets or (
+            trace.tools is not None and trace.tools.first_s is not None
+        )
+        trace.error_type = "timeout_mid_stream" if started else "timeout_first_token"
     if trace.error_type is not None:
         return
     if trace.finish_reason == "content_filter":

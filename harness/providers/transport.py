@@ -15,7 +15,6 @@ import time
 from datetime import UTC, datetime
 from typing import Any
 
-from harness.providers.tools import on_tool_deltas
 from harness.providers.trace import (
     Endpoint,
     StreamTrace,
@@ -124,7 +123,7 @@ async def send(litellm: Any, endpoint: Endpoint, request: RequestSpec) -> dict[s
                         delta, "function_call", None
                     )
                     if tool_calls:
-                        trace.tools = on_tool_deltas(trace.tools, tool_calls, now)
+                        trace.on_tools(now, tool_calls)
                     if choice.finish_reason:
                         trace.finish_reason = choice.finish_reason
             usage = provider_usage(stream, usage)

@@ -260,3 +260,34 @@ def test_tool_choice_none_gets_text_and_no_call(
     assert rows["tool_exact"].to_dict() == {c: float(c == "c5") for c, _, _ in CASES}
     assert rows["tool_valid"].to_dict() == {c: float(c == "c5") for c, _, _ in CASES}
     assert rows.loc["c1", "tool_error"] == "expected 1 call(s), got none"
+
+
+def test_first_tool_token_lifts_the_first_token_timeout(
+    write_config: Callable[..., Path], tmp_path: Path
+) -> None:
+    tools, data = write_dataset(tmp_path)
+    # c1's call, get_order(order_id="A-1001"), streams 3 tokens (name, '{"order_id":',
+    # ' "A-1001"}') at 50, 450 and 850 ms: the whole answer takes longer than the 0.3 s
+    # first-token timeout, which the first tool-call token (at 50 ms) must lift.
+    config = write_config(
+        f"""
+        run: {{name: tools-slow, warmup_requests: 0}}
+        providers:
+          - name: slow
+            simulate: {{ttft_ms: 50, itl_ms: 400}}
+            first_token_timeout_s: 0.3
+            max_retries: 0
+        suites:
+          - name: slow-tools
+            kind: tool_call
+            dataset: {data}
+            tools_file: {tools}
+            limit: 1
+        """
+    )
+    root = tmp_path / "out"
+    result = CliRunner().invoke(main, ["run", str(config), "--out", str(root), "--no-progress"])
+    assert result.exit_code == 0, result.output
+    row = pd.read_parquet(root).iloc[0]
+    assert row["status"] == "ok", row["error_message"]
+    assert row["e2e_s"] >= 0.85 and row["ttft_tool_s"] >= 0.05
