@@ -245,3 +245,13 @@ def test_bfcl_irrelevance_needs_no_answers_and_others_do(tmp_path: Path) -> None
         ],
     )
     assert result.exit_code == 2 and "--answers is for the bfcl format only" in result.output
+
+
+def test_workloads_config_plans_every_case() -> None:
+    from harness.config.spec import load_config
+    from harness.run.plan import plan_count
+
+    count = plan_count(load_config(REPO / "configs" / "workloads.yaml"))
+    # Per provider: 40 tool cases + 30 extraction tasks, each also sent free-form: 100.
+    assert count.requests == 100 * count.providers
+    assert count.providers in (3, 4)  # SmolLM2 is optional
