@@ -277,8 +277,8 @@ def _print_dry_run(spec: Any) -> None:
 
 def _echo_pairs(rows: Any, fmt: str) -> None:
     """The paired quality comparison, when the run has scored answers."""
+    from harness.report.quality import primary_scores, structured_latency
     from harness.report.summary import (
-        PRIMARY_QUALITY,
         paired_quality,
         unpaired_providers,
     )
@@ -288,7 +288,11 @@ def _echo_pairs(rows: Any, fmt: str) -> None:
         from harness.report.views import pairs_text
 
         click.echo("\n" + pairs_text(pairs, fmt))
-    if PRIMARY_QUALITY in rows and rows[PRIMARY_QUALITY].notna().any():
+    modes = structured_latency(rows)
+    if len(modes):
+        head = "Structured vs free-form answers to the same prompts"
+        click.echo(f"\n{'### ' if fmt == 'markdown' else ''}{head}\n\n" + _table(modes, fmt))
+    if primary_scores(rows).notna().any():
         for provider, why in unpaired_providers(rows).items():
             click.echo(f"note: the paired comparison leaves out {provider}: {why}", err=True)
     from harness.report.fairness import fairness_note
@@ -681,23 +685,38 @@ def history(results_root: Path, metric: str, provider: str | None, fmt: str) -> 
 
 @main.group()
 def datasets() -> None:
-    """Convert question-answering datasets into the project's JSONL."""
+    """Convert question-answering (and BFCL tool-calling) datasets into the project's JSONL."""
 
 
 @datasets.command("import")
 @click.argument(
     "fmt",
     metavar="FORMAT",
-    type=click.Choice(["auto", "jsonl", "csv", "parquet", "squad", "ragas"]),
+    type=click.Choice(["auto", "jsonl", "csv", "parquet", "squad", "ragas", "bfcl"]),
 )
 @click.argument("src", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.argument("dest", type=click.Path(dir_okay=False, path_type=Path))
+@click.option(
+    "--answers",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="bfcl: the possible_answer file of SRC (not needed for irrelevance cases).",
+)
 @_clean_errors
-def datasets_import(fmt: str, src: Path, dest: Path) -> None:
-    """Convert SRC (FORMAT: auto, jsonl, csv, parquet, squad, ragas) into JSONL at DEST."""
-    from harness.suites.datasets import import_dataset
+def datasets_import(fmt: str, src: Path, dest: Path, answers: Path | None) -> None:
+    """Convert SRC (FORMAT: auto, jsonl, csv, parquet, squad, ragas) into JSONL at DEST;
+    ``bfcl``: a Berkeley Function Calling Leaderboard question file into tool cases."""
+    if fmt == "bfcl":
+        from harness.suites.tool_data import import_bfcl
 
-    n = import_dataset(fmt, src, dest)
+        n, skipped = import_bfcl(src, dest, answers)
+        for why in skipped:
+            click.echo(f"note: left out {why}", err=True)
+    else:
+        if answers is not None:
+            raise click.BadParameter("--answers is for the bfcl format only")
+        from harness.suites.datasets import import_dataset
+
+        n = import_dataset(fmt, src, dest)
     click.echo(f"{dest}: {n} cases")
 
 

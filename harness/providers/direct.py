@@ -294,6 +294,9 @@ class _ChatStream:
                             if not isinstance(content, str):
                                 raise TypeError("delta.content is not a string")
                             trace.on_text(now, content)
+                        tool_calls = delta.get("tool_calls") or delta.get("function_call")
+                        if tool_calls:
+                            trace.on_tools(now, tool_calls)
                     finish = choice.get("finish_reason")
                     if finish:
                         trace.finish_reason = str(finish)

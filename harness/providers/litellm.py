@@ -98,6 +98,11 @@ async def send(litellm: Any, endpoint: Endpoint, request: RequestSpec) -> dict[s
                         content = getattr(delta, "content", None)
                         if content:
                             trace.on_text(now, content)
+                        tool_calls = getattr(delta, "tool_calls", None) or getattr(
+                            delta, "function_call", None
+                        )
+                        if tool_calls:
+                            trace.on_tools(now, tool_calls)
                         if choice.finish_reason:
                             trace.finish_reason = choice.finish_reason
                 if socket and stamps.last_block is not None:

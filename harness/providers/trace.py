@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from harness.cost.pricing import UNKNOWN_PRICE, Price
+from harness.providers.tools import ToolCalls, on_tool_deltas, tool_columns
 from harness.request import RequestSpec, request_identity
 from harness.secrets import scrub
 
@@ -64,6 +65,7 @@ class StreamTrace:
     # "socket": t0 is the request's write and chunks are stamped at their bytes'
     # arrival; "call": t0 is the call and chunks are stamped when parsed.
     clock: str = "socket"
+    tools: ToolCalls | None = None  # streamed tool calls (providers.tools.on_tool_deltas)
 
     def on_chunk(self, now: float) -> None:
         if self.first_chunk_s is None:
@@ -74,6 +76,18 @@ class StreamTrace:
             self.on_first_text()
         self.text_offsets.append(now)
         self.text_parts.append(text)
+
+    def on_tools(self, now: float, fragments: Any) -> None:
+        """A delta's tool-call fragments (``delta.tool_calls`` or ``function_call``).
+
+        The first tool-call token lifts the first-token timeout, as text does: an answer
+        that only calls tools has started.
+        """
+        started = self.tools is not None and self.tools.first_s is not None
+        self.tools = on_tool_deltas(self.tools, fragments, now)
+        first = not started and self.tools.first_s is not None and not self.text_offsets
+        if first and self.on_first_text is not None:
+            self.on_first_text()
 
     def on_reasoning(self, now: float, text: str = "") -> None:
         if self.first_reasoning_s is None:
@@ -117,13 +131,16 @@ def parse_retry_after(value: str | None) -> float | None:
 def classify_outcome(trace: StreamTrace) -> None:
     """Name the faults that a transport sees as a finished stream or a bare timeout."""
     if trace.error_type == "timeout":
-        trace.error_type = "timeout_mid_stream" if trace.text_offsets else "timeout_first_token"
+        started = trace.text_offsets or (
+            trace.tools is not None and trace.tools.first_s is not None
+        )
+        trace.error_type = "timeout_mid_stream" if started else "timeout_first_token"
     if trace.error_type is not None:
         return
     if trace.finish_reason == "content_filter":
         trace.error_type = "content_filtered"
         trace.error_message = "the provider stopped the answer with finish_reason content_filter"
-    elif not trace.text_offsets and not trace.reasoning_chunks:
+    elif not trace.text_offsets and not trace.reasoning_chunks and trace.tools is None:
         trace.error_type = "empty_response"
         trace.error_message = "the stream completed without any text"
     elif trace.finish_reason is None:
@@ -160,13 +177,15 @@ def build_row(trace: StreamTrace, endpoint: Endpoint, request: RequestSpec) -> d
         "response_text": "".join(trace.text_parts),
         "input_chars": sum(len(str(m.get("content", ""))) for m in request.messages),
         **{k: trace.usage.get(k) for k in _USAGE_KEYS},
+        **tool_columns(trace.tools),
     }
     row["output_tokens_client"] = len(offsets)
     row["output_chars"] = len(row["response_text"])
     # The provider's count is the truth for cost; a different client count is
     # flagged (e.g. several tokens per chunk, or a stream cut short). Reasoning
-    # chunks are output tokens too.
-    client_chunks = len(offsets) + trace.reasoning_chunks
+    # and tool-call chunks are output tokens too.
+    tool_chunks = trace.tools.chunks if trace.tools is not None else 0
+    client_chunks = len(offsets) + trace.reasoning_chunks + tool_chunks
     row["tokens_mismatch"] = server_tokens is not None and server_tokens != client_chunks
     row.update(speed_metrics(trace, ok))
     return row

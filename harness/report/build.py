@@ -20,6 +20,7 @@ import pandas as pd
 from harness.report import charts, views
 from harness.report.export import Report
 from harness.report.fairness import fairness_note
+from harness.report.quality import primary_scores, structured_latency
 from harness.report.summary import (
     PRIMARY_QUALITY,
     load_summary,
@@ -102,6 +103,10 @@ def build_report(
         if len(table):
             tables[name] = table
             sections[name] = "suite"
+    modes = structured_latency(rows)
+    if len(modes):
+        tables["structured vs free form"] = modes
+        sections["structured vs free form"] = "suite"
     tables["summary"] = summary
     sections["summary"] = "raw"
     tables["requests"] = rows
@@ -218,7 +223,7 @@ def _notes(manifest: Mapping[str, Any], rows: pd.DataFrame) -> list[str]:
     warning = (manifest.get("clock_health") or {}).get("warning")
     if warning:
         notes.append(f"clock: {warning}")
-    if PRIMARY_QUALITY in rows and rows[PRIMARY_QUALITY].notna().any():
+    if primary_scores(rows).notna().any():
         notes += [
             f"paired comparison leaves out {name}: {why}"
             for name, why in unpaired_providers(rows).items()

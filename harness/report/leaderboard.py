@@ -7,9 +7,11 @@ returns them.
 Leaderboard (from the rows of one run; a provider usually has several suites and load
 levels):
 
-* ``quality``: per RAG suite, the mean over cases of ``exact_match_abstain`` averaged per
-  case (repeats are one unit of evidence); then the unweighted mean over suites. Its
-  95 % interval is a bootstrap resampling cases within each suite.
+* ``quality``: per scored suite, the mean over cases of the suite kind's primary score
+  (:mod:`harness.report.quality`: rag_qa ``exact_match_abstain``, tool_call
+  ``tool_exact``, structured ``field_accuracy``) averaged per case (repeats are one unit
+  of evidence); then the unweighted mean over suites. Its 95 % interval is a bootstrap
+  resampling cases within each suite.
 * ``ttft_p50_ms`` (the latency dimension) and ``e2e_p95_ms``: never pooled across load
   levels. Per suite, the lowest load level at which every provider of that suite has a
   successful request ("-" when the suite has no load phase, else c=1 before c=32), then
@@ -59,7 +61,7 @@ from harness.report.compare import (
     measured_rows,
     ok_rows,
 )
-from harness.report.summary import PRIMARY_QUALITY
+from harness.report.quality import PRIMARY_SCORE, primary_scores
 from harness.scoring import stats
 
 DIMENSIONS = ("quality", "latency", "cost")
@@ -258,7 +260,11 @@ def _figures(measured: pd.DataFrame, n_resamples: int, seed: int, notes: list[st
             "latency at each suite's lowest load level shared by every provider: "
             + ", ".join(f"{suite} {level}" for suite, level in levels.items())
         )
-    quality_cases = stats.per_case(measured, PRIMARY_QUALITY, "label", case=("suite", "case_id"))
+    # Each suite's own primary score (a tool_call suite's tool_exact, ...).
+    scored = measured[["suite", "case_id", "label"]].assign(
+        **{PRIMARY_SCORE: primary_scores(measured)}
+    )
+    quality_cases = stats.per_case(scored, PRIMARY_SCORE, "label", case=("suite", "case_id"))
     boot: dict[str, dict[str, FloatArray]] = {"quality": {}, "latency": {}, "cost": {}}
     lines = []
     for label, rows in measured.groupby("label", sort=True):

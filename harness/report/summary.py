@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from harness.errors import StoreError
+from harness.report.quality import tool_timing
 from harness.report.workloads import workload_figures
 from harness.secrets import redact_frame
 from harness.store.files import read_manifest
@@ -43,7 +44,9 @@ QUALITY = (
     "judge_correctness",
 )
 # The score that counts a correct abstention on an unanswerable case as correct:
-# what "correct answer" means for $ per correct answer and for paired tests.
+# what "correct answer" means for rag_qa's $ per correct answer and paired tests. Every
+# kind has its own primary score (harness.report.quality); QUALITY and PRIMARY_QUALITY
+# are rag_qa's, kept for the callers that name them.
 PRIMARY_QUALITY = "exact_match_abstain"
 
 
@@ -191,6 +194,7 @@ def _summarize(
         line["output_tokens_per_s"] = float(timed_tokens.sum()) / span if span > 0 else None
         line["output_tokens_mean"] = float(tokens.mean()) if len(tokens.dropna()) else None
         line.update(_reasoning(ok))
+        line.update(tool_timing(timed))  # answers that call tools (tool_call suites)
         slo = slos.get(str(suite))
         if slo:
             met = _meets(timed, slo)
@@ -335,10 +339,12 @@ def _quality(group: pd.DataFrame, cost: float | None) -> dict[str, Any]:
 
     A score is averaged per case first (its repeats are one unit of evidence), so the
     mean is over cases and the bootstrap resamples cases, not rows."""
+    from harness.report.quality import group_kind, primary_metric, quality_columns
     from harness.scoring import bootstrap_ci, per_case
 
     out: dict[str, Any] = {}
-    for column in QUALITY:
+    kind = group_kind(group)  # one suite per group: its kind's own score columns
+    for column in quality_columns(kind):
         if column not in group or group[column].isna().all():
             continue
         values = per_case(group, column, "provider").iloc[:, 0].to_numpy(dtype=np.float64)
@@ -356,7 +362,8 @@ def _quality(group: pd.DataFrame, cost: float | None) -> dict[str, Any]:
     if "judge_faithful" in group and group["judge_faithful"].notna().any():
         out["judge_faithful"] = float(group["judge_faithful"].dropna().astype(float).mean())
         out["judge_cost_usd"] = float(group["judge_cost_usd"].sum(min_count=1) or 0) or None
-    correct = float(group[PRIMARY_QUALITY].sum()) if PRIMARY_QUALITY in group else 0.0
+    primary = primary_metric(kind)
+    correct = float(group[primary].sum()) if primary in group else 0.0
     out["usd_per_correct"] = cost / correct if cost is not None and correct > 0 else None
     return out
 
@@ -375,8 +382,12 @@ def unpaired_providers(rows: pd.DataFrame) -> dict[str, str]:
     }
 
 
-def paired_quality(rows: pd.DataFrame, metric: str = PRIMARY_QUALITY) -> pd.DataFrame:
+def paired_quality(rows: pd.DataFrame, metric: str | None = None) -> pd.DataFrame:
     """Every pair of providers on the same cases of a suite: is A better than B?
+
+    ``metric``: the score compared; by default each suite's own primary score
+    (:mod:`harness.report.quality`: rag_qa ``exact_match_abstain``, tool_call
+    ``tool_exact``, structured ``field_accuracy``), named in the ``metric`` column.
 
     One value per case and provider (the mean over its repeats and load levels), so ``n``
     counts cases, not requests. Paired bootstrap of the mean difference (95 % CI,
@@ -384,10 +395,18 @@ def paired_quality(rows: pd.DataFrame, metric: str = PRIMARY_QUALITY) -> pd.Data
     verdict needs both (:func:`harness.scoring.compare_paired`). Only cases both
     providers answered are compared.
     """
+    from harness.report.quality import PRIMARY_SCORE, primary_by_suite, primary_scores
     from harness.scoring import compare_paired, per_case
 
     # A provider without one successful request is not compared (unpaired_providers).
     rows = rows[~rows["provider"].isin(list(unpaired_providers(rows)))] if len(rows) else rows
+    names: dict[Any, str] = {}
+    if metric is None:
+        names = primary_by_suite(rows)
+        # Only the columns the comparison reads: a copy of every column of 1M rows is not.
+        keep = [c for c in ("suite", "case_id", "provider", "warmup") if c in rows]
+        rows = rows[keep].assign(**{PRIMARY_SCORE: primary_scores(rows)})
+    metric = metric or PRIMARY_SCORE
     if metric not in rows or rows[metric].isna().all():
         return pd.DataFrame()
     scored = rows[rows[metric].notna()]
@@ -406,7 +425,7 @@ def paired_quality(rows: pd.DataFrame, metric: str = PRIMARY_QUALITY) -> pd.Data
                 out.append(
                     {
                         "suite": suite,
-                        "metric": metric,
+                        "metric": names.get(suite, metric),
                         "a": a,
                         "b": b,
                         "n": test["n"],
@@ -442,6 +461,7 @@ COMPACT = {
     "ttft_p50_ms": "TTFT p50 ms",
     "ttft_p50_ci": "TTFT p50 95% CI",
     "ttft_p95_ms": "TTFT p95",
+    "ttft_tool_p50_ms": "tool TTFT p50 ms",
     "itl_p50_ms": "ITL p50 ms",
     "e2e_p50_ms": "E2E p50 ms",
     "e2e_p95_ms": "E2E p95",
@@ -454,7 +474,7 @@ COMPACT = {
     "queue_wait_p50_ms": "queue p50 ms",
     "user_ttft_p50_ms": "user TTFT p50",
     "goodput": "goodput",
-    "quality": "EM (abstain) [95% CI]",
+    "quality": "EM (abstain) [95% CI]",  # or the kinds' own primary scores, see below
     "usd_per_1k_requests": "$/1k req",
     "usd_per_correct": "$/correct",
 }
@@ -478,16 +498,7 @@ def _compact_parts(table: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
                 shown["ttft_p50_ms_ci_low"], shown["ttft_p50_ms_ci_high"], strict=True
             )
         ]
-    if PRIMARY_QUALITY in shown:
-        shown["quality"] = [
-            MISSING if pd.isna(m) else f"{m:.3f} [{lo:.3f}, {hi:.3f}]"
-            for m, lo, hi in zip(
-                shown[PRIMARY_QUALITY],
-                shown[f"{PRIMARY_QUALITY}_ci_low"],
-                shown[f"{PRIMARY_QUALITY}_ci_high"],
-                strict=True,
-            )
-        ]
+    quality_label = _primary_quality_cells(shown)
     if "offered_rps" not in shown:  # queue waits matter to the reader beside open-loop rates
         shown = shown.drop(columns=["queue_wait_p50_ms"], errors="ignore")
     if "over_capacity" in shown:
@@ -503,7 +514,36 @@ def _compact_parts(table: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
     align = [
         "right" if c in ("ttft_p50_ci", "quality") else a for c, a in zip(keep, align, strict=True)
     ]
-    return pd.DataFrame(rows, columns=[COMPACT[c] for c in keep], dtype=object), align
+    names = [COMPACT[c] if c != "quality" else quality_label for c in keep]
+    return pd.DataFrame(rows, columns=names, dtype=object), align
+
+
+def _primary_quality_cells(shown: pd.DataFrame) -> str:
+    """Fill ``shown["quality"]`` with each line's primary score and CI; returns the header.
+
+    Each line's primary is its kind's (harness.report.quality): a line has the score
+    columns of one kind only. With several kinds in one table each cell names its score.
+    """
+    from harness.report.quality import QUALITY_BY_KIND, primary_label
+    from harness.report.text import MISSING
+
+    primaries = [q.primary for q in QUALITY_BY_KIND.values() if q.primary in shown]
+    if not primaries:
+        return COMPACT["quality"]
+    present = [p for p in primaries if shown[p].notna().any()] or primaries[:1]
+    cells = []
+    for _, line in shown.iterrows():
+        metric = next((p for p in present if pd.notna(line[p])), None)
+        if metric is None:
+            cells.append(MISSING)
+            continue
+        m, lo, hi = line[metric], line[f"{metric}_ci_low"], line[f"{metric}_ci_high"]
+        prefix = f"{primary_label(metric)} " if len(present) > 1 else ""
+        cells.append(f"{prefix}{m:.3f} [{lo:.3f}, {hi:.3f}]")
+    shown["quality"] = cells
+    if len(present) == 1:
+        return f"{primary_label(present[0])} [95% CI]"
+    return "quality [95% CI]"
 
 
 def render(table: pd.DataFrame, fmt: str, *, title: str | None = None) -> str:
@@ -541,7 +581,7 @@ def render_pairs(pairs: pd.DataFrame, fmt: str) -> str:
             "verdict": pairs["verdict"],
         }
     )
-    title = f"Paired comparison on the same cases ({pairs['metric'].iloc[0]})"
+    title = f"Paired comparison on the same cases ({', '.join(pairs['metric'].unique())})"
     head = f"### {title}\n\n" if fmt == "markdown" else f"{title}\n\n"
     kinds: dict[str, Kind] = {"n": "int", "p (bootstrap)": "p", "p (McNemar)": "p"}
     align = ["left", "left", "right", "right", "right", "right", "left"]

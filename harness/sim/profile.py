@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -24,6 +24,17 @@ GRADE_HEADER = "X-Harness-Sim-Case"
 """The header that hands a simulated provider the case it answers: JSON ``{"case", "repeat",
 "references"}``. The pipeline adds it only when the endpoint is simulated
 (:func:`harness.run.pipeline.wire_endpoint`); nothing of it reaches a real provider."""
+
+
+class SimToolCall(BaseModel):
+    """A tool call the simulated model makes (the name need not be a declared tool)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str = Field(min_length=1)
+    arguments: dict[str, Any] | str = Field(
+        default_factory=dict, description="an object, or raw text (e.g. broken JSON)"
+    )
 
 
 class SimProfile(BaseModel):
@@ -101,6 +112,19 @@ class SimProfile(BaseModel):
         default_factory=dict,
         description="scripted answers: when the last user message contains a key"
         " (case-insensitive), the answer is its text (words, cut at max_tokens)",
+    )
+
+    tool_calls: list[SimToolCall] | None = Field(
+        default=None,
+        description="calls made when a request declares tools (default: the first declared "
+        "tool, with its required arguments filled from the schema, see sim.server.fill_schema)",
+    )
+    invalid_json_rate: float = Field(
+        default=0.0,
+        ge=0,
+        le=1,
+        description="share of structured answers (response_format) cut before their last "
+        "character, so that they are not JSON",
     )
 
     @model_validator(mode="after")

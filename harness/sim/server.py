@@ -290,20 +290,32 @@ class SimServer:
         if schema is not None:
             # Structured output: a document that fits the schema, split into "tokens".
             document = json.dumps(fill_schema(schema, random.Random(prompt + str(profile.seed))))
+            if profile.invalid_json_rate and rng.random() < profile.invalid_json_rate:
+                document = document[:-1]  # cut before its closing brace: not JSON
             words = document.split(" ")
+        calls = tool_calls_for(profile, body, prompt)
+        if calls:
+            words = []  # an answer that calls tools has no text
         finish = "length" if max_tokens is not None and len(words) >= max_tokens else "stop"
+        tool_tokens = sum(len(tool_call_pieces(call)) for call in calls)
+        if calls:
+            finish = "tool_calls"
         reasoning = reasoning_words(profile, model, prompt)
-        delays = _token_schedule(with_cache(profile, cached), len(reasoning) + len(words), rng)
+        delays = _token_schedule(
+            with_cache(profile, cached), len(reasoning) + len(words) + tool_tokens, rng
+        )
         usage: dict[str, Any] = {
             "prompt_tokens": len(prompt.split()),
-            "completion_tokens": len(reasoning) + len(words),
-            "total_tokens": len(prompt.split()) + len(reasoning) + len(words),
+            "completion_tokens": len(reasoning) + len(words) + tool_tokens,
+            "total_tokens": len(prompt.split()) + len(reasoning) + len(words) + tool_tokens,
         }
         if profile.prefix_cache:
             usage["prompt_tokens_details"] = {"cached_tokens": cached}
         if reasoning and profile.usage_reasoning:
             usage["completion_tokens_details"] = {"reasoning_tokens": len(reasoning)}
         ident = f"chatcmpl-sim-{uuid.uuid4().hex[:16]}"
+        if fault in ("empty", "content_filter"):
+            calls = []  # these faults are about text; delays below hold no tool tokens
         if fault == "empty":
             reasoning, words, delays = [], [], []
             usage["completion_tokens"] = 0
@@ -318,7 +330,8 @@ class SimServer:
                     request,
                     ident,
                     model,
-                    stream_events(reasoning, words, delays, profile.tokens_per_chunk),
+                    stream_events(reasoning, words, delays, profile.tokens_per_chunk)
+                    + tool_call_events(calls, delays[len(reasoning) + len(words) :]),
                     received,
                     finish,
                     usage,
@@ -345,8 +358,9 @@ class SimServer:
                         "index": 0,
                         "message": {
                             "role": "assistant",
-                            "content": " ".join(words),
+                            "content": " ".join(words) if not calls else None,
                             **({"reasoning_content": " ".join(reasoning)} if reasoning else {}),
+                            **({"tool_calls": calls} if calls else {}),
                         },
                         "finish_reason": finish,
                     }
@@ -367,12 +381,26 @@ def _json_schema(response_format: Any) -> dict[str, Any] | None:
         schema = (response_format.get("json_schema") or {}).get("schema")
         return schema if isinstance(schema, dict) else {"type": "object"}
     if response_format.get("type") == "json_object":
-        return {"type": "object"}
+        # llama-cpp-python's (and Anyscale's) dialect: {"type": "json_object", "schema": ...}
+        schema = response_format.get("schema")
+        return schema if isinstance(schema, dict) else {"type": "object"}
     return None
 
 
 def fill_schema(schema: dict[str, Any], rng: random.Random) -> Any:
-    """A deterministic value that satisfies a (simple) JSON schema."""
+    """A deterministic value that satisfies a (simple) JSON schema.
+
+    A schema's ``const``, first ``examples`` entry or ``default`` is the value (so a test
+    knows what the simulated model answers); otherwise an ``enum`` member or a value of
+    the type, drawn from ``rng``.
+    """
+    if "const" in schema:
+        return schema["const"]
+    examples = schema.get("examples")
+    if isinstance(examples, list) and examples:
+        return examples[0]
+    if "default" in schema:
+        return schema["default"]
     if "enum" in schema:
         return rng.choice(schema["enum"])
     kind = schema.get("type", "object")
@@ -388,6 +416,76 @@ def fill_schema(schema: dict[str, Any], rng: random.Random) -> Any:
     if kind == "boolean":
         return rng.random() < 0.5
     return "simulated " + " ".join(rng.choice(_FALLBACK_WORDS) for _ in range(4))
+
+
+def tool_calls_for(profile: SimProfile, body: dict[str, Any], prompt: str) -> list[dict[str, Any]]:
+    """The calls this request gets, in OpenAI's message format (none: ``[]``).
+
+    None without ``tools`` or with ``tool_choice: "none"``. The profile's ``tool_calls``
+    when it has them; else one call of the first declared tool (or the one
+    ``tool_choice`` names) with its required arguments (every property when the schema
+    lists none) filled by :func:`fill_schema`. Call ids are ``call_<i>``.
+    """
+    tools = body.get("tools")
+    choice = body.get("tool_choice")
+    if not isinstance(tools, list) or not tools or choice == "none":
+        return []
+    functions: list[dict[str, Any]] = [
+        t["function"]
+        for t in tools
+        if isinstance(t, dict) and isinstance(t.get("function"), dict) and t["function"].get("name")
+    ]
+    if profile.tool_calls is not None:
+        made = [
+            (c.name, c.arguments if isinstance(c.arguments, str) else json.dumps(c.arguments))
+            for c in profile.tool_calls
+        ]
+    elif functions:
+        function = functions[0]
+        if isinstance(choice, dict):
+            named = (choice.get("function") or {}).get("name")
+            function = next((f for f in functions if f["name"] == named), function)
+        params = function.get("parameters") or {}
+        props = params.get("properties") or {}
+        required = params.get("required") or list(props)
+        rng = random.Random(prompt + str(profile.seed))
+        args = {k: fill_schema(props.get(k) or {}, rng) for k in required}
+        made = [(str(function["name"]), json.dumps(args))]
+    else:
+        return []
+    return [
+        {"id": f"call_{i}", "type": "function", "function": {"name": name, "arguments": text}}
+        for i, (name, text) in enumerate(made)
+    ]
+
+
+def tool_call_pieces(call: dict[str, Any]) -> list[str]:
+    """The streamed argument fragments of one call, one token each: its arguments' JSON
+    text cut before every space (so they join back exactly), after a fragment with the
+    name (itself one token, with empty arguments)."""
+    text = call["function"]["arguments"]
+    if not text:
+        return [""]
+    return ["", *(w if i == 0 else " " + w for i, w in enumerate(text.split(" ")))]
+
+
+def tool_call_events(
+    calls: list[dict[str, Any]], delays: list[float]
+) -> list[tuple[float, dict[str, Any]]]:
+    """(due offset, delta) of the streamed tool calls, as OpenAI sends them: per call a
+    first fragment with ``index``, ``id``, ``type`` and the name, then argument
+    fragments under the same ``index``. ``delays``: one offset per token."""
+    events: list[tuple[float, dict[str, Any]]] = []
+    token = 0
+    for index, call in enumerate(calls):
+        for j, piece in enumerate(tool_call_pieces(call)):
+            fragment: dict[str, Any] = {"index": index, "function": {"arguments": piece}}
+            if j == 0:
+                fragment |= {"id": call["id"], "type": "function"}
+                fragment["function"] = {"name": call["function"]["name"], "arguments": ""}
+            events.append((delays[token], {"tool_calls": [fragment]}))
+            token += 1
+    return events
 
 
 def _token_schedule(profile: SimProfile, n: int, rng: random.Random) -> list[float]:
@@ -441,7 +539,7 @@ async def _stream(
     request: web.Request,
     ident: str,
     model: str,
-    events: list[tuple[float, dict[str, str]]],
+    events: list[tuple[float, dict[str, Any]]],
     received: float,
     finish: str,
     usage: dict[str, Any],

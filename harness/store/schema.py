@@ -125,6 +125,20 @@ SCHEMA = pa.schema(
         ("cache_expected_tokens", pa.int64()),
         ("cache_hit", pa.bool_()),
         ("cache_mismatch", pa.bool_()),
+        # tool calls as streamed (providers/tools.py) and tool_call scores (suites/tool_call.py)
+        ("tool_calls", pa.string()),  # JSON: [{"id", "name", "arguments" (raw text)}]
+        ("ttft_tool_s", pa.float64()),  # request sent -> first tool-call token
+        ("tool_valid", pa.float64()),
+        ("tool_exact", pa.float64()),
+        ("tool_arg_precision", pa.float64()),
+        ("tool_arg_recall", pa.float64()),
+        ("tool_error", pa.string()),  # why a call is not valid or not exact
+        # structured scores (suites/structured.py)
+        ("structured_mode", pa.string()),  # response_format, instruction or free_form
+        ("json_valid", pa.float64()),
+        ("schema_valid", pa.float64()),
+        ("field_accuracy", pa.float64()),
+        ("structured_error", pa.string()),
     ]
 )
 

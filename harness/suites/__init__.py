@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from harness.request import RequestSpec
-from harness.suites import chat, cost, latency, prompt_cache, rag_qa
+from harness.suites import chat, cost, latency, prompt_cache, rag_qa, structured, tool_call
 from harness.suites.base import SuiteConfig
 
 Scorer = Callable[[dict[str, Any], RequestSpec], dict[str, Any]]
@@ -41,6 +41,8 @@ SUITE_KINDS: dict[str, SuiteKind] = {
     "prompt_cache": SuiteKind(
         prompt_cache.PromptCacheSuite, prompt_cache.plan, prompt_cache.score, prompt_cache.prepare
     ),
+    "tool_call": SuiteKind(tool_call.ToolCallSuite, tool_call.plan, tool_call.score),
+    "structured": SuiteKind(structured.StructuredSuite, structured.plan, structured.score),
 }
 
 __all__ = ["SUITE_KINDS", "SuiteConfig", "SuiteKind"]

@@ -95,8 +95,9 @@ def test_missing_config_file(tmp_path: Path) -> None:
 
 def test_unknown_suite_kind_lists_the_known_ones(write_config: Callable[..., Path]) -> None:
     path = write_config(GOOD_PROVIDER + "suites:\n  - {name: s, kind: latncy}\n")
-    assert "suite kind is 'latncy'; known: chat, cost, latency, prompt_cache, rag_qa" in error_of(
-        path
+    assert (
+        "suite kind is 'latncy'; known: chat, cost, latency, prompt_cache, rag_qa, structured, tool_call"
+        in error_of(path)
     )
 
 
