@@ -216,7 +216,7 @@ def _summarize(
 # The relative part ignores the ordinary spread of a loaded client's timers over
 # a long phase; the absolute part keeps a 10-request phase (a 0.45 s span at
 # 20 req/s) from being flagged because its last send was a few ms late.
-OPEN_LOOP_PATTERNS = ("rate", "poisson")
+OPEN_LOOP_PATTERNS = ("rate", "poisson", "gamma", "trace", "capacity")
 OVER_CAPACITY_REL = 0.05
 OVER_CAPACITY_SLACK_S = 0.05
 

@@ -8,7 +8,9 @@ from typing import Any, Literal
 from pydantic import Field, model_validator
 
 from harness.request import RequestSpec
-from harness.suites.base import MAX_COUNT, StrictModel, SuiteConfig
+from harness.suites.base import MAX_COUNT, Slo, StrictModel, SuiteConfig
+
+__all__ = ["LatencySuite", "Slo", "SyntheticPrompts", "plan"]
 
 
 class SyntheticPrompts(StrictModel):
@@ -17,14 +19,6 @@ class SyntheticPrompts(StrictModel):
     input_tokens: int = Field(ge=1, le=200_000)
     count: int = Field(default=8, ge=1, le=10_000, description="distinct prompts")
     seed: int = 0
-
-
-class Slo(StrictModel):
-    """Service-level objectives; a request meeting all of them counts toward goodput."""
-
-    ttft_ms: float | None = Field(default=None, gt=0)
-    itl_ms: float | None = Field(default=None, gt=0)
-    e2e_ms: float | None = Field(default=None, gt=0)
 
 
 class LatencySuite(SuiteConfig):

@@ -34,21 +34,26 @@ def split_phase(phase: Phase, workers: int, k: int) -> Phase | None:
     mine = list(range(k, len(phase.requests), workers))
     if not mine and phase.duration_s is None:
         return None
-    level = phase.level
+    level, ramp_to = phase.level, phase.ramp_to
     offset = 0.0
     if level is not None and phase.pattern == "concurrency":
         level = float(int(level) // workers + (k < int(level) % workers))
         if level == 0:
             return None
     elif level is not None:
-        offset = k / level if phase.pattern == "rate" else 0.0
+        # Constant-rate workers interleave; a ramp's or a trace's arrivals are split as given.
+        plain = phase.pattern == "rate" and ramp_to is None and phase.offsets is None
+        offset = k / level if plain and level > 0 else 0.0
         level = level / workers
+        ramp_to = None if ramp_to is None else ramp_to / workers
     requests = [phase.requests[i] for i in mine] or phase.requests[:1]
     return replace(
         phase,
         requests=requests,
         indices=[indices[i] for i in mine] or None,
         level=level,
+        ramp_to=ramp_to,
+        offsets=None if phase.offsets is None else [phase.offsets[i] for i in mine],
         seed=phase.seed * 1000 + k,
         start_offset_s=offset,
     )
