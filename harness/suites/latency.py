@@ -2,23 +2,58 @@
 
 from __future__ import annotations
 
+import random
 from collections.abc import Iterator
 from typing import Any, Literal
 
 from pydantic import Field, model_validator
 
 from harness.request import RequestSpec
-from harness.suites.base import MAX_COUNT, Slo, StrictModel, SuiteConfig
+from harness.suites.base import MAX_COUNT, MAX_TOKENS, Slo, StrictModel, SuiteConfig
+from harness.suites.lengths import Length, LengthDist
 
 __all__ = ["LatencySuite", "Slo", "SyntheticPrompts", "plan"]
 
 
 class SyntheticPrompts(StrictModel):
-    """Generated prompts of an exact token length (``o200k_base``), seeded."""
+    """Generated prompts of an exact token length (``o200k_base``), seeded.
 
-    input_tokens: int = Field(ge=1, le=200_000)
+    ``input_tokens`` is a length or a distribution (:class:`~harness.suites.lengths.LengthDist`)
+    drawn once per distinct prompt; ``output_tokens`` (a length or a distribution, drawn
+    per request) sets each request's ``max_tokens`` (with ``ignore_eos`` a server that
+    honours it answers exactly that many).
+    """
+
+    input_tokens: Length = Field(description="tokens, or {dist: ...}")
+    output_tokens: Length | None = Field(
+        default=None, description="max_tokens per request (default: the suite's max_tokens)"
+    )
     count: int = Field(default=8, ge=1, le=10_000, description="distinct prompts")
     seed: int = 0
+
+    @model_validator(mode="after")
+    def _bounded(self) -> SyntheticPrompts:
+        for name, limit in (("input_tokens", 200_000), ("output_tokens", MAX_TOKENS)):
+            value = getattr(self, name)
+            top = value.upper if isinstance(value, LengthDist) else value
+            if top is not None and not 1 <= top <= limit:
+                raise ValueError(f"{name} can reach {top}; at most {limit}")
+        return self
+
+    def input_lengths(self) -> list[int]:
+        """The length of each distinct prompt."""
+        if isinstance(self.input_tokens, int):
+            return [self.input_tokens] * self.count
+        return self.input_tokens.sample(self.count, random.Random(f"{self.seed}:input"))
+
+    def output_lengths(self, n: int) -> list[int] | None:
+        """``max_tokens`` of requests 0..n-1 of a phase (the same in every phase), or None."""
+        out = self.output_tokens
+        if out is None:
+            return None
+        if isinstance(out, int):
+            return [out] * n
+        return out.sample(n, random.Random(f"{self.seed}:output"))
 
 
 class LatencySuite(SuiteConfig):
@@ -46,7 +81,7 @@ class LatencySuite(SuiteConfig):
         from harness.cost.tokens import synthetic_prompt
 
         s = self.synthetic
-        return [synthetic_prompt(s.input_tokens, s.seed + i) for i in range(s.count)]
+        return [synthetic_prompt(n, s.seed + i) for i, n in enumerate(s.input_lengths())]
 
 
 def plan(suite: LatencySuite, provider: str) -> Iterator[RequestSpec]:
@@ -59,6 +94,7 @@ def plan(suite: LatencySuite, provider: str) -> Iterator[RequestSpec]:
     extra: dict[str, Any] = {"extra_body": {"ignore_eos": True}} if suite.ignore_eos else {}
     for phase in suite.phases():
         total = phase.warmup + suite.requests
+        lengths = suite.synthetic.output_lengths(total) if suite.synthetic else None
         for i in range(total):
             messages = [{"role": "user", "content": prompts[i % n]}]
             if suite.system:
@@ -70,7 +106,7 @@ def plan(suite: LatencySuite, provider: str) -> Iterator[RequestSpec]:
                 repeat=i // n,
                 provider=provider,
                 messages=messages,
-                max_tokens=suite.max_tokens,
+                max_tokens=suite.max_tokens if lengths is None else lengths[i],
                 extra=extra,
                 load_level=phase.label,
                 warmup=i < phase.warmup,

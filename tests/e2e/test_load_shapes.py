@@ -61,3 +61,30 @@ def test_ramp_and_gamma_phases_send_on_their_schedules(
     gaps = bursty["scheduled_s"].diff().dropna()
     # Shape 0.25: CV 2 in expectation; 29 gaps only say it is clearly above a Poisson's 1.
     assert gaps.std() / gaps.mean() > 1.2
+
+
+def test_output_length_distribution_reaches_the_server(
+    sim: SimProcess, write_config: Callable[..., Path], tmp_path: Path
+) -> None:
+    # The steady profile answers 12 words unless max_tokens is lower: drawn lengths of
+    # 2..6 come back as exactly that many output tokens (the server's usage).
+    config = write_config(
+        f"""
+        run: {{name: lengths}}
+        providers:
+          - {{name: steady, model: openai/steady, api_base: "{sim.api_base}"}}
+        suites:
+          - name: drawn
+            kind: latency
+            requests: 12
+            synthetic:
+              input_tokens: {{dist: uniform, min: 20, max: 40}}
+              output_tokens: {{dist: uniform, min: 2, max: 6}}
+              count: 4
+            load: {{pattern: concurrency, levels: [4]}}
+        """
+    )
+    rows = run(config, tmp_path / "out")
+    assert len(rows) == 12 and (rows["status"] == "ok").all()
+    assert (rows["output_tokens"] == rows["max_tokens"]).all()
+    assert rows["max_tokens"].between(2, 6).all() and rows["max_tokens"].nunique() > 1
