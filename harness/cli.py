@@ -110,6 +110,7 @@ def run(
     click.echo(render(table, "table", title=f"run {result.run_id}"))
     _echo_pairs(rows, "table")
     click.echo(f"\n{len(rows)} rows in {result.run_dir}")
+    _echo_load_shapes(root, result.run_id, rows)
     if result.stopped_reason:
         click.echo(f"stopped early: {result.stopped_reason}; every finished row is kept", err=True)
     if result.outcome is not None and result.outcome.untrustworthy:
@@ -177,6 +178,18 @@ def summarize(results_root: Path, run_id: str | None, fmt: str) -> None:
     click.echo(render(table, fmt, title=title))
     if fmt in ("table", "markdown"):
         _echo_pairs(rows, fmt)
+        _echo_load_shapes(results_root, chosen, rows)
+
+
+def _echo_load_shapes(root: Path, run_id: str, rows: Any) -> None:
+    """Capacity at SLO and trace-replay fidelity, one line each (nothing without them)."""
+    from harness.report.capacity import load_shape_report
+
+    _, notes = load_shape_report(root, run_id, rows)
+    if notes:
+        click.echo("")
+    for note in notes:
+        click.echo(note)
 
 
 def _print_dry_run(spec: Any) -> None:
@@ -394,6 +407,9 @@ def leaderboard(
         )
     except ValueError as exc:
         raise click.BadParameter(str(exc)) from None
+    from harness.report.capacity import capacity_table, with_capacity
+
+    board = with_capacity(board, capacity_table(rows, manifest))
     notes = list(board.attrs.get("notes", []))
     if fmt in ("table", "markdown"):
         click.echo(f"leaderboard of run {chosen} (weights {board.attrs.get('weights')})\n")

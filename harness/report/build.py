@@ -23,6 +23,11 @@ def build_report(root: Path, run_id: str | None = None) -> Report:
     pairs = paired_quality(rows)
     if len(pairs):
         tables["paired_quality"] = pairs
+    from harness.report.capacity import capacity_notes, capacity_table, trace_notes
+
+    capacity = capacity_table(rows, manifest)
+    if len(capacity):
+        tables["capacity"] = capacity
     tables["requests"] = rows
     config_hash = str(manifest.get("config_hash", "?"))[:12]
     notes = [
@@ -43,6 +48,7 @@ def build_report(root: Path, run_id: str | None = None) -> Report:
     fairness = fairness_note(rows)
     if fairness:
         notes.append(f"timing: {fairness}")
+    notes += capacity_notes(capacity) + trace_notes(rows)
     if manifest.get("stopped_reason"):
         notes.append(f"stopped: {manifest['stopped_reason']}")
     return Report(title=f"harness run {chosen}", run_ids=[chosen], tables=tables, notes=notes)

@@ -72,3 +72,10 @@ class SimProfile(BaseModel):
     cache_write_tokens: int = Field(
         default=0, ge=0, description="Anthropic dialect: usage.cache_creation_input_tokens"
     )
+    # Capacity (harness/sim/capacity.py): the truth a capacity search is tested against.
+    max_concurrency: int | None = Field(
+        default=None, ge=1, description="requests served at once; the others queue for a slot"
+    )
+    max_rps: int | None = Field(
+        default=None, ge=1, description="requests accepted in any 1 s; beyond: 429 + Retry-After"
+    )

@@ -31,6 +31,7 @@ from typing import Any
 from aiohttp import web
 
 from harness.secrets import is_secret_name
+from harness.sim.capacity import Capacity
 from harness.sim.profile import SimProfile
 
 _FALLBACK_WORDS = ("simulated", "answer", "from", "the", "harness", "provider")
@@ -105,6 +106,7 @@ class SimServer:
         # benchmark can tell the client's timestamp error from this server's.
         self._timings: dict[str, dict[str, float | None]] = {}
         self.requests_received = 0
+        self.capacity = Capacity()
         self.app.router.add_post("/v1/chat/completions", self.chat_completions)
         from harness.sim import anthropic  # the Anthropic Messages dialect
 
@@ -145,7 +147,13 @@ class SimServer:
 
     async def stats(self, request: web.Request) -> web.Response:
         """How many chat requests arrived: lets tests prove that nothing was sent."""
-        return web.json_response({"requests": self.requests_received})
+        return web.json_response(
+            {
+                "requests": self.requests_received,
+                "queued": self.capacity.queued,
+                "refused_429": self.capacity.refused,
+            }
+        )
 
     async def timings(self, request: web.Request) -> web.Response:
         """Server-side times of requests that named a ``user``; cleared when read."""
@@ -167,7 +175,27 @@ class SimServer:
         except (json.JSONDecodeError, KeyError, TypeError):
             return _error(400, "invalid_request_error", "body must be JSON with 'messages'")
         profile = self.profile_for(model)
-        stamps = self.stamps_for(body.get("user"), received)
+        retry_after = self.capacity.refuse(model, profile, received)
+        if retry_after is not None:
+            response = _error(429, "rate_limit_exceeded", "simulated rate ceiling (max_rps)")
+            response.headers["Retry-After"] = f"{retry_after:.3f}"
+            return response
+        async with self.capacity.slot(model, profile):
+            # A queued request's schedule starts when it gets its slot: its TTFT grows.
+            return await self._chat(request, body, messages, model, profile, received)
+
+    async def _chat(
+        self,
+        request: web.Request,
+        body: dict[str, Any],
+        messages: list[dict[str, Any]],
+        model: str,
+        profile: SimProfile,
+        arrived: float,
+    ) -> web.StreamResponse:
+        # Delays run from the arrival, or, under max_concurrency, from getting a slot.
+        received = arrived if profile.max_concurrency is None else time.perf_counter()
+        stamps = self.stamps_for(body.get("user"), arrived)
         # One generator per request, seeded by the request's ordinal, so a run's
         # errors and jitter are reproducible while requests still differ.
         rng = random.Random(f"{profile.seed}:{next(self._counter)}")

@@ -129,7 +129,7 @@ class LoadConfig(StrictModel):
                 f"levels do not apply to pattern {pattern}"
                 + (" with a ramp (its rates are ramp.from and ramp.to)" if self.ramp else "")
             )
-        if self.burstiness is not None and pattern not in ("poisson", "gamma"):
+        if self.burstiness is not None and pattern not in ("poisson", "gamma", "capacity"):
             raise ValueError("burstiness applies to pattern poisson or gamma")
         if self.ramp is not None:
             if pattern not in OPEN_LOOP:
@@ -142,6 +142,17 @@ class LoadConfig(StrictModel):
                 if pattern == "trace"
                 else "'trace' applies to pattern trace"
             )
+        if self.trace is not None:
+            from harness.suites.trace import read_trace, window
+
+            # Read now: a bad row is a config error (file and line) before anything is sent.
+            rows = read_trace(self.trace, self.trace_format)
+            if not window(rows, self.start_s, self.duration_s, self.speed):
+                raise ValueError(
+                    f"no row of {self.trace} falls in the window start_s={self.start_s:g},"
+                    f" duration_s={self.duration_s} (the trace spans"
+                    f" {rows[-1].arrival_s:g} s)"
+                )
         if pattern == "capacity":
             if self.search == "rate" and self.max_rate is None:
                 raise ValueError("a capacity search of rates needs max_rate")
@@ -149,6 +160,10 @@ class LoadConfig(StrictModel):
                 raise ValueError("a capacity search of concurrency needs max_concurrency")
             if self.duration_s is not None:
                 raise ValueError("a capacity level is bounded by its requests, not duration_s")
+            if self.slo is None or not self.slo.model_dump(exclude_none=True):
+                raise ValueError("a capacity search needs slo (ttft_ms, itl_ms and/or e2e_ms)")
+            if self.burstiness is not None and self.arrivals != "gamma":
+                raise ValueError("burstiness applies to arrivals: gamma")
         return self
 
     @property

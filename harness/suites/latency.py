@@ -70,6 +70,12 @@ class LatencySuite(SuiteConfig):
 
     @model_validator(mode="after")
     def _one_prompt_source(self) -> LatencySuite:
+        if self.load is not None and self.load.pattern == "trace":
+            if self.prompts is not None or self.synthetic is not None:
+                raise ValueError(
+                    "a trace makes its own prompts: leave out 'prompts' and 'synthetic'"
+                )
+            return self
         if (self.prompts is None) == (self.synthetic is None):
             raise ValueError("give exactly one of 'prompts' or 'synthetic'")
         return self
@@ -89,6 +95,12 @@ def plan(suite: LatencySuite, provider: str) -> Iterator[RequestSpec]:
 
     Request ``i`` sends prompt ``i mod len(prompts)``; ``repeat`` counts the cycles.
     """
+    if suite.load is not None and suite.load.pattern == "trace":
+        from harness.suites.trace import plan_trace
+
+        for phase in suite.phases():
+            yield from plan_trace(suite, provider, phase, suite.load)
+        return
     prompts = suite.prompt_texts()
     n = len(prompts)
     extra: dict[str, Any] = {"extra_body": {"ignore_eos": True}} if suite.ignore_eos else {}

@@ -119,16 +119,16 @@ def read_lengths(path: Path, column: str | None) -> list[int]:
     elif path.suffix.lower() in (".jsonl", ".json"):
         if column is None:
             raise ValueError(f"{path}: name the column of lengths (JSON lines)")
-        for i, line in enumerate(text.splitlines(), start=1):
-            if line.strip():
+        for i, raw in enumerate(text.splitlines(), start=1):
+            if raw.strip():
                 try:
-                    record = json.loads(line)
+                    record = json.loads(raw)
                 except json.JSONDecodeError as exc:
                     raise ValueError(f"{path}:{i}: not JSON ({exc.msg})") from None
                 values.append((i, record.get(column) if isinstance(record, dict) else None))
     else:
-        values = [(i, s.strip()) for i, s in enumerate(text.splitlines(), start=1) if s.strip()]
-    out = []
+        values = [(i, t.strip()) for i, t in enumerate(text.splitlines(), start=1) if t.strip()]
+    out: list[int] = []
     for line, value in values:
         try:
             number = int(str(value))
@@ -142,7 +142,7 @@ def read_lengths(path: Path, column: str | None) -> list[int]:
     return out
 
 
-def word_prompt(n_tokens: int, seed: int) -> str:
+def word_prompt(n_tokens: int, seed: int | str) -> str:
     """A prompt of exactly ``n_tokens`` ``o200k_base`` tokens, built without tokenizing.
 
     Every word of the vocabulary, with its leading space, is one token, and words never

@@ -19,6 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
 
+from harness.errors import ConfigError
 from harness.request import Row
 from harness.run.executors import Job, Notify
 from harness.run.scheduler import Phase, RunOutcome
@@ -96,7 +97,15 @@ class ProcessExecutor:
     ) -> RunOutcome:
         """See :class:`~harness.run.executors.Executor`. ``notify`` is not heard across
         processes; a provider that dies is found through ``job.health`` (checks that
-        pickle, such as :class:`~harness.providers.local_server.ServerWatch`)."""
+        pickle, such as :class:`~harness.providers.local_server.ServerWatch`).
+
+        A capacity search is refused: each level is decided from all of its rows, which
+        no one worker sees (``load_config`` refuses it first, naming ``run.workers``)."""
+        if any(phase.search is not None for phase in job.phases):
+            raise ConfigError(
+                f"run.workers: {self.workers} cannot run a capacity search (load.pattern"
+                " capacity); set run.workers: 1"
+            )
         return run_in_workers(self.workers, job, sink)
 
 
