@@ -120,7 +120,9 @@ def wilson(k: int, n: int) -> tuple[float | None, float | None]:
         return None, None
     from harness.scoring.stats import wilson_interval
 
-    return wilson_interval(k, n)
+    low, high = wilson_interval(k, n)
+    # It contains k/n; floating point can put k = n's upper end at 1 - 1e-16.
+    return min(max(0.0, low), k / n), max(min(1.0, high), k / n)
 
 
 @dataclass
