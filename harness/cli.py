@@ -222,7 +222,9 @@ def _print_dry_run(spec: Any) -> None:
             {
                 "suite": line.suite,
                 "provider": line.provider,
-                "requests": f"{line.requests:,}+ (time-bounded)"
+                "requests": f"{line.requests:,} per level (capacity search: variable)"
+                if line.variable
+                else f"{line.requests:,}+ (time-bounded)"
                 if line.time_bounded
                 else f"{line.requests:,}",
                 "input tokens (est.)": line.input_tokens,
@@ -239,6 +241,11 @@ def _print_dry_run(spec: Any) -> None:
     low = usd(sum(line.cost_low or 0 for line in lines))
     high = usd(sum(line.cost_high or 0 for line in lines))
     total = sum(line.requests for line in lines)
+    if any(line.variable for line in lines):
+        click.echo(
+            "\nnote: a capacity search sends a variable number of requests (as many levels as"
+            " it needs); its line counts and prices one level",
+        )
     if all(line.cost_high is not None for line in lines):
         click.echo(
             f"\n{total} requests; estimated cost {low} to {high} (input counted with"
