@@ -17,7 +17,6 @@ as OpenAI, DeepSeek and vLLM do. ``tokens_per_chunk`` puts several words in one 
 from __future__ import annotations
 
 import asyncio
-import functools
 import hashlib
 import itertools
 import json
@@ -111,7 +110,26 @@ class SimServer:
         from harness.sim import anthropic  # the Anthropic Messages dialect
 
         for route in anthropic.ROUTES:
-            self.app.router.add_post(route, functools.partial(anthropic.messages, self))
+            self.app.router.add_post(route, self.anthropic_messages)
+
+    async def anthropic_messages(self, request: web.Request) -> web.StreamResponse:
+        """The Anthropic dialect, behind the same capacity limits (its schedule starts
+        inside the handler, so a queued request's TTFT grows there too)."""
+        from harness.sim import anthropic
+
+        try:
+            model = str((await request.json()).get("model", "sim"))
+        except (json.JSONDecodeError, AttributeError, TypeError):
+            return await anthropic.messages(self, request)  # it answers the 400
+        profile = self.profile_for(model)
+        retry_after = self.capacity.refuse(model, profile, time.perf_counter())
+        if retry_after is not None:
+            self.requests_received += 1
+            response = anthropic.error(429, "rate_limit_error", "simulated rate ceiling")
+            response.headers["retry-after"] = f"{retry_after:.3f}"
+            return response
+        async with self.capacity.slot(model, profile):
+            return await anthropic.messages(self, request)
 
     def _fault(self, model: str, profile: SimProfile, rng: random.Random) -> str | None:
         """This request's fault: the model's script first, then the probabilities."""

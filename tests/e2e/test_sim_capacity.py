@@ -64,3 +64,21 @@ def test_requests_beyond_max_rps_get_429_with_retry_after(limited: SimProcess) -
     time.sleep(1.05)  # the window has emptied: accepted again
     again = asyncio.run(burst())
     assert sum(r.status_code == 200 for _, r in again) == 5
+
+
+def test_the_anthropic_dialect_has_the_same_limits(limited: SimProcess) -> None:
+    time.sleep(1.05)  # the other tests' requests have left the rate window
+
+    async def burst() -> list[httpx.Response]:
+        async with httpx.AsyncClient(timeout=10) as client:
+            body = {
+                "model": "five",
+                "max_tokens": 1,
+                "messages": [{"role": "user", "content": "hi"}],
+            }
+            return await asyncio.gather(
+                *(client.post(f"{limited.api_base}/messages", json=body) for _ in range(7))
+            )
+
+    codes = sorted(r.status_code for r in asyncio.run(burst()))
+    assert codes == [200] * 5 + [429] * 2
