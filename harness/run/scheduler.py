@@ -448,7 +448,10 @@ async def run_phases(
             finally:
                 del watchers[key]
 
-        found = await search_capacity(phase, run_level, lambda: next(counter), stop.is_set)
+        def stopped() -> bool:  # a stopped run, or a provider gone: no more levels
+            return stop.is_set() or phase.provider in gone
+
+        found = await search_capacity(phase, run_level, lambda: next(counter), stopped)
         outcome.capacity.append(found)
 
     # Every provider is warmed up before any is measured: a first call's setup
