@@ -119,7 +119,7 @@ class SimServer:
 
         try:
             model = str((await request.json()).get("model", "sim"))
-        except (json.JSONDecodeError, AttributeError, TypeError):
+        except (ValueError, AttributeError, TypeError):  # not JSON, not UTF-8, not an object
             return await anthropic.messages(self, request)  # it answers the 400
         profile = self.profile_for(model)
         retry_after = self.capacity.refuse(model, profile, time.perf_counter())
