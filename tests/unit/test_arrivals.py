@@ -98,9 +98,7 @@ def test_labels_name_burstiness_and_ramps() -> None:
     phases = suite({"pattern": "gamma", "levels": [5, 10], "burstiness": 0.5}).phases()
     assert [p.label for p in phases] == ["gamma=5,burst=0.5", "gamma=10,burst=0.5"]
     assert phases[0].burstiness == 0.5
-    ramp = suite(
-        {"pattern": "poisson", "ramp": {"from": 2, "to": 20}, "duration_s": 30}
-    ).phases()
+    ramp = suite({"pattern": "poisson", "ramp": {"from": 2, "to": 20}, "duration_s": 30}).phases()
     assert [(p.label, p.level, p.ramp_to, p.duration_s) for p in ramp] == [
         ("poisson=2..20", 2, 20, 30)
     ]
