@@ -58,6 +58,7 @@ from typing import TYPE_CHECKING, Any
 
 from harness.cost.tokens import encoding
 from harness.request import RequestSpec, Row, request_identity
+from harness.run.arrivals import schedule
 from harness.run.budget import Budget
 from harness.run.clock import LoopMonitor
 from harness.run.limits import RateLimiter, RetryPolicy
@@ -151,8 +152,6 @@ def unavailable_row(request: RequestSpec, index: int, reason: str) -> Row:
 
 def arrivals(pattern: str, rate: float, seed: int) -> Iterator[float]:
     """Offsets (s) from the phase start at which an open-loop pattern sends."""
-    from harness.run.arrivals import schedule
-
     return schedule(pattern, rate, seed)
 
 
@@ -160,8 +159,6 @@ def phase_arrivals(phase: Phase) -> Iterator[float]:
     """The arrival offsets of an open-loop phase: its trace, or its pattern's schedule."""
     if phase.offsets is not None:
         return iter(phase.offsets)
-    from harness.run.arrivals import schedule
-
     assert phase.level is not None
     return schedule(
         phase.pattern,
@@ -217,6 +214,11 @@ async def run_phases(
     # Rows count each chunk's tokens with the local tokenizer: its one-off load
     # (~0.8 s) blocks the loop, so it happens before the clock monitor starts.
     encoding()
+    if any(p.search is not None for p in phases):
+        # Likewise a capacity search's statistics (numpy): imported now, not mid-level.
+        from harness.run.capacity import wilson
+
+        wilson(1, 1)
     monitor = LoopMonitor()
     monitor.start()
     # Time-bounded phases number their extra requests past every planned index.
