@@ -110,6 +110,7 @@ def run(
     _echo_summary(table, rows, "table", title=f"run {result.run_id}")
     _echo_pairs(rows, "table")
     click.echo(f"\n{len(rows)} rows in {result.run_dir}")
+    _echo_load_shapes(root, result.run_id, rows)
     if result.stopped_reason:
         click.echo(f"stopped early: {result.stopped_reason}; every finished row is kept", err=True)
     if result.outcome is not None and result.outcome.untrustworthy:
@@ -183,6 +184,7 @@ def summarize(
         return
     _echo_summary(table, rows, fmt, title=f"run {chosen}", wide=wide, columns=columns)
     _echo_pairs(rows, fmt)
+    _echo_load_shapes(results_root, chosen, rows)
 
 
 def _column_list(columns: str | None) -> list[str] | None:
@@ -211,6 +213,17 @@ def _echo_summary(
     hint = views.more_columns_hint(dropped)
     if hint and fmt == "table":
         click.echo(hint, err=True)
+
+
+def _echo_load_shapes(root: Path, run_id: str, rows: Any) -> None:
+    """Capacity at SLO and trace-replay fidelity, one line each (nothing without them)."""
+    from harness.report.capacity import load_shape_report
+
+    _, notes = load_shape_report(root, run_id, rows)
+    if notes:
+        click.echo("")
+    for note in notes:
+        click.echo(note)
 
 
 def _print_dry_run(spec: Any) -> None:
@@ -243,7 +256,9 @@ def _print_dry_run(spec: Any) -> None:
             {
                 "suite": line.suite,
                 "provider": line.provider,
-                "requests": f"{line.requests:,}+ (time-bounded)"
+                "requests": f"{line.requests:,} per level (capacity search: variable)"
+                if line.variable
+                else f"{line.requests:,}+ (time-bounded)"
                 if line.time_bounded
                 else f"{line.requests:,}",
                 "input tokens (est.)": line.input_tokens,
@@ -260,6 +275,11 @@ def _print_dry_run(spec: Any) -> None:
     low = usd(sum(line.cost_low or 0 for line in lines))
     high = usd(sum(line.cost_high or 0 for line in lines))
     total = sum(line.requests for line in lines)
+    if any(line.variable for line in lines):
+        click.echo(
+            "\nnote: a capacity search sends a variable number of requests (as many levels as"
+            " it needs); its line counts and prices one level",
+        )
     if all(line.cost_high is not None for line in lines):
         click.echo(
             f"\n{total} requests; estimated cost {low} to {high} (input counted with"
@@ -441,6 +461,9 @@ def leaderboard(
         )
     except ValueError as exc:
         raise click.BadParameter(str(exc)) from None
+    from harness.report.capacity import capacity_table, with_capacity
+
+    board = with_capacity(board, capacity_table(rows, manifest))
     notes = list(board.attrs.get("notes", []))
     if fmt in ("table", "markdown"):
         click.echo(f"leaderboard of run {chosen} (weights {board.attrs.get('weights')})\n")

@@ -223,12 +223,26 @@ def load_config(path: str | Path) -> RunSpec:
         suites.append(suite)
         resolved_suites.append(suite.model_dump(mode="json"))
 
+    _refuse_capacity_with_workers(source, parsed.run, suites)
     resolved = {
         "run": parsed.run.model_dump(mode="json"),
         "providers": [p.model_dump(mode="json", exclude_none=True) for p in parsed.providers],
         "suites": resolved_suites,
     }
     return RunSpec(path, parsed.run, parsed.providers, suites, resolved)
+
+
+def _refuse_capacity_with_workers(
+    source: YamlSource, run: RunSettings, suites: list[SuiteConfig]
+) -> None:
+    """A capacity search decides each level from all of its rows: one event loop."""
+    searching = [s.name for s in suites if s.load is not None and s.load.pattern == "capacity"]
+    if searching and run.workers > 1:
+        raise ConfigError(
+            f"{source.where(('run', 'workers'))}: {run.workers} workers cannot run a"
+            f" capacity search (suite {searching[0]}: load.pattern capacity decides each level"
+            " from all its rows in one process); set run.workers: 1"
+        )
 
 
 def _validate_suite(source: YamlSource, data: Any, at: KeyPath, base_dir: Path) -> SuiteConfig:

@@ -107,13 +107,19 @@ def build_report(
     if len(modes):
         tables["structured vs free form"] = modes
         sections["structured vs free form"] = "suite"
+    from harness.report.capacity import capacity_notes, capacity_table, trace_notes
+
+    capacity = capacity_table(rows, manifest)
+    if len(capacity):
+        tables["capacity"] = capacity
+        sections["capacity"] = "answer"
     tables["summary"] = summary
     sections["summary"] = "raw"
     tables["requests"] = rows
     sections["requests"] = "raw"
 
     chart_list = _charts(board, suite_parts)
-    notes = _notes(manifest, rows)
+    notes = _notes(manifest, rows) + capacity_notes(capacity) + trace_notes(rows)
     if history:
         from harness.report.history import trend_charts
 

@@ -66,10 +66,15 @@ def run_slos(root: Path, run_id: str) -> dict[str, dict[str, float]]:
     """SLOs per suite from the run's manifest (empty when none were set)."""
     config = read_manifest(Path(root) / run_id).get("config", {})
     return {
-        s["name"]: {k: v for k, v in (s.get("slo") or {}).items() if v is not None}
+        s["name"]: {k: v for k, v in (s.get("slo") or _load_slo(s)).items() if v is not None}
         for s in config.get("suites", [])
-        if s.get("slo")
+        if s.get("slo") or _load_slo(s)
     }
+
+
+def _load_slo(suite: Mapping[str, Any]) -> dict[str, Any]:
+    """A capacity search's SLO (``load.slo``), for suites that set none of their own."""
+    return dict((suite.get("load") or {}).get("slo") or {})
 
 
 def load_summary(root: Path, run_id: str | None = None) -> tuple[str, pd.DataFrame, pd.DataFrame]:
@@ -222,7 +227,7 @@ def _summarize(
 # The relative part ignores the ordinary spread of a loaded client's timers over
 # a long phase; the absolute part keeps a 10-request phase (a 0.45 s span at
 # 20 req/s) from being flagged because its last send was a few ms late.
-OPEN_LOOP_PATTERNS = ("rate", "poisson")
+OPEN_LOOP_PATTERNS = ("rate", "poisson", "gamma", "trace", "capacity")
 OVER_CAPACITY_REL = 0.05
 OVER_CAPACITY_SLACK_S = 0.05
 
@@ -275,7 +280,22 @@ def _queueing(group: pd.DataFrame, ok: pd.DataFrame, level: str) -> dict[str, An
         low, high = percentile_ci(values, 50) if len(values) else (None, None)
         out[f"{name}_p50_ms_ci_low"], out[f"{name}_p50_ms_ci_high"] = low, high
     out.update(_open_loop_rates(group))
+    out.update(send_error(group))
     return out
+
+
+def send_error(group: pd.DataFrame) -> dict[str, Any]:
+    """How far send times were from the schedule: mean absolute error and p99 (ms) of
+    ``sent_s - scheduled_s`` over the level's sent requests (a trace replay's fidelity)."""
+    if "sent_s" not in group or "scheduled_s" not in group:
+        return {}
+    error = (group["sent_s"] - group["scheduled_s"]).abs().dropna().to_numpy(dtype=float)
+    if not len(error):
+        return {}
+    return {
+        "send_mae_ms": float(error.mean()) * 1000,
+        "send_error_p99_ms": float(np.percentile(error, 99)) * 1000,
+    }
 
 
 def open_loop_capacity(rows: pd.DataFrame) -> list[dict[str, Any]]:

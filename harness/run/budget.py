@@ -65,6 +65,8 @@ class PlanLine:
     cost_low: float | None
     cost_high: float | None
     price_source: str
+    variable: bool = False
+    """A capacity search: ``requests`` is one level's; it sends as many levels as it needs."""
 
 
 def dry_run(
@@ -94,6 +96,7 @@ def dry_run(
             )
             line.requests += 1
             line.time_bounded |= phase.duration_s is not None
+            line.variable |= getattr(phase, "search", None) is not None
             line.input_tokens += input_tokens(request)
             line.max_output_tokens += request.max_tokens
             estimate = request_cost_range(

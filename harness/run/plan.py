@@ -9,15 +9,17 @@ from __future__ import annotations
 import dataclasses
 import itertools
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from harness.config.spec import RunSpec
 from harness.cost import price_table
 from harness.cost.pricing import resolve_price
 from harness.errors import ConfigError, ProviderSetupError
+from harness.request import RequestSpec
 from harness.run.budget import PlanLine, dry_run
 from harness.run.scheduler import Phase
 from harness.suites import SUITE_KINDS
+from harness.suites.base import PhaseSpec
 from harness.suites.chat import ChatSuite
 from harness.suites.rag_qa import JudgeConfig, RagQaSuite
 
@@ -45,10 +47,24 @@ def build_plan(spec: RunSpec) -> list[Phase]:
                         how.duration_s,
                         how.seed,
                         first_index=index,
+                        **shape_of(how, batch),
                     )
                 )
                 index += len(batch)
     return phases
+
+
+def shape_of(how: PhaseSpec, batch: list[RequestSpec]) -> dict[str, Any]:
+    """A phase's load shape beyond pattern and level: burstiness, ramp, a trace's arrival
+    offsets (planned into each request's ``meta``), a capacity search's settings."""
+    shape: dict[str, Any] = {"burstiness": how.burstiness, "ramp_to": how.ramp_to}
+    if how.pattern == "trace":
+        shape["offsets"] = [float(r.meta["arrival_s"]) for r in batch]
+    if how.pattern == "capacity" and how.load is not None:
+        from harness.run.capacity import settings_of
+
+        shape["search"] = settings_of(how.load)
+    return shape
 
 
 def judges(spec: RunSpec) -> dict[str, JudgeConfig]:
@@ -136,6 +152,9 @@ class PlanCount:
     """Optional providers left out, and why."""
     level_warmups: int = 0
     """Of ``requests``, the per-level warm-ups (``load.warmup``): stored, not in the stats."""
+    capacity_phases: int = 0
+    """Capacity searches: each counted as one level's requests; it sends as many levels
+    as the search needs (a variable number of requests)."""
 
     def describe(self) -> str:
         """``N requests planned`` and what the number leaves out."""
@@ -144,6 +163,12 @@ class PlanCount:
             text += f" ({self.level_warmups} of them load-level warm-ups, kept out of the stats)"
         if self.time_bounded:
             text += " (time-bounded phases counted once through; they send for their duration)"
+        if self.capacity_phases:
+            text += (
+                f" ({self.capacity_phases} capacity search phase(s) counted as one level each;"
+                " a capacity search sends a variable number of requests: as many levels as"
+                " it needs)"
+            )
         left_out = []
         if self.warmups_per_provider:
             per = " per worker process" if self.workers > 1 else ""
@@ -169,4 +194,5 @@ def plan_count(spec: RunSpec) -> PlanCount:
         workers=spec.run.workers,
         skipped=skipped,
         level_warmups=sum(r.warmup for phase in phases for r in phase.requests),
+        capacity_phases=sum(phase.search is not None for phase in phases),
     )

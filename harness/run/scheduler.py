@@ -13,7 +13,9 @@ run side by side. Load patterns:
 - ``rate``: a request every ``1/level`` seconds, whatever the responses do
   (open loop).
 - ``poisson``: open loop with exponential inter-arrival times of mean
-  ``1/level`` (seeded), as independent users produce.
+  ``1/level`` (seeded), as independent users produce; ``gamma`` (``burstiness``),
+  ramps and traces: see :mod:`harness.run.arrivals`.
+- ``capacity``: levels chosen one at a time by a search (:mod:`harness.run.capacity`).
 
 A phase is bounded by its number of requests, or by ``duration_s`` (requests
 cycle through the phase's list until the time is up).
@@ -57,13 +59,18 @@ import time
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, Any
 
 from harness.cost.tokens import encoding
 from harness.request import RequestSpec, Row, request_identity
+from harness.run.arrivals import schedule
 from harness.run.budget import Budget
 from harness.run.chains import Chains, waits
 from harness.run.clock import LoopMonitor
 from harness.run.limits import RateLimiter, RetryPolicy
+
+if TYPE_CHECKING:
+    from harness.run.capacity import SearchSettings
 
 Send = Callable[[RequestSpec], Awaitable[Row]]
 NO_RETRY = RetryPolicy(max_retries=0)
@@ -88,6 +95,12 @@ class Phase:
     indices: list[int] | None = None  # explicit request_index of each request (resume)
     key: int = 0  # position in the whole plan: worker processes line up on it
     start_offset_s: float = 0.0  # open loop: shifts arrivals (interleaves workers)
+    # Load shapes (harness.run.arrivals, harness.run.capacity):
+    burstiness: float = 1.0  # gamma shape of the gaps; 1 = Poisson
+    ramp_to: float | None = None  # rate rises linearly from ``level`` over ``duration_s``
+    offsets: list[float] | None = None  # a trace: each request's arrival offset (s)
+    search: SearchSettings | None = None  # a capacity search: levels chosen as it runs
+    until: Callable[[], bool] | None = None  # ends the phase early once true (not picklable)
 
 
 @dataclass
@@ -105,6 +118,7 @@ class RunOutcome:
     warmup_errors: dict[str, str] = field(default_factory=dict)
     clock: dict[str, float] = field(default_factory=dict)
     unavailable: dict[str, str] = field(default_factory=dict)  # provider → why it was not sent to
+    capacity: list[dict[str, Any]] = field(default_factory=list)  # each capacity search's result
 
 
 def cancelled_row(request: RequestSpec, index: int) -> Row:
@@ -144,17 +158,22 @@ def unavailable_row(request: RequestSpec, index: int, reason: str) -> Row:
 
 def arrivals(pattern: str, rate: float, seed: int) -> Iterator[float]:
     """Offsets (s) from the phase start at which an open-loop pattern sends."""
-    if pattern == "rate":
-        return (i / rate for i in itertools.count())
-    rng = random.Random(seed)
+    return schedule(pattern, rate, seed)
 
-    def poisson() -> Iterator[float]:
-        t = 0.0
-        while True:
-            yield t
-            t += rng.expovariate(rate)
 
-    return poisson()
+def phase_arrivals(phase: Phase) -> Iterator[float]:
+    """The arrival offsets of an open-loop phase: its trace, or its pattern's schedule."""
+    if phase.offsets is not None:
+        return iter(phase.offsets)
+    assert phase.level is not None
+    return schedule(
+        phase.pattern,
+        phase.level,
+        phase.seed,
+        burstiness=phase.burstiness,
+        ramp_to=phase.ramp_to,
+        duration_s=phase.duration_s,
+    )
 
 
 async def run_phases(
@@ -188,7 +207,9 @@ async def run_phases(
     (idempotent; ``send`` applies it too) completes a chained request before its budget
     and rate-limit estimates are made: a conversation's own history counts.
     """
-    outcome = RunOutcome(planned=sum(len(p.requests) for p in phases if p.duration_s is None))
+    outcome = RunOutcome(
+        planned=sum(len(p.requests) for p in phases if p.duration_s is None and p.search is None)
+    )
     outcome.unavailable.update(unavailable or {})
     gone = outcome.unavailable
     health = health or {}
@@ -202,6 +223,11 @@ async def run_phases(
     # Rows count each chunk's tokens with the local tokenizer: its one-off load
     # (~0.8 s) blocks the loop, so it happens before the clock monitor starts.
     encoding()
+    if any(p.search is not None for p in phases):
+        # Likewise a capacity search's statistics (numpy): imported now, not mid-level.
+        from harness.run.capacity import wilson
+
+        wilson(1, 1)
     monitor = LoopMonitor()
     monitor.start()
     # Time-bounded phases number their extra requests past every planned index.
@@ -215,6 +241,8 @@ async def run_phases(
     stop = asyncio.Event()
     # Requests that wait for an earlier request's row (a conversation's turns).
     chains = Chains(r for p in phases for r in p.requests)
+    # (provider, load level) → a capacity search's observer of that level's rows.
+    watchers: dict[tuple[str, str | None], Callable[[Row], None]] = {}
 
     retries = retries or {}
     limiters = limiters or {}
@@ -343,6 +371,8 @@ async def run_phases(
             clock["max_loop_lag_ms"] = max(clock.get("max_loop_lag_ms", 0.0), window.loop_lag_ms)
             clock["max_client_cpu"] = max(clock.get("max_client_cpu", 0.0), window.client_cpu)
         sink(row)
+        if watchers and (watch := watchers.get((request.provider, request.load_level))):
+            watch(row)
         return row
 
     def numbered(phase: Phase) -> Iterator[tuple[int, RequestSpec]]:
@@ -364,6 +394,8 @@ async def run_phases(
             for index, request in source:
                 if stop.is_set() or (deadline is not None and time.perf_counter() >= deadline):
                     return
+                if phase.until is not None and phase.until():
+                    return
                 await one(request, index, origin)
 
         workers = int(phase.level or cap)
@@ -375,10 +407,12 @@ async def run_phases(
         tasks: list[asyncio.Task[None]] = []
         try:
             for (index, request), offset in zip(
-                numbered(phase), arrivals(phase.pattern, phase.level, phase.seed), strict=False
+                numbered(phase), phase_arrivals(phase), strict=False
             ):
                 if stop.is_set() or (phase.duration_s is not None and offset >= phase.duration_s):
                     break
+                if phase.until is not None and phase.until():
+                    break  # e.g. a capacity level already decided: over capacity
                 due = start + phase.start_offset_s + offset
                 delay = due - time.perf_counter()
                 if delay > 0 and phase.provider not in gone:
@@ -431,10 +465,33 @@ async def run_phases(
                 return
             if before_phase is not None:
                 await before_phase(phase)
-            if phase.pattern == "concurrency":
+            if phase.search is not None:
+                await searched(phase, cap)
+            elif phase.pattern == "concurrency":
                 await closed_loop(phase, cap)
             else:
                 await open_loop(phase)
+
+    async def searched(phase: Phase, cap: int) -> None:
+        """A capacity search: one level at a time, each a phase of its own."""
+        from harness.run.capacity import search_capacity
+
+        async def run_level(level: Phase, watch: Callable[[Row], None]) -> None:
+            key = (level.provider, level.requests[0].load_level)
+            watchers[key] = watch
+            try:
+                if level.pattern == "concurrency":
+                    await closed_loop(level, cap)
+                else:
+                    await open_loop(level)
+            finally:
+                del watchers[key]
+
+        def stopped() -> bool:  # a stopped run, or a provider gone: no more levels
+            return stop.is_set() or phase.provider in gone
+
+        found = await search_capacity(phase, run_level, lambda: next(counter), stopped)
+        outcome.capacity.append(found)
 
     # Every provider is warmed up before any is measured: a first call's setup
     # blocks the event loop and would delay other providers' timestamps.

@@ -332,6 +332,8 @@ def execute(
                 )
             if any(p.pattern != "concurrency" for p in plan):
                 manifest["open_loop"] = open_loop_block(run_dir)
+            if outcome is not None and outcome.capacity:
+                manifest["capacity"] = outcome.capacity  # each search's levels and answer
             write_manifest(run_dir, manifest)
     stopped = budget.stopped_reason if budget is not None else None
     return RunResult(run_id, run_dir, outcome, status, skipped, stopped, warnings, unavailable)

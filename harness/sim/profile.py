@@ -127,6 +127,14 @@ class SimProfile(BaseModel):
         "character, so that they are not JSON",
     )
 
+    # Capacity (harness/sim/capacity.py): the truth a capacity search is tested against.
+    max_concurrency: int | None = Field(
+        default=None, ge=1, description="requests served at once; the others queue for a slot"
+    )
+    max_rps: int | None = Field(
+        default=None, ge=1, description="requests accepted in any 1 s; beyond: 429 + Retry-After"
+    )
+
     @model_validator(mode="after")
     def _shares(self) -> SimProfile:
         if self.accuracy is not None and self.accuracy + self.abstain_rate > 1 + 1e-12:

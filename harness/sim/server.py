@@ -31,6 +31,7 @@ from typing import Any
 from aiohttp import web
 
 from harness.secrets import is_secret_name
+from harness.sim.capacity import Capacity
 from harness.sim.profile import GRADE_HEADER, SimProfile
 from harness.sim.workloads import Workloads, content_text, scripted_reply, with_cache
 
@@ -176,15 +177,35 @@ class SimServer:
         self.requests_received = 0
         self.workloads = Workloads()  # prefix cache, received messages (sim/workloads.py)
         self.app.router.add_get("/sim/received", self.received)
+        self.capacity = Capacity()
         self.app.router.add_post("/v1/chat/completions", self.chat_completions)
         from harness.sim import anthropic  # the Anthropic Messages dialect
 
         for route in anthropic.ROUTES:
-            self.app.router.add_post(route, functools.partial(anthropic.messages, self))
+            self.app.router.add_post(route, self.anthropic_messages)
         from harness.sim import gemini  # the Gemini streamGenerateContent dialect
 
         for path, streamed in gemini.routes():
             self.app.router.add_post(path, functools.partial(gemini.generate, self, streamed))
+
+    async def anthropic_messages(self, request: web.Request) -> web.StreamResponse:
+        """The Anthropic dialect, behind the same capacity limits (its schedule starts
+        inside the handler, so a queued request's TTFT grows there too)."""
+        from harness.sim import anthropic
+
+        try:
+            model = str((await request.json()).get("model", "sim"))
+        except (ValueError, AttributeError, TypeError):  # not JSON, not UTF-8, not an object
+            return await anthropic.messages(self, request)  # it answers the 400
+        profile = self.profile_for(model)
+        retry_after = self.capacity.refuse(model, profile, time.perf_counter())
+        if retry_after is not None:
+            self.requests_received += 1
+            response = anthropic.error(429, "rate_limit_error", "simulated rate ceiling")
+            response.headers["retry-after"] = f"{retry_after:.3f}"
+            return response
+        async with self.capacity.slot(model, profile):
+            return await anthropic.messages(self, request)
 
     def _fault(self, model: str, profile: SimProfile, rng: random.Random) -> str | None:
         """This request's fault: the model's script first, then the probabilities."""
@@ -220,7 +241,13 @@ class SimServer:
 
     async def stats(self, request: web.Request) -> web.Response:
         """How many chat requests arrived: lets tests prove that nothing was sent."""
-        return web.json_response({"requests": self.requests_received})
+        return web.json_response(
+            {
+                "requests": self.requests_received,
+                "queued": self.capacity.queued,
+                "refused_429": self.capacity.refused,
+            }
+        )
 
     async def timings(self, request: web.Request) -> web.Response:
         """Server-side times of requests that named a ``user``; cleared when read."""
@@ -246,7 +273,27 @@ class SimServer:
         except (json.JSONDecodeError, KeyError, TypeError):
             return _error(400, "invalid_request_error", "body must be JSON with 'messages'")
         profile = self.profile_for(model)
-        stamps = self.stamps_for(body.get("user"), received)
+        retry_after = self.capacity.refuse(model, profile, received)
+        if retry_after is not None:
+            response = _error(429, "rate_limit_exceeded", "simulated rate ceiling (max_rps)")
+            response.headers["Retry-After"] = f"{retry_after:.3f}"
+            return response
+        async with self.capacity.slot(model, profile):
+            # A queued request's schedule starts when it gets its slot: its TTFT grows.
+            return await self._chat(request, body, messages, model, profile, received)
+
+    async def _chat(
+        self,
+        request: web.Request,
+        body: dict[str, Any],
+        messages: list[dict[str, Any]],
+        model: str,
+        profile: SimProfile,
+        arrived: float,
+    ) -> web.StreamResponse:
+        # Delays run from the arrival, or, under max_concurrency, from getting a slot.
+        received = arrived if profile.max_concurrency is None else time.perf_counter()
+        stamps = self.stamps_for(body.get("user"), arrived)
         # One generator per request, seeded by the request's ordinal, so a run's
         # errors and jitter are reproducible while requests still differ.
         rng = random.Random(f"{profile.seed}:{next(self._counter)}")

@@ -19,6 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
 
+from harness.errors import ConfigError
 from harness.request import Row
 from harness.run.chains import chain_roots
 from harness.run.executors import Job, Notify
@@ -38,21 +39,26 @@ def split_phase(phase: Phase, workers: int, k: int) -> Phase | None:
     mine = [i for i, root in enumerate(roots) if starts[root] % workers == k]
     if not mine and phase.duration_s is None:
         return None
-    level = phase.level
+    level, ramp_to = phase.level, phase.ramp_to
     offset = 0.0
     if level is not None and phase.pattern == "concurrency":
         level = float(int(level) // workers + (k < int(level) % workers))
         if level == 0:
             return None
     elif level is not None:
-        offset = k / level if phase.pattern == "rate" else 0.0
+        # Constant-rate workers interleave; a ramp's or a trace's arrivals are split as given.
+        plain = phase.pattern == "rate" and ramp_to is None and phase.offsets is None
+        offset = k / level if plain and level > 0 else 0.0
         level = level / workers
+        ramp_to = None if ramp_to is None else ramp_to / workers
     requests = [phase.requests[i] for i in mine] or phase.requests[:1]
     return replace(
         phase,
         requests=requests,
         indices=[indices[i] for i in mine] or None,
         level=level,
+        ramp_to=ramp_to,
+        offsets=None if phase.offsets is None else [phase.offsets[i] for i in mine],
         seed=phase.seed * 1000 + k,
         start_offset_s=offset,
     )
@@ -95,7 +101,15 @@ class ProcessExecutor:
     ) -> RunOutcome:
         """See :class:`~harness.run.executors.Executor`. ``notify`` is not heard across
         processes; a provider that dies is found through ``job.health`` (checks that
-        pickle, such as :class:`~harness.providers.local_server.ServerWatch`)."""
+        pickle, such as :class:`~harness.providers.local_server.ServerWatch`).
+
+        A capacity search is refused: each level is decided from all of its rows, which
+        no one worker sees (``load_config`` refuses it first, naming ``run.workers``)."""
+        if any(phase.search is not None for phase in job.phases):
+            raise ConfigError(
+                f"run.workers: {self.workers} cannot run a capacity search (load.pattern"
+                " capacity); set run.workers: 1"
+            )
         return run_in_workers(self.workers, job, sink)
 
 
