@@ -52,6 +52,7 @@ import time
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from typing import Any
 
 from harness.cost.tokens import encoding
 from harness.request import RequestSpec, Row, request_identity
@@ -99,6 +100,7 @@ class RunOutcome:
     warmup_errors: dict[str, str] = field(default_factory=dict)
     clock: dict[str, float] = field(default_factory=dict)
     unavailable: dict[str, str] = field(default_factory=dict)  # provider → why it was not sent to
+    executor: dict[str, Any] = field(default_factory=dict)  # for the manifest (ray: nodes, clocks)
 
 
 def cancelled_row(request: RequestSpec, index: int) -> Row:
@@ -252,7 +254,7 @@ async def run_phases(
             sink(unavailable_row(request, index, gone[request.provider]))
             outcome.errors += 1
             return
-        if stop.is_set() or (budget is not None and not budget.try_reserve(request)):
+        if stop.is_set() or (budget is not None and not await budget.reserve(request)):
             stop.set()
             outcome.not_sent += 1
             return

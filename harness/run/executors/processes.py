@@ -15,69 +15,26 @@ from __future__ import annotations
 import asyncio
 import multiprocessing
 import queue
+import socket
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
 
 from harness.request import Row
-from harness.run.executors import Job, Notify
+from harness.run.executors import Job, Notify, stamp
+from harness.run.executors.sharding import (
+    fair_share,
+    keyed,
+    merge_outcome,
+    shard_job,
+    share_of,
+    split_phase,
+)
 from harness.run.scheduler import Phase, RunOutcome
 
+__all__ = ["ProcessExecutor", "fair_share", "run_in_workers", "share_of", "split_phase"]
+
 _DONE = "__done__"
-
-
-def split_phase(phase: Phase, workers: int, k: int) -> Phase | None:
-    """Worker ``k``'s share of a phase (None when it gets no request)."""
-    indices = phase.indices or list(
-        range(phase.first_index, phase.first_index + len(phase.requests))
-    )
-    mine = list(range(k, len(phase.requests), workers))
-    if not mine and phase.duration_s is None:
-        return None
-    level = phase.level
-    offset = 0.0
-    if level is not None and phase.pattern == "concurrency":
-        level = float(int(level) // workers + (k < int(level) % workers))
-        if level == 0:
-            return None
-    elif level is not None:
-        offset = k / level if phase.pattern == "rate" else 0.0
-        level = level / workers
-    requests = [phase.requests[i] for i in mine] or phase.requests[:1]
-    return replace(
-        phase,
-        requests=requests,
-        indices=[indices[i] for i in mine] or None,
-        level=level,
-        seed=phase.seed * 1000 + k,
-        start_offset_s=offset,
-    )
-
-
-def fair_share(total: int, workers: int, k: int) -> int:
-    """Worker ``k``'s part of a cap: the parts sum to ``total`` (some may be 0)."""
-    return total // workers + (k < total % workers)
-
-
-def share_of(
-    phase: Phase,
-    workers: int,
-    k: int,
-    concurrency: int,
-    provider_concurrency: dict[str, int],
-) -> Phase | None:
-    """Worker ``k``'s share of a phase, spread over no more workers than its caps allow.
-
-    A cap of ``c`` below the number of workers (the global ``concurrency``, the
-    provider's, or a closed loop's level) cannot be split into whole slots for
-    every worker: the phase goes to the first ``c`` workers only, whose slots
-    (``fair_share``) sum to the cap, so no request is dropped and the cap holds.
-    """
-    spread = min(workers, concurrency, provider_concurrency.get(phase.provider, workers))
-    if phase.pattern == "concurrency" and phase.level is not None:
-        spread = min(spread, int(phase.level))
-    spread = max(1, spread)
-    return split_phase(phase, spread, k) if k < spread else None
 
 
 class ProcessExecutor:
@@ -116,9 +73,11 @@ def _worker_main(share: WorkerJob, rows: Any, barriers: dict[int, Any]) -> None:
     async def line_up(phase: Phase) -> None:
         await asyncio.to_thread(barriers[phase.key].wait)
 
+    node = socket.gethostname()
+
     def sink(row: dict[str, Any]) -> None:
         row["worker"] = share.k
-        rows.put(row)
+        rows.put(stamp(row, "processes", share.k, node))
 
     outcome: RunOutcome | None = None
     try:
@@ -138,41 +97,17 @@ def run_in_workers(workers: int, job: Job, sink: Callable[[dict[str, Any]], None
     """
     context = multiprocessing.get_context("spawn")
     rows = context.Queue()
-    keyed = [replace(p, key=i) for i, p in enumerate(job.phases)]
-    barriers = {p.key: context.Barrier(workers) for p in keyed}
-    shared_rates = {
-        name: (r / workers if r else None, t / workers if t else None)
-        for name, (r, t) in job.rates.items()
-    }
-    concurrency, provider_concurrency = job.concurrency, job.provider_concurrency
+    phases = keyed(job.phases)
+    barriers = {p.key: context.Barrier(workers) for p in phases}
     processes = []
     for k in range(workers):
-        share = replace(
-            job,
-            # Every worker gets every phase, possibly empty, so that each
-            # barrier sees all its parties.
-            phases=[
-                share_of(p, workers, k, concurrency, provider_concurrency) or _idle_share(p)
-                for p in keyed
-            ],
-            # A worker beyond a cap gets no request under it (share_of), so the
-            # floor of 1 it is given here is never used.
-            concurrency=max(1, fair_share(concurrency, workers, k)),
-            provider_concurrency={
-                n: max(1, fair_share(c, workers, k)) for n, c in provider_concurrency.items()
-            },
-            rates=shared_rates,
-            unavailable=dict(job.unavailable),
-            health=dict(job.health),
-            budget=None,  # refused with workers by the config: a cap is one process's
-        )
+        share = shard_job(replace(job, phases=phases), workers, k)
         process = context.Process(
             target=_worker_main, args=(WorkerJob(k, share), rows, barriers), daemon=True
         )
         process.start()
         processes.append(process)
 
-    phases = job.phases
     total = RunOutcome(planned=sum(len(p.requests) for p in phases if p.duration_s is None))
     done = 0
     interrupted = False
@@ -188,7 +123,7 @@ def run_in_workers(workers: int, job: Job, sink: Callable[[dict[str, Any]], None
             continue
         if isinstance(item, tuple) and item and item[0] == _DONE:
             done += 1
-            _merge(total, item[2])
+            merge_outcome(total, item[2])
         else:
             sink(item)
     for process in processes:
@@ -196,28 +131,3 @@ def run_in_workers(workers: int, job: Job, sink: Callable[[dict[str, Any]], None
     if interrupted:
         raise KeyboardInterrupt
     return total
-
-
-def _idle_share(phase: Phase) -> Phase:
-    # A worker with no request in a phase still meets the others at its barrier.
-    return replace(phase, requests=[], indices=[], level=1.0)
-
-
-def _merge(total: RunOutcome, part: RunOutcome | None) -> None:
-    if part is None:
-        return
-    for name in (
-        "finished",
-        "errors",
-        "cancelled",
-        "untrustworthy",
-        "measured",
-        "not_sent",
-        "retries",
-    ):
-        setattr(total, name, getattr(total, name) + getattr(part, name))
-    total.warmup_errors.update(part.warmup_errors)
-    for name, reason in part.unavailable.items():
-        total.unavailable.setdefault(name, reason)
-    for key, value in part.clock.items():
-        total.clock[key] = max(total.clock.get(key, 0.0), value)
