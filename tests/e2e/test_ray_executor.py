@@ -8,6 +8,9 @@ from __future__ import annotations
 
 import json
 import os
+import signal
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -18,6 +21,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from click.testing import CliRunner
+from scipy import stats
 
 from harness.cli import main
 from harness.sim import SimProcess
@@ -135,3 +139,248 @@ def test_the_same_rows_as_inline_for_a_mixed_config(
     for node in nodes.values():
         # One machine: both nodes share its clock, so the offset is within the round trip.
         assert abs(node["offset_ms"]) <= node["uncertainty_ms"] + 1.0
+
+
+def on_ray(actors: int = 4) -> str:
+    return f"executor: ray, ray: {{actors: {actors}, cpus_per_actor: 0.5}}"
+
+
+def test_merged_arrivals_of_constant_rate_and_poisson_shares_match_the_rate(
+    cluster: Any, sim: SimProcess, write_config: Callable[..., Path], tmp_path: Path
+) -> None:
+    config = write_config(
+        f"""
+        run: {{name: arrivals, concurrency: 16, {on_ray()}}}
+        providers:
+          - {{name: fast, model: openai/fast, api_base: "{sim.api_base}"}}
+        suites:
+          - {{name: paced, kind: latency, prompts: ["a"], max_tokens: 4, requests: 40,
+              load: {{pattern: rate, levels: [20]}}}}
+          - {{name: random, kind: latency, prompts: ["b"], max_tokens: 4, requests: 80,
+              load: {{pattern: poisson, levels: [20], seed: 1}}}}
+        """
+    )
+    rows = run_cli(config, tmp_path / "out")
+    assert len(rows) == 120 and rows["request_index"].is_unique
+    assert (rows["status"] == "ok").all()
+
+    paced = rows[rows["suite"] == "paced"].sort_values("scheduled_s")
+    # Four shares of 5/s, offset by k/20 s: their union is one arrival every 1/20 s,
+    # taken by the actors in turn (0, 1, 2, 3, 0, ...).
+    assert np.allclose(paced["scheduled_s"], np.arange(40) / 20, atol=1e-9)
+    assert list(paced["actor"]) == [0, 1, 2, 3] * 10
+    # On the driver's clock, the first to the last send span 39/20 = 1.95 s: never
+    # less (no request goes early), a generous margin above (a loaded machine).
+    starts = paced["started_at"].sort_values()
+    span = (starts.iloc[-1] - starts.iloc[0]).total_seconds()
+    assert 1.95 - 0.05 <= span <= 1.95 + 1.5, span
+
+    poisson = rows[rows["suite"] == "random"]
+    # Four independent streams of 5/s: up to the first stream's last arrival the
+    # merged arrivals are one Poisson stream of 20/s (exponential gaps of mean 50 ms).
+    window = poisson.groupby("actor")["scheduled_s"].max().min()
+    merged = np.sort(poisson["scheduled_s"][poisson["scheduled_s"] <= window].to_numpy())
+    gaps = np.diff(merged)
+    assert len(gaps) > 30
+    assert stats.kstest(gaps, "expon", args=(0, 1 / 20)).pvalue > 0.01
+    assert gaps.mean() == pytest.approx(1 / 20, rel=0.35)
+    assert poisson["actor"].nunique() == 4
+
+
+def test_a_budget_and_an_rpm_limit_hold_across_four_actors(
+    cluster: Any, sim: SimProcess, write_config: Callable[..., Path], tmp_path: Path
+) -> None:
+    # As in test_cost: a request's worst case ≈ $0.075 (11 input tokens at $1000/M +
+    # 32 output at $2000/M), its real cost $0.028. One $0.5 ledger for all four
+    # actors: split four ways (or copied) the actors could spend up to $2.
+    capped = write_config(
+        f"""
+        run: {{name: capped, budget_usd: 0.5, concurrency: 4, {on_ray()}}}
+        providers:
+          - {{name: priced, model: openai/steady, api_base: "{sim.api_base}", {PRICED}}}
+        suites:
+          - {{name: s, kind: latency, prompts: ["one two three four"], requests: 100,
+              max_tokens: 32}}
+        """,
+        "capped.yaml",
+    )
+    root = tmp_path / "capped"
+    before = sim_requests(sim)
+    rows = run_cli(capped, root)
+    warmups = 4  # one per actor
+    sent = sim_requests(sim) - before - warmups
+    assert 0 < len(rows) < 100
+    assert sent == len(rows)
+    assert (rows["status"] == "ok").all()
+    assert rows["actor"].nunique() == 4
+    manifest = manifest_of(root)
+    assert manifest["stopped_reason"].startswith("budget:")
+    # Every actor's warm-up (same prompt, $0.028 each) is paid for and counted too.
+    spent = manifest["budget"]["spent_usd"]
+    assert spent == pytest.approx(rows["cost_usd"].sum() + warmups * 0.028)
+    assert spent <= 0.5
+
+    # rpm 240 is 4/s with a bucket of 4 (one second's worth): 16 requests from four
+    # actors go 4 at once, then one every 0.25 s: the last starts ≥ 12 × 0.25 = 3 s
+    # after the first. Four unshared buckets would send all 16 at once.
+    limited = write_config(
+        f"""
+        run: {{name: limited, concurrency: 8, {on_ray()}}}
+        providers:
+          - {{name: fast, model: openai/fast, api_base: "{sim.api_base}", rpm: 240}}
+        suites:
+          - {{name: s, kind: latency, prompts: ["a"], max_tokens: 4, requests: 16}}
+        """,
+        "limited.yaml",
+    )
+    rows = run_cli(limited, tmp_path / "limited")
+    assert len(rows) == 16 and (rows["status"] == "ok").all()
+    assert rows["actor"].nunique() == 4
+    starts = rows["started_at"].sort_values()
+    span = (starts.iloc[-1] - starts.iloc[0]).total_seconds()
+    assert 3.0 - 0.05 <= span <= 3.0 + 5.0, span
+
+
+def test_an_actor_killed_mid_run_loses_and_duplicates_nothing(
+    cluster: Any, sim: SimProcess, write_config: Callable[..., Path], tmp_path: Path
+) -> None:
+    # 40 requests of ~0.2 s (steady: 80 ms to the first token, 12 tokens 10 ms apart),
+    # four actors one at a time each: ~2 s of sending per actor.
+    config = write_config(
+        f"""
+        run: {{name: killed, concurrency: 4, {on_ray()}}}
+        providers:
+          - {{name: steady, model: openai/steady, api_base: "{sim.api_base}"}}
+        suites:
+          - {{name: s, kind: latency, prompts: ["a b", "c d"], max_tokens: 12, requests: 40,
+              load: {{pattern: concurrency, levels: [4]}}}}
+        """
+    )
+    root = tmp_path / "out"
+    before = sim_requests(sim)
+    result: dict[str, Any] = {}
+
+    def go() -> None:
+        result["cli"] = CliRunner().invoke(
+            main, ["run", str(config), "--out", str(root), "--no-progress"]
+        )
+
+    thread = threading.Thread(target=go)
+    thread.start()
+    # Mid-run: the four warm-ups and eight measured requests have reached the simulator.
+    deadline = time.monotonic() + 120
+    while sim_requests(sim) - before < 4 + 8:
+        assert time.monotonic() < deadline and thread.is_alive()
+        time.sleep(0.05)
+    victim = next(
+        a for a in ray.util.list_named_actors(all_namespaces=True) if a["name"].endswith("-0")
+    )
+    ray.kill(ray.get_actor(victim["name"], namespace=victim["namespace"]), no_restart=True)
+    thread.join(timeout=180)
+    assert not thread.is_alive()
+    assert result["cli"].exit_code == 0, result["cli"].output
+
+    rows = pd.read_parquet(root)
+    # Every planned request exactly once; actor 0's unfinished ones re-sent by its
+    # replacement (actor 4), so none is an error.
+    assert sorted(rows["request_index"]) == list(range(40))
+    assert (rows["status"] == "ok").all(), rows[["actor", "error_type", "error_message"]]
+    assert 4 in set(rows["actor"])
+    manifest = manifest_of(root)
+    assert manifest["executor"]["replaced_actors"] == 1
+    assert manifest["executor"]["duplicate_rows_dropped"] == 0
+
+
+def test_keys_come_from_each_actors_environment_not_from_the_driver(
+    cluster: Any, sim: SimProcess, write_config: Callable[..., Path], tmp_path: Path
+) -> None:
+    from ray import cloudpickle
+
+    from harness.config.spec import load_config
+    from harness.run.endpoints import build_endpoints, key_sources, resolve_keys
+    from harness.run.executors import Job
+    from harness.run.executors.ray import ShardPayload, payload_jobs
+    from harness.run.nodeclock import SAME_CLOCK
+    from harness.run.plan import build_plan
+
+    config = write_config(
+        f"""
+        run: {{name: keyed, concurrency: 4, {on_ray(2)}}}
+        providers:
+          - name: steady
+            model: openai/steady
+            api_base: "{sim.api_base}"
+            api_key_env: {KEY_VAR}
+            params: {{extra_headers: {{x-api-key: "${{{KEY_VAR}}}"}}}}
+        suites:
+          - {{name: s, kind: latency, prompts: ["a"], max_tokens: 4, requests: 6}}
+        """
+    )
+    # What the driver sends each actor, pickled as Ray pickles it: no key in it.
+    spec = load_config(config)
+    endpoints, judges = build_endpoints(spec, resolve_keys(spec), None)
+    assert endpoints["steady"].api_key == SECRET  # the driver has it
+    job = Job(build_plan(spec), endpoints, judges, 4, {}, 1, {}, {})
+    job.key_sources = key_sources(spec, endpoints, judges)
+    for share in payload_jobs(job, 2, 32):
+        payload = ShardPayload(0, 0, share, None, SAME_CLOCK, SAME_CLOCK, "n", job.key_sources)
+        sent = cloudpickle.dumps(payload)
+        assert SECRET.encode() not in sent
+        assert KEY_VAR.encode() in sent  # the name travels, the value does not
+
+    # The actors read it from their nodes' environment (set when the nodes started).
+    rows = run_cli(config, tmp_path / "out")
+    assert len(rows) == 6 and (rows["status"] == "ok").all()
+    stored = (tmp_path / "out").rglob("*")
+    assert not any(SECRET.encode() in p.read_bytes() for p in stored if p.is_file())
+
+
+def test_ctrl_c_keeps_every_row_and_another_executor_resumes(
+    cluster: Any, sim: SimProcess, write_config: Callable[..., Path], tmp_path: Path
+) -> None:
+    from .test_resume import wait_for_rows
+
+    config = write_config(
+        f"""
+        run: {{name: intr, concurrency: 4}}
+        providers:
+          - {{name: steady, model: openai/steady, api_base: "{sim.api_base}"}}
+        suites:
+          - {{name: s, kind: latency, prompts: ["a b"], max_tokens: 12, requests: 60,
+              load: {{pattern: concurrency, levels: [4]}}}}
+        """
+    )
+    root = tmp_path / "out"
+    # A driver of its own, connecting to the cluster as `harness run` on a head node would.
+    proc = subprocess.Popen(
+        [
+            *(sys.executable, "-m", "harness.cli", "run", str(config), "--out", str(root)),
+            *("--run-id", "intr", "--no-progress", "--ray-address", cluster.address),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    wait_for_rows(root / "intr", 8, proc)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    kept = pd.read_parquet(root)
+    assert 8 <= len(kept) < 60 and kept["request_index"].is_unique
+    assert set(kept["executor"]) == {"ray"}
+    manifest = manifest_of(root)
+    assert manifest["status"] == "interrupted"
+
+    # Resumed in this process by the inline executor: only the missing indices.
+    before = sim_requests(sim)
+    finished = kept[kept["status"] == "ok"]
+    result = CliRunner().invoke(
+        main,
+        ["run", str(config), "--out", str(root), "--resume", "intr", "--no-progress"],
+    )
+    assert result.exit_code == 0, result.output
+    assert sim_requests(sim) - before == 60 - len(finished) + 1  # plus one warm-up
+    merged = pd.read_parquet(root)
+    assert sorted(merged["request_index"]) == list(range(60))
+    assert set(merged["status"]) == {"ok"}
+    assert set(merged["executor"]) == {"ray", "inline"}

@@ -354,9 +354,12 @@ class _Driver:
             )
         )
 
-    def _spawn(self, slots: list[_Slot]) -> None:
+    def _spawn(self, slots: list[_Slot]) -> list[tuple[_Slot, str]]:
         """Start an actor for each of ``slots`` (side by side: a worker process takes
-        seconds to start); raises HarnessError when one cannot send."""
+        seconds to start). Returns the slots whose actor died on the way, and why;
+        raises HarnessError when one cannot send (a key not set on its node)."""
+        from ray.exceptions import RayError
+
         ray = self.ray
         for slot in slots:
             slot.actor = self.next_actor
@@ -371,11 +374,17 @@ class _Driver:
                 )
                 .remote()
             )
-        where = ray.get([slot.handle.where.remote() for slot in slots])
+        wheres = [slot.handle.where.remote() for slot in slots]
         budget = self.job.budget
+        failed: list[tuple[_Slot, str]] = []
         starts = []
-        for slot, node in zip(slots, where, strict=True):
-            clock = measure(functools.partial(_probe, ray, slot.handle))
+        for slot, where in zip(slots, wheres, strict=True):
+            try:
+                node = ray.get(where)
+                clock = measure(functools.partial(_probe, ray, slot.handle))
+            except RayError as exc:
+                failed.append((slot, f"actor did not start: {exc}"))
+                continue
             entry = self.nodes.setdefault(node, {**clock.manifest(), "actors": []})
             entry["actors"].append(slot.actor)
             payload = ShardPayload(
@@ -392,10 +401,16 @@ class _Driver:
                 if budget is None
                 else LeasedBudget(budget.limit_usd, budget.prices, budget.judge_prices, _Unbound()),
             )
-            starts.append(slot.handle.start.remote(payload))
-        for problem in ray.get(starts):
+            starts.append((slot, slot.handle.start.remote(payload)))
+        for slot, start in starts:
+            try:
+                problem = ray.get(start)
+            except RayError as exc:
+                failed.append((slot, f"actor did not start: {exc}"))
+                continue
             if problem is not None:
                 raise HarnessError(problem)
+        return failed
 
     def run(self) -> RunOutcome:
         ray = self.ray
@@ -412,8 +427,10 @@ class _Driver:
         self.nodes["coordinator"] = self.coordinator_clock.manifest()
         interrupted = False
         try:
-            self._spawn(slots)
-            polls = {slot.handle.drain.remote(): slot for slot in slots}
+            failed = self._spawn(slots)
+            for slot, why in failed:
+                self._replace(slot, why, started=False)
+            polls = {slot.handle.drain.remote(): slot for slot in slots if not slot.finished}
             stop_by: float | None = None
             while polls:
                 try:
@@ -484,9 +501,10 @@ class _Driver:
             self.renumber(row)
         self.sink(row)
 
-    def _replace(self, slot: _Slot, why: str) -> bool:
+    def _replace(self, slot: _Slot, why: str, *, started: bool = True) -> bool:
         """Re-send ``slot``'s unfinished planned requests once, on a new actor; True if one
-        runs. Time-bounded phases are not re-run (their time is gone)."""
+        runs. Time-bounded phases of an actor that had started are not re-run (their
+        time is gone)."""
         if slot.replaced:
             self._give_up(slot, why)
             return False
@@ -494,6 +512,9 @@ class _Driver:
         unfinished = {i for i in slot.planned if i not in self.seen}
         phases: list[Phase] = []
         for phase in slot.job.phases:
+            if not started:
+                phases.append(phase)
+                continue
             if not phase.requests or phase.duration_s is not None:
                 phases.append(idle_share(phase))
                 continue
@@ -510,17 +531,16 @@ class _Driver:
         timed = {
             i
             for p in slot.job.phases
-            if p.duration_s is not None and p.requests
+            if started and p.duration_s is not None and p.requests
             for i in phase_indices(p)
         }
         self._lose(slot, timed & unfinished, f"{why}; a time-bounded phase is not re-run")
         slot.job = replace(slot.job, phases=phases)
         with contextlib.suppress(Exception):
             self.ray.kill(slot.handle)
-        try:
-            self._spawn([slot])
-        except Exception as exc:  # no node can take it: its requests are errors
-            self._give_up(slot, f"{why}; no actor could replace it ({exc})")
+        failed = self._spawn([slot])
+        if failed:  # no node could take it: its requests are errors
+            self._give_up(slot, f"{why}; no actor could replace it ({failed[0][1]})")
             return False
         return True
 
