@@ -90,8 +90,6 @@ def run(
     from harness.report import load_summary, render
     from harness.run.session import execute
 
-    if ray_address is not None and executor is None:
-        executor = "ray"
     spec = with_executor(load_config(config), executor, ray_address)
     if dry_run:
         _print_dry_run(spec)

@@ -34,7 +34,10 @@ def ray_installed() -> bool:
     """True when ``ray`` can be imported (looked up, not imported: that takes seconds)."""
     import importlib.util
 
-    return importlib.util.find_spec("ray") is not None
+    try:
+        return importlib.util.find_spec("ray") is not None
+    except (ImportError, ValueError):  # blocked (sys.modules["ray"] = None) or broken
+        return False
 
 
 class RaySettings(StrictModel):
@@ -256,38 +259,42 @@ def with_executor(
     """``spec`` with the command line's ``--executor`` / ``--ray-address`` applied.
 
     The command line wins over the file: ``--executor ray`` on a config with
-    ``workers: 4`` runs on Ray (workers is the processes executor's setting).
-    Raises :class:`ConfigError` naming the option when the result is invalid.
+    ``workers: 4`` runs on Ray (workers is the processes executor's setting);
+    ``--ray-address`` alone means ``--executor ray``. The plan's hash does not change
+    (a run may be resumed on another executor). Raises :class:`ConfigError` naming
+    the options when the result is invalid.
     """
     if executor is None and ray_address is None:
         return spec
-    data = spec.run.model_dump()
-    chosen = executor or spec.run.executor_name
+    options = " ".join(
+        f"{name} {value}"
+        for name, value in (("--executor", executor), ("--ray-address", ray_address))
+        if value is not None
+    )
+    chosen = executor or ("ray" if ray_address is not None else spec.run.executor_name)
     if ray_address is not None and chosen != "ray":
-        raise ConfigError(f"--ray-address needs the ray executor (got executor {chosen})")
-    if executor is not None and executor != spec.run.executor_name:
-        data["executor"] = executor
-        if executor != "processes":
-            data["workers"] = 1
-        if executor != "ray":
-            data["ray"] = None
+        raise ConfigError(f"{spec.path}: {options}: --ray-address needs the ray executor")
+    data = spec.run.model_dump()
+    data["executor"] = chosen
+    if chosen != "processes":
+        data["workers"] = 1
     if chosen == "ray":
-        data["executor"] = "ray"
-        ray = dict(data.get("ray") or {})
-        if ray_address is not None:
-            ray["address"] = ray_address
-        data["ray"] = ray
+        data["ray"] = {
+            **(data.get("ray") or {}),
+            **({"address": ray_address} if ray_address else {}),
+        }
+    else:
+        data["ray"] = None
     try:
         run = RunSettings.model_validate(data)
     except ValidationError as exc:
         problems = "; ".join(e["msg"].removeprefix("Value error, ") for e in exc.errors())
-        options = " ".join(
-            f"{name} {value}"
-            for name, value in (("--executor", executor), ("--ray-address", ray_address))
-            if value is not None
-        )
         raise ConfigError(f"{spec.path}: {options}: {problems}") from None
-    resolved = {**spec.resolved, "run": run.model_dump(mode="json")}
+    # The file's settings stay as written (workers included: it is part of the plan's
+    # hash); only where the requests are sent from changes.
+    dumped = run.model_dump(mode="json")
+    resolved_run = {**spec.resolved["run"], **{k: dumped[k] for k in _NOT_PLAN}}
+    resolved = {**spec.resolved, "run": resolved_run}
     return RunSpec(spec.path, run, spec.providers, spec.suites, resolved)
 
 
