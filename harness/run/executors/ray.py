@@ -167,6 +167,17 @@ class ShardWorker:
     def where(self) -> str:
         return node_name()
 
+    def missing_keys(self, sources: dict[str, KeySource], node: str) -> str | None:
+        """Why this actor could not send (a variable unset on its node), or None."""
+        for source in sources.values():
+            for name in source.variables():
+                if not os.environ.get(name):
+                    return (
+                        f"environment variable {name} is not set on Ray node {node}"
+                        " (see docs/scale.md: keys on a cluster)"
+                    )
+        return None
+
     async def start(self, payload: ShardPayload) -> str | None:
         """Begin sending; returns None, or why this actor cannot (a key unset here)."""
         job = payload.job
@@ -377,14 +388,22 @@ class _Driver:
         wheres = [slot.handle.where.remote() for slot in slots]
         budget = self.job.budget
         failed: list[tuple[_Slot, str]] = []
-        starts = []
+        ready: list[tuple[_Slot, str, NodeClock]] = []
         for slot, where in zip(slots, wheres, strict=True):
             try:
                 node = ray.get(where)
                 clock = measure(functools.partial(_probe, ray, slot.handle))
+                # Every actor can read its keys before any sends: a node without one
+                # stops the run before the first request.
+                problem = ray.get(slot.handle.missing_keys.remote(self.job.key_sources, node))
             except RayError as exc:
                 failed.append((slot, f"actor did not start: {exc}"))
                 continue
+            if problem is not None:
+                raise HarnessError(problem)
+            ready.append((slot, node, clock))
+        starts = []
+        for slot, node, clock in ready:
             entry = self.nodes.setdefault(node, {**clock.manifest(), "actors": []})
             entry["actors"].append(slot.actor)
             payload = ShardPayload(
