@@ -86,14 +86,6 @@ class RunSettings(StrictModel):
             raise ValueError("a ray section needs executor: ray")
         return value
 
-    @model_validator(mode="after")
-    def _budget_in_one_process(self) -> RunSettings:
-        if self.budget_usd is not None and self.executor_name == "processes" and self.workers > 1:
-            # The processes executor has no shared ledger; sharing one across processes
-            # without it would let them overspend together. Ray's coordinator has one.
-            raise ValueError("budget_usd needs workers: 1, or executor: ray")
-        return self
-
     @property
     def executor_name(self) -> str:
         """The executor that runs: ``executor``, else processes for workers > 1, else inline."""

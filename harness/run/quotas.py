@@ -17,6 +17,7 @@ through a :class:`QuotaClient`, so this module knows nothing of Ray.
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
 from collections.abc import Iterable, Mapping
 from typing import Any, Protocol
@@ -170,3 +171,52 @@ class LeasedLimiter(RateLimiter):
     async def acquire(self, tokens: int = 0) -> float:
         """Wait for the account's lease of one request and ``tokens``."""
         return await self.client.acquire(self.provider, tokens)
+
+
+class SharedLedger:
+    """The budget part of a :class:`Coordinator`, safe to call from many threads: what a
+    :mod:`multiprocessing` manager serves to worker processes (one thread per caller)."""
+
+    def __init__(self, budget: Budget):
+        self._coordinator = Coordinator(budget, {}, ())
+        self._lock = threading.Lock()
+
+    def lease(self, worst_usd: float, unpriced: bool = False) -> bool:
+        with self._lock:
+            return self._coordinator.lease(worst_usd, unpriced)
+
+    def release(self, reserved_usd: float, spent_usd: float) -> None:
+        with self._lock:
+            self._coordinator.release(reserved_usd, spent_usd)
+
+    def budget_state(self) -> dict[str, Any] | None:
+        with self._lock:
+            return self._coordinator.budget_state()
+
+
+class ThreadedQuotas:
+    """A :class:`QuotaClient` over a blocking ledger (a manager's proxy of
+    :class:`SharedLedger`): each call in a thread, so the event loop never blocks on it."""
+
+    def __init__(self, ledger: Any):
+        self.ledger = ledger
+
+    async def lease(self, worst_usd: float, unpriced: bool) -> bool:
+        return bool(await asyncio.to_thread(self.ledger.lease, worst_usd, unpriced))
+
+    async def release(self, reserved_usd: float, spent_usd: float) -> None:
+        await asyncio.to_thread(self.ledger.release, reserved_usd, spent_usd)
+
+    async def acquire(self, provider: str, tokens: int) -> float:
+        raise NotImplementedError("worker processes pace with their share of rpm/tpm")
+
+
+def apply_state(budget: Budget, state: Mapping[str, Any] | None) -> None:
+    """Copy a ledger's final state (``budget_state``) into the driver's budget, which the
+    manifest reads."""
+    if state is None:
+        return
+    budget.spent_usd = state["spent_usd"]
+    budget.reserved_usd = state["reserved_usd"]
+    budget.unpriced_requests = state["unpriced_requests"]
+    budget.stopped_reason = state["stopped_reason"]

@@ -45,7 +45,6 @@ def test_executor_defaults_follow_workers(write_config: Callable[..., Path]) -> 
         ("{executor: processes,\n  ray: {actors: 2}}", 2, "run.ray", "needs executor: ray"),
         ("{executor: ray,\n  ray: {address: 'http://x'}}", 2, "run.ray.address", "pattern"),
         ("{executor: ray,\n  ray: {actors: 0}}", 2, "run.ray.actors", "greater than"),
-        ("{budget_usd: 1,\n  workers: 2}", 1, "run", "budget_usd needs workers: 1"),
     ],
 )
 def test_conflicts_name_file_key_and_line(
@@ -58,9 +57,9 @@ def test_conflicts_name_file_key_and_line(
     assert message in result.stderr
 
 
-def test_a_budget_is_allowed_on_ray(write_config: Callable[..., Path]) -> None:
-    spec = load_config(config(write_config, "{budget_usd: 1, executor: ray}"))
-    assert spec.run.budget_usd == 1
+def test_a_budget_is_allowed_with_every_executor(write_config: Callable[..., Path]) -> None:
+    for run in ("{budget_usd: 1, executor: ray}", "{budget_usd: 1, workers: 2}"):
+        assert load_config(config(write_config, run)).run.budget_usd == 1
 
 
 def test_the_command_line_wins_and_the_hash_stays(write_config: Callable[..., Path]) -> None:

@@ -7,7 +7,8 @@ streams of rate R/N make one Poisson stream of rate R; constant-rate arrivals
 are interleaved) — and each worker runs its share in its own process. Workers
 line up on a barrier before each phase, so a sweep's levels do not overlap.
 Rows come back to the parent through a queue and are written to the same
-run, as if one process had sent them.
+run, as if one process had sent them. ``budget_usd`` is one ledger for all
+workers (a manager process serves it; :mod:`harness.run.quotas`).
 """
 
 from __future__ import annotations
@@ -15,14 +16,18 @@ from __future__ import annotations
 import asyncio
 import multiprocessing
 import queue
+import signal
 import socket
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from multiprocessing.managers import BaseManager
 from typing import Any
 
 from harness.request import Row
+from harness.run.budget import Budget
 from harness.run.executors import Job, Notify, stamp
 from harness.run.executors.sharding import (
+    Renumber,
     fair_share,
     keyed,
     merge_outcome,
@@ -30,6 +35,7 @@ from harness.run.executors.sharding import (
     share_of,
     split_phase,
 )
+from harness.run.quotas import LeasedBudget, SharedLedger, ThreadedQuotas, apply_state
 from harness.run.scheduler import Phase, RunOutcome
 
 __all__ = ["ProcessExecutor", "fair_share", "run_in_workers", "share_of", "split_phase"]
@@ -58,6 +64,7 @@ class WorkerJob:
 
     k: int
     job: Job
+    budget: LeasedBudget | None = None  # the run's one ledger, through the parent's manager
 
 
 def _worker_main(share: WorkerJob, rows: Any, barriers: dict[int, Any]) -> None:
@@ -70,8 +77,22 @@ def _worker_main(share: WorkerJob, rows: Any, barriers: dict[int, Any]) -> None:
     if set_parent_death_signal is not None:
         set_parent_death_signal()
 
+    passed: set[int] = set()
+
     async def line_up(phase: Phase) -> None:
+        passed.add(phase.key)
         await asyncio.to_thread(barriers[phase.key].wait)
+
+    async def work() -> RunOutcome:
+        try:
+            return await run_job(share.job, sink, before_phase=line_up, budget=share.budget)
+        finally:
+            if share.budget is not None:
+                await share.budget.flush()
+            # Stopped early (the budget): the others still meet this worker at every
+            # phase it did not reach.
+            for key in sorted(barriers.keys() - passed):
+                await asyncio.to_thread(barriers[key].wait)
 
     node = socket.gethostname()
 
@@ -81,7 +102,7 @@ def _worker_main(share: WorkerJob, rows: Any, barriers: dict[int, Any]) -> None:
 
     outcome: RunOutcome | None = None
     try:
-        outcome = asyncio.run(run_job(share.job, sink, before_phase=line_up))
+        outcome = asyncio.run(work())
     except KeyboardInterrupt:
         for barrier in barriers.values():
             barrier.abort()  # let the others stop waiting
@@ -100,15 +121,27 @@ def run_in_workers(workers: int, job: Job, sink: Callable[[dict[str, Any]], None
     phases = keyed(job.phases)
     barriers = {p.key: context.Barrier(workers) for p in phases}
     processes = []
+    # budget_usd is the run's, not a worker's: one ledger, served by a manager process,
+    # leased by every worker (harness.run.quotas).
+    manager, ledger = _ledger(context, job.budget)
     for k in range(workers):
         share = shard_job(replace(job, phases=phases), workers, k)
+        budget = job.budget
+        leased = (
+            None
+            if budget is None
+            else LeasedBudget(
+                budget.limit_usd, budget.prices, budget.judge_prices, ThreadedQuotas(ledger)
+            )
+        )
         process = context.Process(
-            target=_worker_main, args=(WorkerJob(k, share), rows, barriers), daemon=True
+            target=_worker_main, args=(WorkerJob(k, share, leased), rows, barriers), daemon=True
         )
         process.start()
         processes.append(process)
 
     total = RunOutcome(planned=sum(len(p.requests) for p in phases if p.duration_s is None))
+    renumber = Renumber(phases)
     done = 0
     interrupted = False
     while done < workers:
@@ -125,9 +158,34 @@ def run_in_workers(workers: int, job: Job, sink: Callable[[dict[str, Any]], None
             done += 1
             merge_outcome(total, item[2])
         else:
+            renumber(item)  # extras of time-bounded phases: one number each
             sink(item)
     for process in processes:
         process.join(timeout=10)
+    if manager is not None:
+        assert job.budget is not None
+        apply_state(job.budget, ledger.budget_state())
+        manager.shutdown()
     if interrupted:
         raise KeyboardInterrupt
     return total
+
+
+class _LedgerManager(BaseManager):
+    pass
+
+
+_LedgerManager.register("SharedLedger", SharedLedger)
+
+
+def _ledger(context: Any, budget: Budget | None) -> tuple[Any, Any]:
+    """A manager process serving one :class:`SharedLedger` of ``budget``, and its proxy."""
+    if budget is None:
+        return None, None
+    manager = _LedgerManager(ctx=context)
+    manager.start(_ignore_sigint)  # Ctrl-C stops the workers; the ledger outlives them
+    return manager, manager.SharedLedger(budget)  # type: ignore[attr-defined]
+
+
+def _ignore_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)

@@ -61,7 +61,7 @@ from harness.run.executors.sharding import (
 )
 from harness.run.limits import RateLimiter
 from harness.run.nodeclock import NodeClock, measure
-from harness.run.quotas import Coordinator, LeasedBudget, LeasedLimiter
+from harness.run.quotas import Coordinator, LeasedBudget, LeasedLimiter, apply_state
 from harness.run.scheduler import Phase, RunOutcome
 
 LOST = "worker_lost"
@@ -481,6 +481,8 @@ class _Driver:
                         continue
                     if finished:
                         slot.finished = True
+                        # Stopped early (the budget): the others must not wait for it.
+                        self.coordinator.leave.remote(slot.k)
                         merge_outcome(self.outcome, outcome)
                         continue
                     polls[slot.handle.drain.remote()] = slot
@@ -576,14 +578,8 @@ class _Driver:
                 self.outcome.errors += 1
 
     def _read_budget(self) -> None:
-        budget = self.job.budget
-        if budget is None:
-            return
-        state = self.ray.get(self.coordinator.budget_state.remote())
-        budget.spent_usd = state["spent_usd"]
-        budget.reserved_usd = state["reserved_usd"]
-        budget.unpriced_requests = state["unpriced_requests"]
-        budget.stopped_reason = state["stopped_reason"]
+        if self.job.budget is not None:
+            apply_state(self.job.budget, self.ray.get(self.coordinator.budget_state.remote()))
 
 
 class _Unbound:
