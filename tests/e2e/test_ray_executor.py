@@ -384,3 +384,108 @@ def test_ctrl_c_keeps_every_row_and_another_executor_resumes(
     assert sorted(merged["request_index"]) == list(range(60))
     assert set(merged["status"]) == {"ok"}
     assert set(merged["executor"]) == {"ray", "inline"}
+
+
+def _shards_alive() -> list[str]:
+    return [
+        a["name"]
+        for a in ray.util.list_named_actors(all_namespaces=True)
+        if a["name"].startswith("shard-")
+    ]
+
+
+def test_a_killed_driver_takes_its_actors_along_and_resume_sends_the_rest(
+    cluster: Any, sim: SimProcess, write_config: Callable[..., Path], tmp_path: Path
+) -> None:
+    from .test_resume import wait_for_rows
+
+    config = write_config(
+        f"""
+        run: {{name: crash, concurrency: 4, {on_ray(2)}}}
+        providers:
+          - {{name: steady, model: openai/steady, api_base: "{sim.api_base}"}}
+        suites:
+          - {{name: s, kind: latency, prompts: ["a b"], max_tokens: 12, requests: 60,
+              load: {{pattern: concurrency, levels: [4]}}}}
+        """
+    )
+    root = tmp_path / "out"
+    proc = subprocess.Popen(
+        [
+            *(sys.executable, "-m", "harness.cli", "run", str(config), "--out", str(root)),
+            *("--run-id", "crash", "--no-progress", "--ray-address", cluster.address),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    wait_for_rows(root / "crash", 8, proc)
+    proc.send_signal(signal.SIGKILL)
+    proc.communicate(timeout=30)
+    # The actors belong to the driver: Ray ends them with it, so nobody goes on buying
+    # requests whose rows no one journals.
+    deadline = time.monotonic() + 60
+    while _shards_alive() and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert not _shards_alive()
+    stopped = sim_requests(sim)
+    time.sleep(0.5)
+    assert sim_requests(sim) == stopped
+
+    result = CliRunner().invoke(
+        main,
+        ["run", str(config), "--out", str(root), "--resume", "crash", "--no-progress"],
+    )
+    assert result.exit_code == 0, result.output
+    merged = pd.read_parquet(root)
+    assert sorted(merged["request_index"]) == list(range(60))
+    assert set(merged["status"]) == {"ok"}
+
+
+def test_a_worker_node_lost_mid_run_loses_and_duplicates_nothing(
+    cluster: Any, sim: SimProcess, write_config: Callable[..., Path], tmp_path: Path
+) -> None:
+    # A third node for this test only: killing it leaves the module's two nodes.
+    doomed = cluster.add_node(num_cpus=2)
+    cluster.wait_for_nodes()
+    config = write_config(
+        f"""
+        run: {{name: nodelost, concurrency: 6, {on_ray(6)}}}
+        providers:
+          - {{name: steady, model: openai/steady, api_base: "{sim.api_base}"}}
+        suites:
+          - {{name: s, kind: latency, prompts: ["a b", "c d"], max_tokens: 12, requests: 60,
+              load: {{pattern: concurrency, levels: [6]}}}}
+        """
+    )
+    root = tmp_path / "out"
+    before = sim_requests(sim)
+    result: dict[str, Any] = {}
+
+    def go() -> None:
+        result["cli"] = CliRunner().invoke(
+            main, ["run", str(config), "--out", str(root), "--no-progress"]
+        )
+
+    thread = threading.Thread(target=go)
+    thread.start()
+    deadline = time.monotonic() + 120
+    while sim_requests(sim) - before < 6 + 12:  # warm-ups and two rounds
+        assert time.monotonic() < deadline and thread.is_alive()
+        time.sleep(0.05)
+    cluster.remove_node(doomed, allow_graceful=False)
+    thread.join(timeout=240)
+    assert not thread.is_alive()
+    assert result["cli"].exit_code == 0, result["cli"].output
+    rows = pd.read_parquet(root)
+    assert sorted(rows["request_index"]) == list(range(60))
+    bad = rows[rows["status"] != "ok"][["actor", "status", "error_type", "error_message"]]
+    assert bad.empty, bad.to_dict("records")
+    nodes = manifest_of(root)["executor"]
+    lost = [n for name, n in nodes["nodes"].items() if name.endswith("/" + doomed.node_id[:8])]
+    # SPREAD put some of the six actors on the doomed node; each was replaced once. The
+    # coordinator is on the driver's node, which survives.
+    assert lost, nodes
+    assert nodes["replaced_actors"] == len(lost[0]["actors"])
+    coordinator = nodes["nodes"]["coordinator"]
+    assert coordinator["node"] == coordinator["driver_node"]

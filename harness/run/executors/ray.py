@@ -148,6 +148,13 @@ def node_name() -> str:
     return f"{socket.gethostname()}/{ray.get_runtime_context().get_node_id()[:8]}"
 
 
+class _Coordinator(Coordinator):
+    """The coordinator as a Ray actor: it can say where it runs."""
+
+    def where(self) -> str:
+        return node_name()
+
+
 class ShardWorker:
     """An async actor: runs one share on its own event loop and buffers its rows until
     the driver polls (:meth:`drain`)."""
@@ -348,14 +355,18 @@ class _Driver:
     def _coordinator(self) -> Any:
         ray = self.ray
         options: dict[str, Any] = {"num_cpus": 0, "name": f"quotas-{self.token}"}
+        self.driver_node = None
         with contextlib.suppress(Exception):  # on the driver's node, so its clock is near
             from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
             node = ray.get_runtime_context().get_node_id()
-            options["scheduling_strategy"] = NodeAffinitySchedulingStrategy(node, soft=True)
+            self.driver_node = f"{socket.gethostname()}/{node[:8]}"
+            # Hard: a soft affinity lands elsewhere now and then, and a coordinator on a
+            # worker node dies with it, taking every actor's quotas along.
+            options["scheduling_strategy"] = NodeAffinitySchedulingStrategy(node, soft=False)
         budget = self.job.budget
         return (
-            ray.remote(Coordinator)
+            ray.remote(_Coordinator)
             .options(**options)
             .remote(
                 # The ledger as it stands (a resumed run's earlier spend included).
@@ -443,7 +454,11 @@ class _Driver:
                     slot.planned.update(zip(phase_indices(phase), phase.requests, strict=True))
         self.coordinator = self._coordinator()
         self.coordinator_clock = measure(functools.partial(_probe, ray, self.coordinator))
-        self.nodes["coordinator"] = self.coordinator_clock.manifest()
+        self.nodes["coordinator"] = {
+            **self.coordinator_clock.manifest(),
+            "node": ray.get(self.coordinator.where.remote()),
+            "driver_node": self.driver_node,
+        }
         interrupted = False
         try:
             failed = self._spawn(slots)
