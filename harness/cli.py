@@ -62,6 +62,18 @@ def main() -> None:
     metavar="RUN_ID",
     help="Continue RUN_ID: send only the requests that have no finished row.",
 )
+@click.option(
+    "--executor",
+    type=click.Choice(["inline", "processes", "ray"]),
+    default=None,
+    help="What sends the requests (overrides run.executor; see docs/scale.md).",
+)
+@click.option(
+    "--ray-address",
+    metavar="ADDRESS",
+    default=None,
+    help="Ray cluster: auto, or ray://host:10001 (implies --executor ray).",
+)
 @_clean_errors
 def run(
     config: Path,
@@ -70,13 +82,15 @@ def run(
     no_progress: bool,
     dry_run: bool,
     resume: str | None,
+    executor: str | None,
+    ray_address: str | None,
 ) -> None:
     """Send every suite of CONFIG to every provider, store the rows, print the comparison."""
-    from harness.config.spec import load_config
+    from harness.config.spec import load_config, with_executor
     from harness.report import load_summary
     from harness.run.session import execute
 
-    spec = load_config(config)
+    spec = with_executor(load_config(config), executor, ray_address)
     if dry_run:
         _print_dry_run(spec)
         return

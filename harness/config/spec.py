@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, ValidationError, model_validator
+from pydantic import Field, ValidationError, ValidationInfo, field_validator, model_validator
 
 from harness.config.yamlsource import KeyPath, YamlSource, format_key_path, load_yaml
 from harness.cost.pricing import PricingOverride
@@ -26,16 +26,72 @@ from harness.suites.base import MAX_COUNT, StrictModel
 _SECRET_KEYS = {"api_key", "apikey", "key", "secret", "token", "password", "authorization"}
 
 
+EXECUTORS = ("inline", "processes", "ray")
+RAY_EXTRA_HINT = "pip install harness[ray]"
+
+
+def ray_installed() -> bool:
+    """True when ``ray`` can be imported (looked up, not imported: that takes seconds)."""
+    import importlib.util
+
+    try:
+        return importlib.util.find_spec("ray") is not None
+    except (ImportError, ValueError):  # blocked (sys.modules["ray"] = None) or broken
+        return False
+
+
+class RaySettings(StrictModel):
+    """``run.ray``: where the cluster is and how the run is spread over it."""
+
+    address: str | None = Field(
+        default=None,
+        pattern=r"^(auto|ray://[^\s/:]+:\d+|[^\s/:]+:\d+)$",
+        description="auto (the cluster this machine belongs to), ray://host:10001 (a remote"
+        " cluster through Ray Client), or omitted: a local cluster for this run",
+    )
+    actors: int = Field(default=8, ge=1, le=4096, description="async actors sending requests")
+    streams_per_actor: int = Field(
+        default=32,
+        ge=1,
+        le=MAX_COUNT,
+        description="cap on requests in flight per actor (one event loop saturates near 48)",
+    )
+    cpus_per_actor: float = Field(
+        default=1.0, ge=0, le=64, description="CPUs Ray reserves for each actor"
+    )
+
+
 class RunSettings(StrictModel):
     """The ``run:`` section."""
 
-    @model_validator(mode="after")
-    def _budget_in_one_process(self) -> RunSettings:
-        if self.budget_usd is not None and self.workers > 1:
-            # The reservation ledger lives in one event loop; sharing it across
-            # processes would let them overspend together.
-            raise ValueError("budget_usd needs workers: 1")
-        return self
+    # Field validators (not model ones) so that an error names the key and its line;
+    # fields are validated in order, so ``info.data`` holds ``workers`` and ``executor``.
+    @field_validator("executor")
+    @classmethod
+    def _executor_usable(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if value == "ray" and not ray_installed():
+            raise ValueError(f"executor ray needs the ray extra: {RAY_EXTRA_HINT}")
+        workers = info.data.get("workers", 1)
+        if workers > 1 and value in ("inline", "ray"):
+            raise ValueError(
+                f"executor {value} conflicts with workers: {workers} (the processes"
+                " executor's setting): remove workers, or use executor: processes"
+            )
+        return value
+
+    @field_validator("ray")
+    @classmethod
+    def _ray_needs_ray(cls, value: RaySettings | None, info: ValidationInfo) -> RaySettings | None:
+        if value is not None and "executor" in info.data and info.data["executor"] != "ray":
+            raise ValueError("a ray section needs executor: ray")
+        return value
+
+    @property
+    def executor_name(self) -> str:
+        """The executor that runs: ``executor``, else processes for workers > 1, else inline."""
+        if self.executor is not None:
+            return self.executor
+        return "processes" if self.workers > 1 else "inline"
 
     name: str = Field(default="run", pattern=r"^[A-Za-z0-9_.\-]+$")
     out: str = Field(default="results", description="results root, relative to the working dir")
@@ -49,6 +105,12 @@ class RunSettings(StrictModel):
     workers: int = Field(
         default=1, ge=1, le=64, description="processes sending requests (one event loop each)"
     )
+    executor: Literal["inline", "processes", "ray"] | None = Field(
+        default=None,
+        description="what sends the requests: inline (one event loop), processes (workers)"
+        " or ray (a cluster); default inline, or processes when workers > 1",
+    )
+    ray: RaySettings | None = Field(default=None, description="settings of executor: ray")
     budget_usd: float | None = Field(
         default=None, gt=0, description="stop before the spend could pass this (USD)"
     )
@@ -167,12 +229,66 @@ class RunSpec:
 
     @property
     def config_hash(self) -> str:
-        """sha256 of the resolved config (suite files inlined), stable across key order."""
-        canonical = json.dumps(self.resolved, sort_keys=True, separators=(",", ":"), default=str)
+        """sha256 of the resolved config (suite files inlined), stable across key order.
+
+        Where the requests are sent from (``run.executor``, ``run.ray``) is not part of
+        the plan: a run may be resumed with another executor.
+        """
+        run = {k: v for k, v in self.resolved.get("run", {}).items() if k not in _NOT_PLAN}
+        resolved = {**self.resolved, "run": run}
+        canonical = json.dumps(resolved, sort_keys=True, separators=(",", ":"), default=str)
         return hashlib.sha256(canonical.encode()).hexdigest()
 
     def provider(self, name: str) -> ProviderConfig:
         return next(p for p in self.providers if p.name == name)
+
+
+_NOT_PLAN = ("executor", "ray")
+
+
+def with_executor(
+    spec: RunSpec, executor: str | None = None, ray_address: str | None = None
+) -> RunSpec:
+    """``spec`` with the command line's ``--executor`` / ``--ray-address`` applied.
+
+    The command line wins over the file: ``--executor ray`` on a config with
+    ``workers: 4`` runs on Ray (workers is the processes executor's setting);
+    ``--ray-address`` alone means ``--executor ray``. The plan's hash does not change
+    (a run may be resumed on another executor). Raises :class:`ConfigError` naming
+    the options when the result is invalid.
+    """
+    if executor is None and ray_address is None:
+        return spec
+    options = " ".join(
+        f"{name} {value}"
+        for name, value in (("--executor", executor), ("--ray-address", ray_address))
+        if value is not None
+    )
+    chosen = executor or ("ray" if ray_address is not None else spec.run.executor_name)
+    if ray_address is not None and chosen != "ray":
+        raise ConfigError(f"{spec.path}: {options}: --ray-address needs the ray executor")
+    data = spec.run.model_dump()
+    data["executor"] = chosen
+    if chosen != "processes":
+        data["workers"] = 1
+    if chosen == "ray":
+        data["ray"] = {
+            **(data.get("ray") or {}),
+            **({"address": ray_address} if ray_address else {}),
+        }
+    else:
+        data["ray"] = None
+    try:
+        run = RunSettings.model_validate(data)
+    except ValidationError as exc:
+        problems = "; ".join(e["msg"].removeprefix("Value error, ") for e in exc.errors())
+        raise ConfigError(f"{spec.path}: {options}: {problems}") from None
+    # The file's settings stay as written (workers included: it is part of the plan's
+    # hash); only where the requests are sent from changes.
+    dumped = run.model_dump(mode="json")
+    resolved_run = {**spec.resolved["run"], **{k: dumped[k] for k in _NOT_PLAN}}
+    resolved = {**spec.resolved, "run": resolved_run}
+    return RunSpec(spec.path, run, spec.providers, spec.suites, resolved)
 
 
 def load_config(path: str | Path) -> RunSpec:
@@ -243,6 +359,12 @@ def _refuse_capacity_with_workers(
             f" capacity search (suite {searching[0]}: load.pattern capacity decides each level"
             " from all its rows in one process); set run.workers: 1"
         )
+    if searching and run.executor_name != "inline":
+        raise ConfigError(
+            f"{source.where(('run', 'executor'))}: executor {run.executor_name} cannot run a"
+            f" capacity search (suite {searching[0]}: load.pattern capacity decides each level"
+            " from all its rows in one process); use executor: inline"
+        )
 
 
 def _validate_suite(source: YamlSource, data: Any, at: KeyPath, base_dir: Path) -> SuiteConfig:
@@ -296,8 +418,10 @@ _SECRET_HINT = (
 __all__ = [
     "ConfigError",
     "ProviderConfig",
+    "RaySettings",
     "RunSettings",
     "RunSpec",
     "format_key_path",
     "load_config",
+    "with_executor",
 ]

@@ -134,38 +134,47 @@ class Budget:
         self.stopped_reason: str | None = None
         self._reservations: dict[int, float] = {}
 
-    def try_reserve(self, request: RequestSpec) -> bool:
-        """True if the request may be sent; False (and a stop reason) if it could overspend."""
+    def worst_case(self, request: RequestSpec) -> float | None:
+        """The request's worst-case cost (USD, its judge's included); None when unpriced."""
         estimate = request_cost_range(
             request, self.prices[request.provider], self.judge_prices.get(request.suite)
         )
-        worst = 0.0
-        if estimate is None:
-            # No price: it cannot be capped; counted and reported, not silently free.
-            self.unpriced_requests += 1
-        else:
-            worst = estimate[1]
-        if self.spent_usd + self.reserved_usd + worst > self.limit_usd:
+        return None if estimate is None else estimate[1]
+
+    def try_reserve(self, request: RequestSpec) -> bool:
+        """True if the request may be sent; False (and a stop reason) if it could overspend."""
+        worst = self.worst_case(request)
+        # No price: it cannot be capped; counted and reported, not silently free.
+        if not self.lease(worst or 0.0, unpriced=worst is None):
+            return False
+        self._reservations[id(request)] = worst or 0.0
+        return True
+
+    async def reserve(self, request: RequestSpec) -> bool:
+        """:meth:`try_reserve`, awaitable: what the scheduler calls, so that a budget held
+        elsewhere (:class:`harness.run.quotas.LeasedBudget`) can be asked over the network."""
+        return self.try_reserve(request)
+
+    def lease(self, worst_usd: float, *, unpriced: bool = False) -> bool:
+        """Reserve ``worst_usd`` of the cap; False (and a stop reason) if it could overspend."""
+        self.unpriced_requests += unpriced
+        if self.spent_usd + self.reserved_usd + worst_usd > self.limit_usd:
             self.stopped_reason = (
                 f"budget: spent ${self.spent_usd:.6f} + in flight ${self.reserved_usd:.6f}"
-                f" + next request's worst case ${worst:.6f} would exceed ${self.limit_usd:.6f}"
+                f" + next request's worst case ${worst_usd:.6f} would exceed ${self.limit_usd:.6f}"
             )
             return False
-        self.reserved_usd += worst
-        self._reservations[id(request)] = worst
+        self.reserved_usd += worst_usd
         return True
 
     def settle(self, request: RequestSpec, row: Mapping[str, Any]) -> None:
         """Replace the reservation by what the request (and its judge) really cost."""
-        self.reserved_usd -= self._reservations.pop(id(request), 0.0)
-        columns = ["cost_usd", "judge_cost_usd"]
-        if row.get("from_cache"):
-            # The answer was not bought again; its verdict was, unless it was stored too.
-            columns = [] if row.get("judge_from_cache") is not False else ["judge_cost_usd"]
-        for column in columns:
-            value = row.get(column)
-            if isinstance(value, int | float):
-                self.spent_usd += float(value)
+        self.release(self._reservations.pop(id(request), 0.0), spent_of(row))
+
+    def release(self, reserved_usd: float, spent_usd: float) -> None:
+        """Return a reservation of ``reserved_usd``; count ``spent_usd`` as spent."""
+        self.reserved_usd -= reserved_usd
+        self.spent_usd += spent_usd
 
     def summary(self) -> dict[str, Any]:
         return {
@@ -175,6 +184,15 @@ class Budget:
             "stopped_reason": self.stopped_reason,
             "unpriced_requests": self.unpriced_requests,
         }
+
+
+def spent_of(row: Mapping[str, Any]) -> float:
+    """What a row's request (and its judge) cost: a cached answer was not bought again,
+    its verdict was, unless it was stored too."""
+    columns = ["cost_usd", "judge_cost_usd"]
+    if row.get("from_cache"):
+        columns = [] if row.get("judge_from_cache") is not False else ["judge_cost_usd"]
+    return sum(float(v) for c in columns if isinstance(v := row.get(c), int | float))
 
 
 def recovered_spend(

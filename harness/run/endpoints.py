@@ -10,6 +10,7 @@ from harness.cost import price_table
 from harness.cost.pricing import resolve_price
 from harness.errors import ConfigError
 from harness.providers.trace import Endpoint
+from harness.run.executors.keys import KeySource, key_source
 from harness.secrets import env_refs, expand_refs
 from harness.sim import SimProcess
 
@@ -86,6 +87,20 @@ def choose_transport(provider: ProviderConfig) -> str:
 
 NOT_STARTED = "http://127.0.0.1:9/v1"
 """api_base of an optional local provider whose server did not start: never sent to."""
+
+
+def key_sources(
+    spec: RunSpec, endpoints: dict[str, Endpoint], judge_endpoints: dict[str, Endpoint]
+) -> dict[str, KeySource]:
+    """Endpoint name → the variables its secrets come from (for senders on other nodes)."""
+    named = [(endpoints[p.name], p.api_key_env, p.params) for p in spec.providers]
+    named += [
+        (judge_endpoints[s], j.api_key_env, j.params)
+        for s, j in judges(spec).items()
+        if s in judge_endpoints
+    ]
+    sources = {e.provider: key_source(e, env, params) for e, env, params in named}
+    return {name: source for name, source in sources.items() if source is not None}
 
 
 def build_endpoints(

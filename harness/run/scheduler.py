@@ -119,6 +119,7 @@ class RunOutcome:
     clock: dict[str, float] = field(default_factory=dict)
     unavailable: dict[str, str] = field(default_factory=dict)  # provider → why it was not sent to
     capacity: list[dict[str, Any]] = field(default_factory=list)  # each capacity search's result
+    executor: dict[str, Any] = field(default_factory=dict)  # for the manifest (ray: nodes, clocks)
 
 
 def cancelled_row(request: RequestSpec, index: int) -> Row:
@@ -316,7 +317,7 @@ async def run_phases(
             sink(row)
             outcome.errors += 1
             return row
-        if stop.is_set() or (budget is not None and not budget.try_reserve(request)):
+        if stop.is_set() or (budget is not None and not await budget.reserve(request)):
             stop.set()
             outcome.not_sent += 1
             return None

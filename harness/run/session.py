@@ -35,7 +35,7 @@ from harness.store.resume import ResumeState, prepare_resume
 
 if TYPE_CHECKING:
     pass
-from harness.run.endpoints import NOT_STARTED, build_endpoints, resolve_keys
+from harness.run.endpoints import NOT_STARTED, build_endpoints, key_sources, resolve_keys
 from harness.run.executors import Job, executor_for
 from harness.run.plan import build_plan, remaining, skip_unavailable
 from harness.run.servers import _gone, _health, local_server_processes, scrubbed_logs, simulators
@@ -171,7 +171,7 @@ def execute(
             notify(provider, message)
 
         endpoints, judge_endpoints = build_endpoints(spec, keys, sim, local_bases)
-        health = _health(spec, sim, servers, picklable=spec.run.workers > 1)
+        health = _health(spec, sim, servers, picklable=spec.run.executor_name != "inline")
         # The keys from the environment and the resolved header secrets (not the
         # placeholders such as "no-key" that the harness itself sends).
         known.extend(keys.values())
@@ -238,6 +238,7 @@ def execute(
                 ),
             ],
             "time_bounded_phases": sum(p.duration_s is not None for p in plan),
+            "executor": {"name": spec.run.executor_name},
         }
         write_manifest(run_dir, manifest)
         progress = _progress(to_send, show_progress)
@@ -289,12 +290,14 @@ def execute(
             health=health,
             cache=cache,
             budget=budget,
+            key_sources=key_sources(spec, endpoints, judge_endpoints),
         )
 
         status = "interrupted"
         outcome = None
         try:
-            outcome = executor_for(spec.run.workers).run(job, sink, notify=tell)
+            executor = executor_for(spec.run.workers, spec.run.executor_name, spec.run.ray)
+            outcome = executor.run(job, sink, notify=tell)
             status = "completed"
         except KeyboardInterrupt:
             # Ctrl-C: in-flight requests were cancelled and recorded as such;
@@ -330,6 +333,8 @@ def execute(
                         "warning": clock_warning(outcome),
                     },
                 )
+            if outcome is not None and outcome.executor:
+                manifest["executor"].update(outcome.executor)  # ray: its nodes and clocks
             if any(p.pattern != "concurrency" for p in plan):
                 manifest["open_loop"] = open_loop_block(run_dir)
             if outcome is not None and outcome.capacity:

@@ -93,6 +93,13 @@ SCHEMA = pa.schema(
         ("client_cpu", pa.float64()),
         ("clock_ok", pa.bool_()),
         ("worker", pa.int64()),
+        # Where the row was sent from (harness/run/executors): inline, processes or ray;
+        # the host (under ray, host/node id); the actor or worker process; whether that
+        # node's clock offset to the driver was measured within the tolerance.
+        ("executor", pa.string()),
+        ("node", pa.string()),
+        ("actor", pa.int64()),
+        ("node_clock_ok", pa.bool_()),
         ("finish_reason", pa.string()),
         ("response_text", pa.string()),
         # rag_qa scores (null for other suite kinds)

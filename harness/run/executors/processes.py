@@ -7,7 +7,8 @@ streams of rate R/N make one Poisson stream of rate R; constant-rate arrivals
 are interleaved) — and each worker runs its share in its own process. Workers
 line up on a barrier before each phase, so a sweep's levels do not overlap.
 Rows come back to the parent through a queue and are written to the same
-run, as if one process had sent them.
+run, as if one process had sent them. ``budget_usd`` is one ledger for all
+workers (a manager process serves it; :mod:`harness.run.quotas`).
 """
 
 from __future__ import annotations
@@ -15,79 +16,32 @@ from __future__ import annotations
 import asyncio
 import multiprocessing
 import queue
+import signal
+import socket
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from multiprocessing.managers import BaseManager
 from typing import Any
 
 from harness.errors import ConfigError
 from harness.request import Row
-from harness.run.chains import chain_roots
-from harness.run.executors import Job, Notify
+from harness.run.budget import Budget
+from harness.run.executors import Job, Notify, stamp
+from harness.run.executors.sharding import (
+    Renumber,
+    fair_share,
+    keyed,
+    merge_outcome,
+    shard_job,
+    share_of,
+    split_phase,
+)
+from harness.run.quotas import LeasedBudget, SharedLedger, ThreadedQuotas, apply_state
 from harness.run.scheduler import Phase, RunOutcome
 
+__all__ = ["ProcessExecutor", "fair_share", "run_in_workers", "share_of", "split_phase"]
+
 _DONE = "__done__"
-
-
-def split_phase(phase: Phase, workers: int, k: int) -> Phase | None:
-    """Worker ``k``'s share of a phase (None when it gets no request)."""
-    indices = phase.indices or list(
-        range(phase.first_index, phase.first_index + len(phase.requests))
-    )
-    # Round-robin over chains: a conversation's turns stay in one worker (run.chains).
-    roots = chain_roots(phase.requests)
-    starts = {root: n for n, root in enumerate(sorted(set(roots)))}
-    mine = [i for i, root in enumerate(roots) if starts[root] % workers == k]
-    if not mine and phase.duration_s is None:
-        return None
-    level, ramp_to = phase.level, phase.ramp_to
-    offset = 0.0
-    if level is not None and phase.pattern == "concurrency":
-        level = float(int(level) // workers + (k < int(level) % workers))
-        if level == 0:
-            return None
-    elif level is not None:
-        # Constant-rate workers interleave; a ramp's or a trace's arrivals are split as given.
-        plain = phase.pattern == "rate" and ramp_to is None and phase.offsets is None
-        offset = k / level if plain and level > 0 else 0.0
-        level = level / workers
-        ramp_to = None if ramp_to is None else ramp_to / workers
-    requests = [phase.requests[i] for i in mine] or phase.requests[:1]
-    return replace(
-        phase,
-        requests=requests,
-        indices=[indices[i] for i in mine] or None,
-        level=level,
-        ramp_to=ramp_to,
-        offsets=None if phase.offsets is None else [phase.offsets[i] for i in mine],
-        seed=phase.seed * 1000 + k,
-        start_offset_s=offset,
-    )
-
-
-def fair_share(total: int, workers: int, k: int) -> int:
-    """Worker ``k``'s part of a cap: the parts sum to ``total`` (some may be 0)."""
-    return total // workers + (k < total % workers)
-
-
-def share_of(
-    phase: Phase,
-    workers: int,
-    k: int,
-    concurrency: int,
-    provider_concurrency: dict[str, int],
-) -> Phase | None:
-    """Worker ``k``'s share of a phase, spread over no more workers than its caps allow.
-
-    A cap of ``c`` below the number of workers (the global ``concurrency``, the
-    provider's, or a closed loop's level) cannot be split into whole slots for
-    every worker: the phase goes to the first ``c`` workers only, whose slots
-    (``fair_share``) sum to the cap, so no request is dropped and the cap holds.
-    """
-    spread = min(workers, concurrency, provider_concurrency.get(phase.provider, workers))
-    if phase.pattern == "concurrency" and phase.level is not None:
-        spread = min(spread, int(phase.level))
-    spread = max(1, spread)
-    return split_phase(phase, spread, k) if k < spread else None
 
 
 class ProcessExecutor:
@@ -119,6 +73,7 @@ class WorkerJob:
 
     k: int
     job: Job
+    budget: LeasedBudget | None = None  # the run's one ledger, through the parent's manager
 
 
 def _worker_main(share: WorkerJob, rows: Any, barriers: dict[int, Any]) -> None:
@@ -131,16 +86,32 @@ def _worker_main(share: WorkerJob, rows: Any, barriers: dict[int, Any]) -> None:
     if set_parent_death_signal is not None:
         set_parent_death_signal()
 
+    passed: set[int] = set()
+
     async def line_up(phase: Phase) -> None:
+        passed.add(phase.key)
         await asyncio.to_thread(barriers[phase.key].wait)
+
+    async def work() -> RunOutcome:
+        try:
+            return await run_job(share.job, sink, before_phase=line_up, budget=share.budget)
+        finally:
+            if share.budget is not None:
+                await share.budget.flush()
+            # Stopped early (the budget): the others still meet this worker at every
+            # phase it did not reach.
+            for key in sorted(barriers.keys() - passed):
+                await asyncio.to_thread(barriers[key].wait)
+
+    node = socket.gethostname()
 
     def sink(row: dict[str, Any]) -> None:
         row["worker"] = share.k
-        rows.put(row)
+        rows.put(stamp(row, "processes", share.k, node))
 
     outcome: RunOutcome | None = None
     try:
-        outcome = asyncio.run(run_job(share.job, sink, before_phase=line_up))
+        outcome = asyncio.run(work())
     except KeyboardInterrupt:
         for barrier in barriers.values():
             barrier.abort()  # let the others stop waiting
@@ -156,42 +127,30 @@ def run_in_workers(workers: int, job: Job, sink: Callable[[dict[str, Any]], None
     """
     context = multiprocessing.get_context("spawn")
     rows = context.Queue()
-    keyed = [replace(p, key=i) for i, p in enumerate(job.phases)]
-    barriers = {p.key: context.Barrier(workers) for p in keyed}
-    shared_rates = {
-        name: (r / workers if r else None, t / workers if t else None)
-        for name, (r, t) in job.rates.items()
-    }
-    concurrency, provider_concurrency = job.concurrency, job.provider_concurrency
+    phases = keyed(job.phases)
+    barriers = {p.key: context.Barrier(workers) for p in phases}
     processes = []
+    # budget_usd is the run's, not a worker's: one ledger, served by a manager process,
+    # leased by every worker (harness.run.quotas).
+    manager, ledger = _ledger(context, job.budget)
     for k in range(workers):
-        share = replace(
-            job,
-            # Every worker gets every phase, possibly empty, so that each
-            # barrier sees all its parties.
-            phases=[
-                share_of(p, workers, k, concurrency, provider_concurrency) or _idle_share(p)
-                for p in keyed
-            ],
-            # A worker beyond a cap gets no request under it (share_of), so the
-            # floor of 1 it is given here is never used.
-            concurrency=max(1, fair_share(concurrency, workers, k)),
-            provider_concurrency={
-                n: max(1, fair_share(c, workers, k)) for n, c in provider_concurrency.items()
-            },
-            rates=shared_rates,
-            unavailable=dict(job.unavailable),
-            health=dict(job.health),
-            budget=None,  # refused with workers by the config: a cap is one process's
+        share = shard_job(replace(job, phases=phases), workers, k)
+        budget = job.budget
+        leased = (
+            None
+            if budget is None
+            else LeasedBudget(
+                budget.limit_usd, budget.prices, budget.judge_prices, ThreadedQuotas(ledger)
+            )
         )
         process = context.Process(
-            target=_worker_main, args=(WorkerJob(k, share), rows, barriers), daemon=True
+            target=_worker_main, args=(WorkerJob(k, share, leased), rows, barriers), daemon=True
         )
         process.start()
         processes.append(process)
 
-    phases = job.phases
     total = RunOutcome(planned=sum(len(p.requests) for p in phases if p.duration_s is None))
+    renumber = Renumber(phases)
     done = 0
     interrupted = False
     while done < workers:
@@ -206,36 +165,36 @@ def run_in_workers(workers: int, job: Job, sink: Callable[[dict[str, Any]], None
             continue
         if isinstance(item, tuple) and item and item[0] == _DONE:
             done += 1
-            _merge(total, item[2])
+            merge_outcome(total, item[2])
         else:
+            renumber(item)  # extras of time-bounded phases: one number each
             sink(item)
     for process in processes:
         process.join(timeout=10)
+    if manager is not None:
+        assert job.budget is not None
+        apply_state(job.budget, ledger.budget_state())
+        manager.shutdown()
     if interrupted:
         raise KeyboardInterrupt
     return total
 
 
-def _idle_share(phase: Phase) -> Phase:
-    # A worker with no request in a phase still meets the others at its barrier.
-    return replace(phase, requests=[], indices=[], level=1.0)
+class _LedgerManager(BaseManager):
+    pass
 
 
-def _merge(total: RunOutcome, part: RunOutcome | None) -> None:
-    if part is None:
-        return
-    for name in (
-        "finished",
-        "errors",
-        "cancelled",
-        "untrustworthy",
-        "measured",
-        "not_sent",
-        "retries",
-    ):
-        setattr(total, name, getattr(total, name) + getattr(part, name))
-    total.warmup_errors.update(part.warmup_errors)
-    for name, reason in part.unavailable.items():
-        total.unavailable.setdefault(name, reason)
-    for key, value in part.clock.items():
-        total.clock[key] = max(total.clock.get(key, 0.0), value)
+_LedgerManager.register("SharedLedger", SharedLedger)
+
+
+def _ledger(context: Any, budget: Budget | None) -> tuple[Any, Any]:
+    """A manager process serving one :class:`SharedLedger` of ``budget``, and its proxy."""
+    if budget is None:
+        return None, None
+    manager = _LedgerManager(ctx=context)
+    manager.start(_ignore_sigint)  # Ctrl-C stops the workers; the ledger outlives them
+    return manager, manager.SharedLedger(budget)  # type: ignore[attr-defined]
+
+
+def _ignore_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
