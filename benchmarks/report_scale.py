@@ -33,6 +33,7 @@ import json
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -319,26 +320,30 @@ def report_commands(work: Path) -> dict[str, list[str]]:
 def timed(code: Path, args: list[str], timeout: float) -> dict[str, Any]:
     """One command in a fresh process under /usr/bin/time -v: wall s, peak RSS MB, exit code."""
     started = time.perf_counter()
+    # A session of its own: on a timeout the whole group goes (time and the harness).
+    proc = subprocess.Popen(
+        ["/usr/bin/time", "-v", *harness_cmd(*args)],
+        env=env_for(code),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
     try:
-        proc = subprocess.run(
-            ["/usr/bin/time", "-v", *harness_cmd(*args)],
-            env=env_for(code),
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-            text=True,
-            timeout=timeout,
-        )
+        _, stderr = proc.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.communicate()
         return {"wall_s": None, "rss_mb": None, "rc": None, "timeout": timeout}
     wall = time.perf_counter() - started
-    rss = re.search(r"Maximum resident set size \(kbytes\): (\d+)", proc.stderr)
+    rss = re.search(r"Maximum resident set size \(kbytes\): (\d+)", stderr)
     result: dict[str, Any] = {
         "wall_s": wall,
         "rss_mb": int(rss.group(1)) / 1024 if rss else None,
         "rc": proc.returncode,
     }
     if proc.returncode not in (0, 1):  # diff exits 1 on a regression
-        result["error"] = proc.stderr.strip().splitlines()[-12:]
+        result["error"] = stderr.strip().splitlines()[-12:]
     return result
 
 
