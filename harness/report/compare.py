@@ -1,7 +1,7 @@
 """What every decision shares: which rows count, and how two samples are compared.
 
 Used by :mod:`.leaderboard`, :mod:`.diff` and :mod:`.gate`; every statistic comes
-from :mod:`harness.scoring.stats`.
+from :mod:`harness.stats`.
 
 Conventions
 -----------
@@ -21,7 +21,7 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
-from harness.scoring import stats
+from harness import stats
 
 FloatArray = npt.NDArray[np.float64]
 

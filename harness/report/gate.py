@@ -10,6 +10,7 @@ from typing import Literal, NamedTuple
 import numpy as np
 import pandas as pd
 
+from harness import stats
 from harness.report.compare import (
     base_name,
     clustered_sample,
@@ -18,7 +19,6 @@ from harness.report.compare import (
     timed_rows,
 )
 from harness.report.summary import PRIMARY_QUALITY
-from harness.scoring import stats
 
 
 class GateCheck(NamedTuple):

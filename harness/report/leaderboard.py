@@ -50,6 +50,7 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
+from harness import stats
 from harness.report.compare import (
     NOISE_FLOORS,
     FloatArray,
@@ -60,7 +61,6 @@ from harness.report.compare import (
     ok_rows,
 )
 from harness.report.summary import PRIMARY_QUALITY
-from harness.scoring import stats
 
 DIMENSIONS = ("quality", "latency", "cost")
 

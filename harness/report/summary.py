@@ -89,8 +89,8 @@ def percentile_ci(
 ) -> tuple[float, float]:
     """Bootstrap 95 % interval of the ``q``-th percentile (percentile method); with
     ``clusters`` (each value's case id) a group with repeats resamples cases.
-    See :func:`harness.scoring.stats.percentile_ci`."""
-    from harness.scoring.stats import percentile_ci as interval
+    See :func:`harness.stats.percentile_ci`."""
+    from harness.stats import percentile_ci as interval
 
     return interval(values, q, n_resamples=n_resamples, seed=seed, clusters=clusters)
 
