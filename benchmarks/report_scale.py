@@ -303,18 +303,42 @@ def generate(code: Path, work: Path) -> None:
 # --------------------------------------------------------------------------- timing
 
 
-def report_commands(work: Path) -> dict[str, list[str]]:
-    big, year, out = work / "big", work / "year", work / "out"
+def report_commands(work: Path, merged: bool = False) -> dict[str, list[str]]:
+    """Each command on the 1M-row runs (``merged``: in the layout a run now leaves, its
+    parts merged into one; else as the benchmark data was written, 1,024-row parts)."""
+    suffix = "m" if merged else ""
+    big, year, out = work / f"big{suffix}", work / f"year{suffix}", work / "out"
+    tag = " [merged]" if merged else ""
     return {
-        "summarize": ["summarize", str(big), "--run", "big-b"],
-        "leaderboard": ["leaderboard", str(big), "--run", "big-b"],
-        "diff": ["diff", str(big), "big-a", "big-b"],
-        "export html": ["export", str(big), "--run", "big-b", "--to", str(out / "r.html")],
-        "export md": ["export", str(big), "--run", "big-b", "--to", str(out / "r.md")],
-        "export csv": ["export", str(big), "--run", "big-b", "--to", str(out / "r.csv")],
-        "export xlsx": ["export", str(big), "--run", "big-b", "--to", str(out / "r.xlsx")],
-        "history (365 runs)": ["history", str(year), "--metric", "ttft_p50_ms"],
+        f"summarize{tag}": ["summarize", str(big), "--run", "big-b"],
+        f"leaderboard{tag}": ["leaderboard", str(big), "--run", "big-b"],
+        f"diff{tag}": ["diff", str(big), "big-a", "big-b"],
+        f"export html{tag}": ["export", str(big), "--run", "big-b", "--to", str(out / "r.html")],
+        f"export md{tag}": ["export", str(big), "--run", "big-b", "--to", str(out / "r.md")],
+        f"export csv{tag}": ["export", str(big), "--run", "big-b", "--to", str(out / "r.csv")],
+        f"export xlsx{tag}": ["export", str(big), "--run", "big-b", "--to", str(out / "r.xlsx")],
+        f"history (365 runs){tag}": ["history", str(year), "--metric", "ttft_p50_ms"],
     }
+
+
+def merge_copies(code: Path, work: Path) -> None:
+    """``bigm`` and ``yearm``: copies of the data with each run's parts merged, as the
+    journal now leaves a finished run (harness/store/merge.py), merged by ``code``."""
+    script = (
+        "import sys; from pathlib import Path; from harness.store.merge import merge_parts\n"
+        "for d in sys.argv[1:]:\n"
+        "    merge_parts(Path(d), min_parts=2)\n"
+    )
+    for name in ("big", "year"):
+        done = work / f"{name}m.done"
+        if done.exists():
+            continue
+        target = work / f"{name}m"
+        shutil.rmtree(target, ignore_errors=True)
+        shutil.copytree(work / name, target)
+        runs = [str(d) for d in sorted(target.iterdir()) if d.is_dir()]
+        subprocess.run([sys.executable, "-c", script, *runs], env=env_for(code), check=True)
+        done.write_text("ok")
 
 
 def timed(code: Path, args: list[str], timeout: float) -> dict[str, Any]:
@@ -347,10 +371,12 @@ def timed(code: Path, args: list[str], timeout: float) -> dict[str, Any]:
     return result
 
 
-def run_reports(codes: list[Path], work: Path, timeout: float, only: list[str] | None) -> dict:
+def run_reports(
+    codes: list[Path], work: Path, timeout: float, only: list[str] | None, merged: bool = False
+) -> dict:
     (work / "out").mkdir(exist_ok=True)
     out: dict[str, dict[str, Any]] = {}
-    for name, args in report_commands(work).items():
+    for name, args in report_commands(work, merged).items():
         if only and not any(o in name for o in only):
             continue
         out[name] = {}
@@ -424,7 +450,7 @@ def run_rss(codes: list[Path], work: Path, sizes: list[int]) -> dict[str, Any]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--work", type=Path, default=Path("/tmp/harness-scale"))
-    parser.add_argument("--steps", default="gen,reports,run")
+    parser.add_argument("--steps", default="gen,reports,merged,run")
     parser.add_argument("--code", type=Path, nargs="+", default=[REPO])
     parser.add_argument("--run-sizes", default="10000,100000")
     parser.add_argument("--timeout", type=float, default=400.0)
@@ -443,6 +469,12 @@ def main() -> None:
         only = args.only.split(",") if args.only else None
         results["reports"] = run_reports(codes, work, args.timeout, only)
         print_ratios(results["reports"], codes)
+    if "merged" in steps:
+        # The newest code only: older code cannot read a merged part's name.
+        merge_copies(codes[-1], work)
+        print("reports on merged parts (the layout a run now leaves):")
+        only = args.only.split(",") if args.only else None
+        results["merged"] = run_reports(codes[-1:], work, args.timeout, only, merged=True)
     if "run" in steps:
         print("harness run against zero-delay simulators (RSS of the harness process):")
         sizes = [int(s) for s in args.run_sizes.split(",")]

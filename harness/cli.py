@@ -378,10 +378,10 @@ def leaderboard(
     """Rank providers on a weighted score relative to the best; ties within noise share
     a rank range ("1–2"); mark the Pareto frontier."""
     from harness.report import leaderboard
-    from harness.report.summary import load_run
+    from harness.report.summary import SUMMARY_COLUMNS, load_run
     from harness.store.files import read_manifest
 
-    chosen, rows = load_run(results_root, run_id)
+    chosen, rows = load_run(results_root, run_id, SUMMARY_COLUMNS)
     manifest = read_manifest(results_root / chosen)
     try:
         board = leaderboard.leaderboard(
@@ -434,7 +434,8 @@ def diff(
     job fails on a real regression and not on noise.
     """
     from harness.report import diff
-    from harness.store.parts import list_runs, read_runs
+    from harness.report.summary import SUMMARY_COLUMNS, read_frame
+    from harness.store.parts import list_runs
 
     known = list_runs(results_root)
     if against == "previous":
@@ -455,8 +456,8 @@ def diff(
             parsed[name.strip()] = float(value)
         except ValueError:
             raise click.BadParameter(f"{item!r}: expected METRIC=NUMBER") from None
-    rows_a = read_runs(results_root, [a]).to_pandas()
-    rows_b = read_runs(results_root, [b]).to_pandas()
+    rows_a = read_frame(results_root, [a], SUMMARY_COLUMNS)
+    rows_b = read_frame(results_root, [b], SUMMARY_COLUMNS)
     try:
         table = diff.diff_runs(rows_a, rows_b, {**diff.DEFAULT_THRESHOLDS, **parsed})
     except ValueError as exc:
@@ -518,9 +519,9 @@ def compare(
 ) -> None:
     """Adoption gate: should CANDIDATE replace BASELINE? Exit 0 adopt, 1 do not adopt."""
     from harness.report import gate
-    from harness.report.summary import load_run
+    from harness.report.summary import SUMMARY_COLUMNS, load_run
 
-    _, rows = load_run(results_root, run_id)
+    _, rows = load_run(results_root, run_id, SUMMARY_COLUMNS)
     try:
         result = gate.adoption_gate(
             rows,
@@ -547,9 +548,18 @@ def compare(
 def history(results_root: Path, metric: str, provider: str | None, fmt: str) -> None:
     """A metric of the summary over every run in RESULTS_ROOT, oldest first."""
     from harness.report import history
-    from harness.store.parts import read_runs
+    from harness.report.summary import SUMMARY_COLUMNS, read_frame
+    from harness.store.parts import list_runs
 
-    rows = read_runs(results_root).to_pandas()
+    runs = list_runs(results_root)
+    where = None
+    if provider is not None:
+        # Read only that provider's rows, once it is known to be there.
+        known = read_frame(results_root, runs, ["provider"])["provider"].dropna().unique()
+        name = history.base_name(provider)
+        if name in set(known):
+            where = {"provider": name}
+    rows = read_frame(results_root, runs, SUMMARY_COLUMNS, where)
     try:
         series = history.history(rows, metric, provider)
     except ValueError as exc:

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from harness.report.export import Report
+import pandas as pd
+
+from harness.report.export import Report, RowStream
 from harness.report.fairness import fairness_note
 from harness.report.summary import (
     PRIMARY_QUALITY,
+    frame_batches,
     load_summary,
     paired_quality,
     unpaired_providers,
@@ -19,11 +22,13 @@ def build_report(root: Path, run_id: str | None = None) -> Report:
     """Summary first (it is what CSV writes to the main file), then pairs and rows."""
     chosen, rows, summary = load_summary(root, run_id)
     manifest = read_manifest(Path(root) / chosen)
-    tables = {"summary": summary}
+    tables: dict[str, pd.DataFrame | RowStream] = {"summary": summary}
     pairs = paired_quality(rows)
     if len(pairs):
         tables["paired_quality"] = pairs
-    tables["requests"] = rows
+    # Every column of every row: streamed by the exports that write them all (CSV), read
+    # only as far as shown by those that cap them (Markdown, HTML).
+    tables["requests"] = RowStream(lambda: frame_batches(root, [chosen]), len(rows))
     config_hash = str(manifest.get("config_hash", "?"))[:12]
     notes = [
         f"config {manifest.get('config_path', '?')} (sha256 {config_hash})",

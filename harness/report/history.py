@@ -46,8 +46,10 @@ def history(
         return pd.DataFrame(columns=columns)
     pieces = []
     available: set[str] = set()
+    # Intervals cost most of a summary; a series of point values needs none.
+    bounds = metric.endswith(("_ci_low", "_ci_high"))
     for run_id, run_rows in rows.groupby("run_id", sort=False):
-        table = summarize(run_rows, (slos or {}).get(str(run_id)))
+        table = summarize(run_rows, (slos or {}).get(str(run_id)), intervals=bounds)
         available.update(str(c) for c in table.columns)
         if metric not in table.columns:
             continue

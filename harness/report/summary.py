@@ -7,7 +7,8 @@ seeded), so two providers whose intervals overlap are not told apart.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import math
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -15,9 +16,10 @@ import numpy as np
 import pandas as pd
 
 from harness.errors import StoreError
-from harness.secrets import redact_frame
+from harness.store.dataset import Where, read_batches, read_rows, redact_text
 from harness.store.files import read_manifest
-from harness.store.parts import list_runs, read_runs
+from harness.store.parts import list_runs
+from harness.store.schema import SCHEMA
 
 if TYPE_CHECKING:
     from harness.report.export import Kind
@@ -46,16 +48,66 @@ QUALITY = (
 PRIMARY_QUALITY = "exact_match_abstain"
 
 
-def load_run(root: Path, run_id: str | None = None) -> tuple[str, pd.DataFrame]:
-    """Rows of one run (default: the latest) as a DataFrame."""
+# Columns that no summary, ranking or comparison reads: the answer text, free-text
+# errors and judge rationales, raw chunk timings, reference answers. They are most of a
+# run's bytes; the reports that show rows (exports) read them on their own.
+UNSUMMARISED = frozenset(
+    {
+        "response_text",
+        "error_message",
+        "judge_rationale",
+        "judge_error",
+        "chunk_offsets_s",
+        "chunk_tokens",
+        "references",
+    }
+)
+SUMMARY_COLUMNS = tuple(name for name in SCHEMA.names if name not in UNSUMMARISED)
+"""What :func:`summarize`, the leaderboard, diff, history and the gate read."""
+
+
+def load_run(
+    root: Path, run_id: str | None = None, columns: Sequence[str] | None = None
+) -> tuple[str, pd.DataFrame]:
+    """Rows of one run (default: the latest) as a DataFrame: ``columns`` of them (default
+    every column; :data:`SUMMARY_COLUMNS` is what the reports need)."""
+    chosen = pick_run(root, run_id)
+    return chosen, read_frame(root, [chosen], columns)
+
+
+def pick_run(root: Path, run_id: str | None = None) -> str:
+    """``run_id`` if the root holds it, else (None) the latest run; StoreError if neither."""
     runs = list_runs(root)
     if not runs:
         raise StoreError(f"{root}: no runs found")
     chosen = run_id or runs[-1]
     if chosen not in runs:
         raise StoreError(f"{root}: no run {chosen!r}; known runs: {', '.join(runs)}")
-    # Whatever reads rows prints them somewhere: no key-shaped text gets through.
-    return chosen, redact_frame(read_runs(root, [chosen]).to_pandas())
+    return chosen
+
+
+def read_frame(
+    root: Path,
+    run_ids: Sequence[str],
+    columns: Sequence[str] | None = None,
+    where: Where | None = None,
+) -> pd.DataFrame:
+    """Rows of the runs as a DataFrame, from one dataset scan (``harness.store.dataset``).
+
+    Whatever reads rows prints them somewhere: no key-shaped text gets through (the
+    writer scrubs error messages, but an answer may echo a key, and older rows were
+    written before that).
+    """
+    table = redact_text(read_rows(root, run_ids, columns=columns, where=where))
+    frame: pd.DataFrame = table.to_pandas()
+    return frame
+
+
+def frame_batches(root: Path, run_ids: Sequence[str]) -> Iterator[pd.DataFrame]:
+    """Every column of the runs' rows, a redacted DataFrame at a time (for exports)."""
+    for table in read_batches(root, run_ids):
+        frame: pd.DataFrame = redact_text(table).to_pandas()
+        yield frame
 
 
 def run_slos(root: Path, run_id: str) -> dict[str, dict[str, float]]:
@@ -69,8 +121,9 @@ def run_slos(root: Path, run_id: str) -> dict[str, dict[str, float]]:
 
 
 def load_summary(root: Path, run_id: str | None = None) -> tuple[str, pd.DataFrame, pd.DataFrame]:
-    """A run's id, its rows, and its comparison table (with the SLOs its manifest names)."""
-    chosen, rows = load_run(root, run_id)
+    """A run's id, its rows (:data:`SUMMARY_COLUMNS`), and its comparison table (with the
+    SLOs its manifest names)."""
+    chosen, rows = load_run(root, run_id, SUMMARY_COLUMNS)
     return chosen, rows, summarize(rows, run_slos(root, chosen))
 
 
@@ -124,20 +177,27 @@ def _reasoning(ok: pd.DataFrame) -> dict[str, Any]:
 
 
 def summarize(
-    rows: pd.DataFrame, slos: Mapping[str, Mapping[str, float]] | None = None
+    rows: pd.DataFrame,
+    slos: Mapping[str, Mapping[str, float]] | None = None,
+    *,
+    intervals: bool = True,
 ) -> pd.DataFrame:
     """One line per (suite, load level, provider): volume, errors, percentiles with CIs,
     throughput, goodput against the suite's SLOs, speed and cost.
 
     A NaN or infinite value in a row gives NaN/inf in its line, without a warning;
     infinite durations are left out of the percentiles (they measured nothing).
+    ``intervals=False`` leaves every ``*_ci_low``/``*_ci_high`` empty and skips the
+    work of computing them (``history`` of a metric that is not an interval).
     """
     with np.errstate(all="ignore"):
-        return _summarize(rows, slos)
+        return _summarize(rows, slos, intervals)
 
 
 def _summarize(
-    rows: pd.DataFrame, slos: Mapping[str, Mapping[str, float]] | None = None
+    rows: pd.DataFrame,
+    slos: Mapping[str, Mapping[str, float]] | None = None,
+    intervals: bool = True,
 ) -> pd.DataFrame:
     slos = slos or {}
     rows = rows.copy()
@@ -171,7 +231,11 @@ def _summarize(
                 line[f"{name}_p{p}{unit}"] = value
             # Repeats of a case move together in the bootstrap (one unit of evidence).
             cases = timed.loc[measured.index, "case_id"].to_numpy() if "case_id" in timed else None
-            low, high = percentile_ci(values, 50, clusters=cases) if len(values) else (None, None)
+            low, high = (
+                percentile_ci(values, 50, clusters=cases)
+                if len(values) and intervals
+                else (None, None)
+            )
             line[f"{name}_p50{unit}_ci_low"], line[f"{name}_p50{unit}_ci_high"] = low, high
         # Throughput over the wall-clock span of the measured requests.
         # In float seconds from the first start: a non-finite or absurd e2e_s in a
@@ -203,8 +267,8 @@ def _summarize(
         line["cost_usd"] = float(costs.sum()) if priced else None
         line["usd_per_1k_requests"] = float(costs.mean()) * 1000 if priced else None
         line.update(_cost_detail(ok, line["cost_usd"]))
-        line.update(_quality(group, line["cost_usd"]))
-        line.update(_queueing(group, ok, str(level)))
+        line.update(_quality(group, line["cost_usd"], intervals))
+        line.update(_queueing(group, ok, str(level), intervals))
         out.append(line)
     table = pd.DataFrame(out)
     return table.sort_values(GROUP, kind="stable") if len(table) else table
@@ -250,7 +314,9 @@ def is_open_loop(level: str) -> bool:
     return level.split("=", 1)[0] in OPEN_LOOP_PATTERNS
 
 
-def _queueing(group: pd.DataFrame, ok: pd.DataFrame, level: str) -> dict[str, Any]:
+def _queueing(
+    group: pd.DataFrame, ok: pd.DataFrame, level: str, intervals: bool = True
+) -> dict[str, Any]:
     """Queue wait of every sent request; for open-loop levels also the latency users
     see (from the scheduled arrival) and offered vs achieved rate."""
     if "queue_wait_s" not in group or group["queue_wait_s"].isna().all():
@@ -266,7 +332,7 @@ def _queueing(group: pd.DataFrame, ok: pd.DataFrame, level: str) -> dict[str, An
         values = (ok["queue_wait_s"] + ok[column]).dropna().to_numpy(dtype=float) * 1000
         for p in (50, 90, 99):
             out[f"{name}_p{p}_ms"] = float(np.percentile(values, p)) if len(values) else None
-        low, high = percentile_ci(values, 50) if len(values) else (None, None)
+        low, high = percentile_ci(values, 50) if len(values) and intervals else (None, None)
         out[f"{name}_p50_ms_ci_low"], out[f"{name}_p50_ms_ci_high"] = low, high
     out.update(_open_loop_rates(group))
     return out
@@ -328,7 +394,7 @@ def _cost_detail(ok: pd.DataFrame, cost: float | None) -> dict[str, Any]:
     return out
 
 
-def _quality(group: pd.DataFrame, cost: float | None) -> dict[str, Any]:
+def _quality(group: pd.DataFrame, cost: float | None, intervals: bool = True) -> dict[str, Any]:
     """Mean scores with CIs, abstention behaviour, and $ per correct answer.
 
     A score is averaged per case first (its repeats are one unit of evidence), so the
@@ -340,7 +406,11 @@ def _quality(group: pd.DataFrame, cost: float | None) -> dict[str, Any]:
         if column not in group or group[column].isna().all():
             continue
         values = per_case(group, column, "provider").iloc[:, 0].to_numpy(dtype=np.float64)
-        mean, low, high = bootstrap_ci(values, n_resamples=1000, seed=0)
+        if intervals:
+            mean, low, high = bootstrap_ci(values, n_resamples=1000, seed=0)
+        else:
+            present = values[~np.isnan(values)]  # bootstrap_ci's point estimate
+            mean, low, high = float(np.mean(present)) if present.size else math.nan, None, None
         out[column], out[f"{column}_ci_low"], out[f"{column}_ci_high"] = mean, low, high
     if not out:
         return out
