@@ -130,11 +130,15 @@ def real_run(code: Path, work: Path, requests: int, root: Path, run_id: str) -> 
         raise SystemExit(f"harness run {run_id} failed ({proc.returncode}):\n{err[-3000:]}")
     manifest = json.loads((root / run_id / "_manifest.json").read_text())
     rows = int(manifest.get("rows_written", 0))
+    # While sending: before the last rows land (the summary printed at the end reads
+    # the run back, which is a report, not the runner).
+    sending = [rss for _, rss, done in samples if 0 < done < 0.98 * rows]
     return {
         "requests": rows,
         "wall_s": wall,
         "req_per_s": rows / wall,
         "peak_rss_mb": hwm,
+        "sending_rss_mb": max(sending) if sending else None,
         "samples": samples,
         "kb_per_request": _slope_kb(samples),
     }
@@ -161,7 +165,8 @@ def _rows_so_far(run_dir: Path) -> int:
 
 def _slope_kb(samples: list[tuple[float, float, int]]) -> float | None:
     """RSS growth per finished request (KB), fitted over the second half of the run."""
-    points = [(rows, rss) for _, rss, rows in samples if rows > 0]
+    last = max((rows for _, _, rows in samples), default=0)
+    points = [(rows, rss) for _, rss, rows in samples if 0 < rows < 0.98 * last]
     points = points[len(points) // 2 :]
     if len(points) < 3 or points[-1][0] == points[0][0]:
         return None
@@ -441,6 +446,7 @@ def run_rss(codes: list[Path], work: Path, sizes: list[int]) -> dict[str, Any]:
             print(
                 f"  run {size:>9,} requests  {_code_label(code):<28} {result['wall_s']:7.1f} s"
                 f"  {result['req_per_s']:6.0f} req/s  peak RSS {result['peak_rss_mb']:6.0f} MB"
+                f"  while sending {result['sending_rss_mb'] or 0:6.0f} MB"
                 f"  growth {'?' if slope is None else f'{slope:.2f}'} KB/request",
                 flush=True,
             )
