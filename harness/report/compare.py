@@ -57,7 +57,7 @@ def measured_rows(rows: pd.DataFrame) -> pd.DataFrame:
     """Non-warm-up rows, load level filled, plus ``label``: the provider as tables show it."""
     if "warmup" in rows.columns:
         rows = rows[~_flag(rows["warmup"])]
-    out = rows.copy()
+    out = rows.copy(deep=False)  # columns are added or replaced, never written into
     out["load_level"] = (
         out["load_level"].astype(object).where(out["load_level"].notna(), "-")
         if "load_level" in out.columns
@@ -97,8 +97,15 @@ def clustered_sample(
     if column not in group.columns:
         return np.empty(0, dtype=np.float64), None
     values = pd.to_numeric(group[column], errors="coerce").dropna()
-    cases = group.loc[values.index, "case_id"].to_numpy() if "case_id" in group else None
+    cases = case_codes(group.loc[values.index, "case_id"]) if "case_id" in group else None
     return values.to_numpy(dtype=np.float64) * scale, cases
+
+
+def case_codes(cases: pd.Series[Any]) -> npt.NDArray[np.int64]:
+    """Each row's case as an integer (a missing case id is one more case): the same
+    clusters as the ids themselves, and far quicker for the bootstrap to group."""
+    codes, _ = pd.factorize(cases, use_na_sentinel=False)
+    return np.asarray(codes, dtype=np.int64)
 
 
 class Comparison(NamedTuple):

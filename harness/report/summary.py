@@ -49,8 +49,9 @@ PRIMARY_QUALITY = "exact_match_abstain"
 
 
 # Columns that no summary, ranking or comparison reads: the answer text, free-text
-# errors and judge rationales, raw chunk timings, reference answers. They are most of a
-# run's bytes; the reports that show rows (exports) read them on their own.
+# errors and judge rationales, raw chunk timings, reference answers (most of a run's
+# bytes), and the diagnostics that no report code names. The reports that show rows
+# (exports) read every column on their own.
 UNSUMMARISED = frozenset(
     {
         "response_text",
@@ -60,6 +61,28 @@ UNSUMMARISED = frozenset(
         "chunk_offsets_s",
         "chunk_tokens",
         "references",
+        "suite_kind",
+        "retry_wait_s",
+        "retry_after_s",
+        "t0_perf_s",
+        "first_chunk_s",
+        "first_reasoning_s",
+        "tpot_s",
+        "tokens_mismatch",
+        "visible_tokens",
+        "tokens_per_chunk",
+        "cached_input_tokens",
+        "cache_write_tokens",
+        "schedule_lag_s",
+        "send_delay_s",
+        "loop_lag_ms",
+        "client_cpu",
+        "worker",
+        "finish_reason",
+        "judge_model",
+        "judge_input_tokens",
+        "judge_output_tokens",
+        "judge_from_cache",
     }
 )
 SUMMARY_COLUMNS = tuple(name for name in SCHEMA.names if name not in UNSUMMARISED)
@@ -99,7 +122,10 @@ def read_frame(
     written before that).
     """
     table = redact_text(read_rows(root, run_ids, columns=columns, where=where))
-    frame: pd.DataFrame = table.to_pandas()
+    # The Arrow buffers are released column by column as pandas takes them over, so
+    # the rows are not held twice.
+    frame: pd.DataFrame = table.to_pandas(split_blocks=True, self_destruct=True)
+    del table
     return frame
 
 
@@ -200,7 +226,7 @@ def _summarize(
     intervals: bool = True,
 ) -> pd.DataFrame:
     slos = slos or {}
-    rows = rows.copy()
+    rows = rows.copy(deep=False)  # columns are replaced, never written into (copy-on-write)
     if "warmup" in rows:
         rows = rows[rows["warmup"].fillna(False).astype(bool) == False]  # noqa: E712
     rows["load_level"] = rows["load_level"].fillna("-") if "load_level" in rows else "-"
@@ -230,7 +256,11 @@ def _summarize(
                 value = float(np.percentile(values, p)) if len(values) else None
                 line[f"{name}_p{p}{unit}"] = value
             # Repeats of a case move together in the bootstrap (one unit of evidence).
-            cases = timed.loc[measured.index, "case_id"].to_numpy() if "case_id" in timed else None
+            cases = (
+                pd.factorize(timed.loc[measured.index, "case_id"], use_na_sentinel=False)[0]
+                if "case_id" in timed
+                else None
+            )
             low, high = (
                 percentile_ci(values, 50, clusters=cases)
                 if len(values) and intervals

@@ -224,11 +224,16 @@ def redact_text(table: pa.Table) -> pa.Table:
             redacted = pc.if_else(pc.is_null(column), column, pa.scalar(REDACTED, field.type))
             table = table.set_column(i, field, redacted)
             continue
-        candidate = pc.fill_null(pc.match_substring_regex(column, SCRUB_CANDIDATE), False)
+        # Each distinct value is checked once: most text columns hold a few (suite,
+        # provider, status), and an answer column is no worse off.
+        encoded = pc.dictionary_encode(column).combine_chunks()
+        distinct = encoded.dictionary
+        candidate = pc.fill_null(pc.match_substring_regex(distinct, SCRUB_CANDIDATE), False)
         if not pc.any(candidate).as_py():
             continue
-        values = column.to_pylist()
+        values = distinct.to_pylist()
         for j in pc.indices_nonzero(candidate).to_pylist():
             values[j] = scrub(values[j])
-        table = table.set_column(i, field, pa.array(values, field.type))
+        scrubbed = pc.take(pa.array(values, field.type), encoded.indices)
+        table = table.set_column(i, field, scrubbed)
     return table
