@@ -378,10 +378,11 @@ def leaderboard(
     """Rank providers on a weighted score relative to the best; ties within noise share
     a rank range ("1–2"); mark the Pareto frontier."""
     from harness.report import leaderboard
-    from harness.report.summary import SUMMARY_COLUMNS, load_run
+    from harness.report.compare import DECISION_COLUMNS
+    from harness.report.summary import load_run
     from harness.store.files import read_manifest
 
-    chosen, rows = load_run(results_root, run_id, SUMMARY_COLUMNS)
+    chosen, rows = load_run(results_root, run_id, DECISION_COLUMNS)
     manifest = read_manifest(results_root / chosen)
     try:
         board = leaderboard.leaderboard(
@@ -434,7 +435,8 @@ def diff(
     job fails on a real regression and not on noise.
     """
     from harness.report import diff
-    from harness.report.summary import SUMMARY_COLUMNS, read_frame
+    from harness.report.compare import DECISION_COLUMNS
+    from harness.report.summary import read_frame
     from harness.store.parts import list_runs
 
     known = list_runs(results_root)
@@ -456,8 +458,8 @@ def diff(
             parsed[name.strip()] = float(value)
         except ValueError:
             raise click.BadParameter(f"{item!r}: expected METRIC=NUMBER") from None
-    rows_a = read_frame(results_root, [a], SUMMARY_COLUMNS)
-    rows_b = read_frame(results_root, [b], SUMMARY_COLUMNS)
+    rows_a = read_frame(results_root, [a], DECISION_COLUMNS)
+    rows_b = read_frame(results_root, [b], DECISION_COLUMNS)
     try:
         table = diff.diff_runs(rows_a, rows_b, {**diff.DEFAULT_THRESHOLDS, **parsed})
     except ValueError as exc:
@@ -519,9 +521,10 @@ def compare(
 ) -> None:
     """Adoption gate: should CANDIDATE replace BASELINE? Exit 0 adopt, 1 do not adopt."""
     from harness.report import gate
-    from harness.report.summary import SUMMARY_COLUMNS, load_run
+    from harness.report.compare import DECISION_COLUMNS
+    from harness.report.summary import load_run
 
-    _, rows = load_run(results_root, run_id, SUMMARY_COLUMNS)
+    _, rows = load_run(results_root, run_id, DECISION_COLUMNS)
     try:
         result = gate.adoption_gate(
             rows,
@@ -548,6 +551,7 @@ def compare(
 def history(results_root: Path, metric: str, provider: str | None, fmt: str) -> None:
     """A metric of the summary over every run in RESULTS_ROOT, oldest first."""
     from harness.report import history
+    from harness.report.compare import base_name
     from harness.report.summary import SUMMARY_COLUMNS, read_frame
     from harness.store.parts import list_runs
 
@@ -556,7 +560,7 @@ def history(results_root: Path, metric: str, provider: str | None, fmt: str) -> 
     if provider is not None:
         # Read only that provider's rows, once it is known to be there.
         known = read_frame(results_root, runs, ["provider"])["provider"].dropna().unique()
-        name = history.base_name(provider)
+        name = base_name(provider)
         if name in set(known):
             where = {"provider": name}
     rows = read_frame(results_root, runs, SUMMARY_COLUMNS, where)

@@ -28,6 +28,24 @@ FloatArray = npt.NDArray[np.float64]
 
 SIMULATED_SUFFIX = " (simulated)"
 
+DECISION_COLUMNS = (
+    "suite",
+    "load_level",
+    "provider",
+    "simulated",
+    "warmup",
+    "status",
+    "from_cache",
+    "case_id",
+    "ttft_s",
+    "e2e_s",
+    "itl_s",
+    "cost_usd",
+    "exact_match_abstain",
+)
+"""Every row column the leaderboard, diff and gate read (a million rows of the others
+would only be copied around by each filter)."""
+
 
 # Per metric, a change no larger than this (in ms) is never a regression, whatever its
 # relative size: it is within the instrument's error. TTFT and E2E rest on one or two

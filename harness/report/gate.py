@@ -48,7 +48,7 @@ class GateResult:
 
 
 def _resolve(rows: pd.DataFrame, name: str, role: str) -> str:
-    labels = sorted({str(x) for x in rows["label"]})
+    labels = sorted({str(x) for x in rows["label"].unique()})
     if name in labels:
         return name
     matches = [label for label in labels if base_name(label) == base_name(name)]
@@ -193,7 +193,7 @@ def adoption_gate(
     for column, value in (("suite", suite), ("load_level", load_level)):
         if value is None:
             continue
-        known = sorted({str(x) for x in measured[column]})
+        known = sorted({str(x) for x in measured[column].unique()})
         if value not in known:
             raise ValueError(f"unknown {column} {value!r}; known: {', '.join(known)}")
         measured = measured[measured[column] == value]

@@ -38,7 +38,7 @@ def history(
     columns = ["run_id", "started_at", "provider", "suite", "load_level", "value"]
     if provider is not None:
         name = base_name(provider)
-        known = sorted({str(p) for p in rows["provider"].dropna()})
+        known = sorted({str(p) for p in rows["provider"].dropna().unique()})
         if name not in known:
             raise ValueError(f"unknown provider {provider!r}; known: {', '.join(known)}")
         rows = rows[rows["provider"] == name]
