@@ -551,19 +551,12 @@ def compare(
 def history(results_root: Path, metric: str, provider: str | None, fmt: str) -> None:
     """A metric of the summary over every run in RESULTS_ROOT, oldest first."""
     from harness.report import history
-    from harness.report.compare import base_name
     from harness.report.summary import SUMMARY_COLUMNS, read_frame
     from harness.store.parts import list_runs
 
     runs = list_runs(results_root)
-    where = None
-    if provider is not None:
-        # Read only that provider's rows, once it is known to be there.
-        known = read_frame(results_root, runs, ["provider"])["provider"].dropna().unique()
-        name = base_name(provider)
-        if name in set(known):
-            where = {"provider": name}
-    rows = read_frame(results_root, runs, SUMMARY_COLUMNS, where)
+    # One run at a time, never the whole root in memory; each without its bulky columns.
+    rows = (read_frame(results_root, [run], SUMMARY_COLUMNS) for run in runs)
     try:
         series = history.history(rows, metric, provider)
     except ValueError as exc:

@@ -203,3 +203,27 @@ fragments = st.sampled_from(
 def test_every_text_scrub_changes_matches_the_candidate_pattern(text: str) -> None:
     if scrub(text) != text:
         assert re.search(SCRUB_CANDIDATE, text), text
+
+
+def test_history_of_runs_one_at_a_time_equals_history_of_all_rows() -> None:
+    from datetime import timedelta
+
+    from harness.report.history import history
+
+    from .test_decide import T0, frame, latency_rows, outcomes, rag_rows
+
+    rows: list[dict[str, Any]] = []
+    for run_id, day, ttft in [("r-late", 3, 300.0), ("r-early", 1, 100.0), ("r-mid", 2, 200.0)]:
+        start = T0 + timedelta(days=day)
+        rows += latency_rows("p", n=20, ttft_ms=ttft, run_id=run_id, start=start)
+        rows += latency_rows("q", n=20, ttft_ms=ttft / 2, run_id=run_id, start=start)
+        rows += rag_rows("p", outcomes(10, day), run_id=run_id, start=start)
+    data = frame(rows)
+    runs = [group for _, group in data.groupby("run_id", sort=False)]
+    for metric, provider in [("ttft_p50_ms", "p"), ("ttft_p50_ms_ci_low", None), ("errors", "q")]:
+        whole = history(data, metric, provider)
+        pd.testing.assert_frame_equal(history(iter(runs), metric, provider), whole)
+    # The p50 of 20 requests of 100, 200 and 300 ms, oldest run first.
+    assert history(iter(runs), "ttft_p50_ms", "q")["value"].tolist() == [50.0, 100.0, 150.0]
+    with pytest.raises(ValueError, match="unknown provider 'nobody'"):
+        history(iter(runs), "ttft_p50_ms", "nobody")
