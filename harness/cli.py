@@ -461,10 +461,11 @@ def leaderboard(
     """Rank providers on a weighted score relative to the best; ties within noise share
     a rank range ("1–2"); mark the Pareto frontier."""
     from harness.report import leaderboard
+    from harness.report.compare import DECISION_COLUMNS
     from harness.report.summary import load_run
     from harness.store.files import read_manifest
 
-    chosen, rows = load_run(results_root, run_id)
+    chosen, rows = load_run(results_root, run_id, DECISION_COLUMNS)
     manifest = read_manifest(results_root / chosen)
     try:
         board = leaderboard.leaderboard(
@@ -543,7 +544,9 @@ def diff(
     job fails on a real regression and not on noise.
     """
     from harness.report import diff
-    from harness.store.parts import list_runs, read_runs
+    from harness.report.compare import DECISION_COLUMNS
+    from harness.report.summary import read_frame
+    from harness.store.parts import list_runs
 
     known = list_runs(results_root)
     if against == "previous":
@@ -564,8 +567,8 @@ def diff(
             parsed[name.strip()] = float(value)
         except ValueError:
             raise click.BadParameter(f"{item!r}: expected METRIC=NUMBER") from None
-    rows_a = read_runs(results_root, [a]).to_pandas()
-    rows_b = read_runs(results_root, [b]).to_pandas()
+    rows_a = read_frame(results_root, [a], DECISION_COLUMNS)
+    rows_b = read_frame(results_root, [b], DECISION_COLUMNS)
     try:
         table = diff.diff_runs(rows_a, rows_b, {**diff.DEFAULT_THRESHOLDS, **parsed})
     except ValueError as exc:
@@ -654,13 +657,14 @@ def _run_gate(
     checks: str | None,
 ) -> None:
     from harness.report import gate
+    from harness.report.compare import DECISION_COLUMNS
     from harness.report.summary import load_run
 
     try:
         chosen = gate.parse_checks(checks) if checks is not None else None
     except ValueError as exc:
         raise click.BadParameter(str(exc)) from None
-    _, rows = load_run(results_root, run_id)
+    _, rows = load_run(results_root, run_id, DECISION_COLUMNS)
     try:
         result = gate.adoption_gate(
             rows,
@@ -708,9 +712,12 @@ def compare(**options: Any) -> None:
 def history(results_root: Path, metric: str, provider: str | None, fmt: str) -> None:
     """A metric of the summary over every run in RESULTS_ROOT, oldest first."""
     from harness.report import history
-    from harness.store.parts import read_runs
+    from harness.report.summary import SUMMARY_COLUMNS, read_frame
+    from harness.store.parts import list_runs
 
-    rows = read_runs(results_root).to_pandas()
+    runs = list_runs(results_root)
+    # One run at a time, never the whole root in memory; each without its bulky columns.
+    rows = (read_frame(results_root, [run], SUMMARY_COLUMNS) for run in runs)
     try:
         series = history.history(rows, metric, provider)
     except ValueError as exc:

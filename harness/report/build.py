@@ -18,7 +18,7 @@ from typing import Any
 import pandas as pd
 
 from harness.report import charts, views
-from harness.report.export import Report
+from harness.report.export import Report, RowStream
 from harness.report.fairness import fairness_note
 from harness.report.quality import primary_scores, structured_latency
 from harness.report.summary import (
@@ -129,7 +129,7 @@ def build_report(
     return Report(
         title=f"harness run {chosen}",
         run_ids=[chosen],
-        tables=tables,
+        tables=dict[str, pd.DataFrame | RowStream](tables),
         notes=notes,
         sections=sections,
         headers=views.headers(sorted({str(c) for t in tables.values() for c in t.columns})),

@@ -1,7 +1,7 @@
 """What every decision shares: which rows count, and how two samples are compared.
 
 Used by :mod:`.leaderboard`, :mod:`.diff` and :mod:`.gate`; every statistic comes
-from :mod:`harness.scoring.stats`.
+from :mod:`harness.stats`.
 
 Conventions
 -----------
@@ -21,12 +21,39 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
-from harness.scoring import stats
+from harness import stats
 
 FloatArray = npt.NDArray[np.float64]
 
 
 SIMULATED_SUFFIX = " (simulated)"
+
+DECISION_COLUMNS = (
+    "suite",
+    "load_level",
+    "provider",
+    "simulated",
+    "warmup",
+    "status",
+    "from_cache",
+    "case_id",
+    "ttft_s",
+    "e2e_s",
+    "itl_s",
+    "cost_usd",
+    # capacity at an SLO beside the ranks (harness.report.capacity)
+    "started_at",
+    "sent_s",
+    "output_tokens",
+    "suite_kind",
+    # each kind's primary score (harness.report.quality.QUALITY_BY_KIND)
+    "exact_match_abstain",
+    "tool_exact",
+    "field_accuracy",
+    "turn_score",
+)
+"""Every row column the leaderboard, diff and gate read (a million rows of the others
+would only be copied around by each filter)."""
 
 
 # Per metric, a change no larger than this (in ms) is never a regression, whatever its
@@ -57,7 +84,7 @@ def measured_rows(rows: pd.DataFrame) -> pd.DataFrame:
     """Non-warm-up rows, load level filled, plus ``label``: the provider as tables show it."""
     if "warmup" in rows.columns:
         rows = rows[~_flag(rows["warmup"])]
-    out = rows.copy()
+    out = rows.copy(deep=False)  # columns are added or replaced, never written into
     out["load_level"] = (
         out["load_level"].astype(object).where(out["load_level"].notna(), "-")
         if "load_level" in out.columns
@@ -97,8 +124,15 @@ def clustered_sample(
     if column not in group.columns:
         return np.empty(0, dtype=np.float64), None
     values = pd.to_numeric(group[column], errors="coerce").dropna()
-    cases = group.loc[values.index, "case_id"].to_numpy() if "case_id" in group else None
+    cases = case_codes(group.loc[values.index, "case_id"]) if "case_id" in group else None
     return values.to_numpy(dtype=np.float64) * scale, cases
+
+
+def case_codes(cases: pd.Series[Any]) -> npt.NDArray[np.int64]:
+    """Each row's case as an integer (a missing case id is one more case): the same
+    clusters as the ids themselves, and far quicker for the bootstrap to group."""
+    codes, _ = pd.factorize(cases, use_na_sentinel=False)
+    return np.asarray(codes, dtype=np.int64)
 
 
 class Comparison(NamedTuple):

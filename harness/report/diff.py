@@ -8,6 +8,7 @@ from collections.abc import Mapping
 
 import pandas as pd
 
+from harness import stats
 from harness.report.compare import (
     NOISE_FLOORS,
     Comparison,
@@ -19,7 +20,6 @@ from harness.report.compare import (
     quality_comparison,
     timed_rows,
 )
-from harness.scoring import stats
 
 DIFF_METRICS = (
     "ttft_p50_ms",

@@ -15,9 +15,12 @@ from html import escape
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
+
 from harness.report.export import (
     _CSS,
     Report,
+    RowStream,
     _generated,
     _has_simulated,
     _slug,
@@ -188,7 +191,8 @@ def export_xlsx_document(report: Report, path: Path) -> Path:
         sheet = book.create_sheet(title=titles[name])
         if name in ("notes", "charts"):  # written when every sheet is known
             continue
-        table = report.tables[name]
+        stored = report.tables[name]
+        table = stored.frame() if isinstance(stored, RowStream) else stored
         _write_sheet(sheet, table, report.headers)
         listing.append((name, titles[name], len(table)))
     notes = book[titles["notes"]]
@@ -232,7 +236,7 @@ def _excel_charts(book: Any, sheet: Any, report: Report, titles: dict[str, str])
     sheet["A1"] = "Charts (drawn from the leaderboard and the suite sheets)"
     anchor_row, drawn = 3, 0
     board = report.tables.get("leaderboard")
-    if board is not None and {"quality", "usd_per_1k_requests"} <= set(board.columns):
+    if isinstance(board, pd.DataFrame) and {"quality", "usd_per_1k_requests"} <= set(board.columns):
         source = book[titles["leaderboard"]]
         columns = list(board.columns)
         x_col = columns.index("usd_per_1k_requests") + 1
@@ -257,6 +261,8 @@ def _excel_charts(book: Any, sheet: Any, report: Report, titles: dict[str, str])
         drawn += 1
     for name, where in report.sections.items():
         table = report.tables[name]
+        if not isinstance(table, pd.DataFrame):
+            continue
         if where != "suite" or "(latency)" not in name or "provider" not in table:
             continue
         columns = list(table.columns)

@@ -43,7 +43,7 @@ import io
 import json
 import math
 import re
-from collections.abc import Callable, Collection, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from html import escape
@@ -128,12 +128,13 @@ class Report:
 
     ``tables`` keeps its order: typically ``leaderboard``, ``summary``, one per suite, and
     ``requests`` (the per-request rows as read from Parquet: list columns, tz-aware
-    timestamps, nullable integers and None/NaN are all expected).
+    timestamps, nullable integers and None/NaN are all expected; a :class:`RowStream`
+    when there are too many to hold).
     """
 
     title: str
     run_ids: list[str]
-    tables: dict[str, pd.DataFrame]
+    tables: dict[str, pd.DataFrame | RowStream]
     notes: list[str] = field(default_factory=list)
     generated_at: datetime = field(default_factory=lambda: datetime.now(UTC))
     # A decision-first report (harness.report.document) sets these; without ``sections``
@@ -148,6 +149,53 @@ class Report:
     """Deprecations and tag warnings (region, residency, open weights)."""
     charts: list[tuple[str, str]] | None = None
     """(name, SVG) of each chart; None: drawn from the first comparison table."""
+
+
+@dataclass
+class RowStream:
+    """A table too long to hold in memory (a run's per-request rows): ``batches()`` reads
+    it anew, a DataFrame at a time, already redacted; ``rows`` says how long it is.
+
+    CSV writes it batch by batch; Markdown and HTML read only its first rows (they show
+    :data:`MAX_DOCUMENT_ROWS`); JSON and XLSX, which build the whole document in
+    memory anyway, read it whole.
+    """
+
+    batches: Callable[[], Iterator[pd.DataFrame]]
+    rows: int
+
+    def __len__(self) -> int:
+        return self.rows
+
+    def head(self, n: int) -> pd.DataFrame:
+        """The first ``n`` rows (reading only as many batches as that takes)."""
+        taken: list[pd.DataFrame] = []
+        got = 0
+        for batch in self.batches():
+            taken.append(batch.iloc[: n - got])
+            got += len(taken[-1])
+            if got >= n:
+                break
+        return pd.concat(taken, ignore_index=True) if len(taken) > 1 else taken[0]
+
+    def frame(self) -> pd.DataFrame:
+        """Every row as one DataFrame."""
+        return pd.concat(list(self.batches()), ignore_index=True)
+
+
+Table = pd.DataFrame | RowStream
+
+
+def _whole(table: Table) -> pd.DataFrame:
+    return table.frame() if isinstance(table, RowStream) else table
+
+
+def _shown(table: Table, max_rows: int) -> tuple[pd.DataFrame, list[Kind]]:
+    """The rows a document shows and the columns' kinds (a stream's from what is shown)."""
+    if isinstance(table, RowStream):
+        head = table.head(max_rows)
+        return head, _kinds(head)
+    return table.head(max_rows), _kinds(table)
 
 
 Exporter = Callable[[Report, Path], Path]
@@ -201,7 +249,11 @@ def redact_report(report: Report) -> Report:
         report,
         title=scrub(report.title),
         notes=[scrub(note) for note in report.notes],
-        tables={name: redact_frame(table) for name, table in report.tables.items()},
+        tables={
+            # A stream's batches are redacted as they are read (harness.store.dataset).
+            name: table if isinstance(table, RowStream) else redact_frame(table)
+            for name, table in report.tables.items()
+        },
         answer=[scrub(line) for line in report.answer],
         warnings=[scrub(line) for line in report.warnings],
         charts=None
@@ -386,7 +438,8 @@ def _is_simulated_row(row: pd.Series) -> bool:
 
 
 def _has_simulated(report: Report) -> bool:
-    for table in report.tables.values():
+    for whole in report.tables.values():
+        table = whole.head(MAX_DOCUMENT_ROWS) if isinstance(whole, RowStream) else whole
         flags = table.get("simulated", ())
         if any(isinstance(v, bool | np.bool_) and v for v in flags):
             return True
@@ -430,25 +483,37 @@ def _generated(report: Report) -> str:
 
 
 def _csv_bytes(table: pd.DataFrame) -> bytes:
-    kinds = _kinds(table)
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow([str(c) for c in table.columns])
-    for row in table.itertuples(index=False, name=None):
-        cells = []
-        for value, kind in zip(row, kinds, strict=True):
-            if kind == "list" or _is_listlike(value):
-                cells.append("" if is_missing(value) else _json_text(value))
-                continue
-            plain = _typed(value, kind)
-            if plain is None:
-                cells.append("")
-            elif isinstance(plain, float):
-                cells.append(repr(plain))
-            else:
-                cells.append(str(plain))
-        writer.writerow(cells)
-    return buffer.getvalue().encode("utf-8")
+    buffer = io.BytesIO()
+    _write_csv(buffer, table)
+    return buffer.getvalue()
+
+
+def _write_csv(out: Any, table: Table) -> None:
+    """The table as CSV into a binary file, batch by batch (kinds from the first)."""
+    text = io.TextIOWrapper(out, encoding="utf-8", newline="")
+    writer = csv.writer(text, lineterminator="\n")
+    kinds: list[Kind] | None = None
+    batches = table.batches() if isinstance(table, RowStream) else iter([table])
+    for batch in batches:
+        if kinds is None:
+            kinds = _kinds(batch)
+            writer.writerow([str(c) for c in batch.columns])
+        for row in batch.itertuples(index=False, name=None):
+            cells = []
+            for value, kind in zip(row, kinds, strict=True):
+                if kind == "list" or _is_listlike(value):
+                    cells.append("" if is_missing(value) else _json_text(value))
+                    continue
+                plain = _typed(value, kind)
+                if plain is None:
+                    cells.append("")
+                elif isinstance(plain, float):
+                    cells.append(repr(plain))
+                else:
+                    cells.append(str(plain))
+            writer.writerow(cells)
+    text.flush()
+    text.detach()  # the caller closes (and fsyncs) the file
 
 
 @register(".csv")
@@ -460,17 +525,17 @@ def export_csv(report: Report, path: Path) -> Path:
     names = list(report.tables)
     slugs = _unique([_slug(name) for name in names[1:]])
     for name, slug in zip(names[1:], slugs, strict=True):
-        data = _csv_bytes(report.tables[name])
-        atomic_write(path.with_name(f"{path.stem}-{slug}.csv"), lambda f, d=data: f.write(d))
-    main = _csv_bytes(report.tables[names[0]])
-    atomic_write(path, lambda f: f.write(main))
+        table = report.tables[name]
+        atomic_write(path.with_name(f"{path.stem}-{slug}.csv"), lambda f, t=table: _write_csv(f, t))
+    atomic_write(path, lambda f: _write_csv(f, report.tables[names[0]]))
     return path
 
 
 def report_dict(report: Report) -> dict[str, Any]:
     """The report as JSON-ready Python: tables as lists of records."""
     tables: dict[str, list[dict[str, Any]]] = {}
-    for name, table in report.tables.items():
+    for name, whole in report.tables.items():
+        table = _whole(whole)
         kinds = _kinds(table)
         columns = [str(c) for c in table.columns]
         tables[name] = [
@@ -511,22 +576,22 @@ def _md_cell(text: str) -> str:
 
 
 def markdown_table(
-    table: pd.DataFrame,
+    table: Table,
     max_rows: int = MAX_DOCUMENT_ROWS,
     headers_shown: dict[str, str] | None = None,
 ) -> str:
     """One table as a GitHub pipe table (numbers right-aligned), with a cut-off note."""
     from tabulate import tabulate
 
-    kinds = _kinds(table)
+    shown, kinds = _shown(table, max_rows)
     rows = []
-    for _, row in table.head(max_rows).iterrows():
+    for _, row in shown.iterrows():
         cells = []
-        for column, kind in zip(table.columns, kinds, strict=True):
+        for column, kind in zip(shown.columns, kinds, strict=True):
             text = format_value(row[column], kind)
             cells.append(_md_cell(text) if text is not None else _missing_text(kind, row))
         rows.append(cells)
-    headers = [_md_cell((headers_shown or {}).get(str(c), str(c))) for c in table.columns]
+    headers = [_md_cell((headers_shown or {}).get(str(c), str(c))) for c in shown.columns]
     align = ["right" if k in NUMERIC_KINDS else "left" for k in kinds]
     if not headers:
         return "_(no columns)_"
@@ -719,7 +784,7 @@ def export_xlsx(report: Report, path: Path) -> Path:
     book.remove(book.active)
     listing = []
     for name, title in zip(names, titles, strict=False):
-        table = report.tables[name]
+        table = _whole(report.tables[name])
         _write_sheet(book.create_sheet(title=title), table)
         listing.append((name, title, len(table)))
     _write_notes(book.create_sheet(title=titles[-1]), report, listing)
@@ -781,25 +846,25 @@ def _html_cell(row: pd.Series, column: str, kind: Kind) -> str:
 
 def html_table(
     name: str,
-    table: pd.DataFrame,
+    table: Table,
     max_rows: int = MAX_DOCUMENT_ROWS,
     headers: dict[str, str] | None = None,
 ) -> str:
     """One table as ``<table data-table=name>``; simulated rows get ``class="simulated"``.
     ``headers`` shows a column under another header (with its unit)."""
-    kinds = _kinds(table)
+    shown_rows, kinds = _shown(table, max_rows)
     num = ' class="num"'
     titles = headers or {}
     head = "".join(
         f'<th{num if k in NUMERIC_KINDS else ""} scope="col">'
         f"{escape(titles.get(str(c), str(c)))}</th>"
-        for c, k in zip(table.columns, kinds, strict=True)
+        for c, k in zip(shown_rows.columns, kinds, strict=True)
     )
     body = []
-    for _, row in table.head(max_rows).iterrows():
+    for _, row in shown_rows.iterrows():
         marked = ' class="simulated"' if _is_simulated_row(row) else ""
         cells = "".join(
-            _html_cell(row, str(c), k) for c, k in zip(table.columns, kinds, strict=True)
+            _html_cell(row, str(c), k) for c, k in zip(shown_rows.columns, kinds, strict=True)
         )
         body.append(f"<tr{marked}>{cells}</tr>")
     shown = min(len(table), max_rows)
@@ -815,7 +880,7 @@ def html_table(
 def _chart_table(report: Report) -> pd.DataFrame | None:
     """The first table that compares providers: has ``provider`` and a latency column."""
     for name, table in report.tables.items():
-        if name == "requests" or "provider" not in table:
+        if name == "requests" or isinstance(table, RowStream) or "provider" not in table:
             continue
         if {"ttft_p50_ms", "e2e_p50_ms"} & set(table.columns) or quality_column(table):
             return table

@@ -12,6 +12,7 @@ from typing import Literal, NamedTuple
 import numpy as np
 import pandas as pd
 
+from harness import stats
 from harness.report.compare import (
     base_name,
     clustered_sample,
@@ -20,7 +21,6 @@ from harness.report.compare import (
     timed_rows,
 )
 from harness.report.summary import PRIMARY_QUALITY
-from harness.scoring import stats
 
 CHECKS = ("quality", "latency", "cost")
 """The checks :func:`adoption_gate` can run (``harness gate --checks latency,cost``)."""
@@ -100,7 +100,7 @@ class GateResult:
 
 
 def _resolve(rows: pd.DataFrame, name: str, role: str) -> str:
-    labels = sorted({str(x) for x in rows["label"]})
+    labels = sorted({str(x) for x in rows["label"].unique()})
     if name in labels:
         return name
     matches = [label for label in labels if base_name(label) == base_name(name)]
@@ -263,7 +263,7 @@ def adoption_gate(
     for column, value in (("suite", suite), ("load_level", load_level)):
         if value is None:
             continue
-        known = sorted({str(x) for x in measured[column]})
+        known = sorted({str(x) for x in measured[column].unique()})
         if value not in known:
             raise ValueError(f"unknown {column} {value!r}; known: {', '.join(known)}")
         measured = measured[measured[column] == value]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import itertools
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +16,7 @@ from harness.report.summary import summarize
 
 
 def history(
-    rows: pd.DataFrame,
+    rows: pd.DataFrame | Iterable[pd.DataFrame],
     metric: str,
     provider: str | None = None,
     *,
@@ -35,22 +35,42 @@ def history(
         Columns ``run_id, started_at, provider, suite, load_level, value``, ordered by
         start time (then run id, suite, load level, provider).
 
+    ``rows`` may also be the runs one DataFrame at a time (each the rows of one run),
+    so that a year of nightly runs is never in memory at once; ``provider`` is then
+    checked against the providers of every run as they come.
+
     Raises:
         ValueError: for an unknown provider, or a metric that no run's summary has.
     """
     columns = ["run_id", "started_at", "provider", "suite", "load_level", "value"]
-    if provider is not None:
-        name = base_name(provider)
-        known = sorted({str(p) for p in rows["provider"].dropna()})
-        if name not in known:
-            raise ValueError(f"unknown provider {provider!r}; known: {', '.join(known)}")
-        rows = rows[rows["provider"] == name]
-    if rows.empty:
-        return pd.DataFrame(columns=columns)
+    name = None if provider is None else base_name(provider)
+    known: set[str] = set()
+    if isinstance(rows, pd.DataFrame):
+        if name is not None:
+            known = {str(p) for p in rows["provider"].dropna().unique()}
+            if name not in known:
+                listed = ", ".join(sorted(known))
+                raise ValueError(f"unknown provider {provider!r}; known: {listed}")
+            rows = rows[rows["provider"] == name]
+        if rows.empty:
+            return pd.DataFrame(columns=columns)
+        runs: Iterable[tuple[Any, pd.DataFrame]] = rows.groupby("run_id", sort=False)
+    else:
+        runs = ((frame["run_id"].iloc[0], frame) for frame in rows if len(frame))
     pieces = []
     available: set[str] = set()
-    for run_id, run_rows in rows.groupby("run_id", sort=False):
-        table = summarize(run_rows, (slos or {}).get(str(run_id)))
+    # Intervals cost most of a summary; a series of point values needs none.
+    bounds = metric.endswith(("_ci_low", "_ci_high"))
+    seen = False
+    for run_id, all_rows in runs:
+        run_rows = all_rows
+        if name is not None and not isinstance(rows, pd.DataFrame):
+            known.update(str(p) for p in all_rows["provider"].dropna().unique())
+            run_rows = all_rows[all_rows["provider"] == name]
+            if run_rows.empty:
+                continue
+        seen = True
+        table = summarize(run_rows, (slos or {}).get(str(run_id)), intervals=bounds)
         available.update(str(c) for c in table.columns)
         if metric not in table.columns:
             continue
@@ -66,6 +86,10 @@ def history(
                 }
             )
         )
+    if name is not None and name not in known and not isinstance(rows, pd.DataFrame):
+        raise ValueError(f"unknown provider {provider!r}; known: {', '.join(sorted(known))}")
+    if not seen:
+        return pd.DataFrame(columns=columns)
     if not pieces:
         have = ", ".join(sorted(available))
         raise ValueError(f"unknown metric {metric!r}; the summary has: {have}")

@@ -52,6 +52,7 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
+from harness import stats
 from harness.report.compare import (
     NOISE_FLOORS,
     FloatArray,
@@ -62,7 +63,6 @@ from harness.report.compare import (
     ok_rows,
 )
 from harness.report.quality import PRIMARY_SCORE, primary_scores
-from harness.scoring import stats
 
 DIMENSIONS = ("quality", "latency", "cost")
 
@@ -231,7 +231,9 @@ def _reference_levels(ok: pd.DataFrame, notes: list[str]) -> dict[str, str]:
     c=32). A suite whose providers share no level is left out of latency, with a note."""
     levels: dict[str, str] = {}
     for suite, group in ok.groupby("suite", sort=True):
-        per_provider = [set(g["load_level"].astype(str)) for _, g in group.groupby("label")]
+        per_provider = [
+            set(g["load_level"].astype(str).unique()) for _, g in group.groupby("label")
+        ]
         shared = set.intersection(*per_provider) if per_provider else set()
         if shared:
             levels[str(suite)] = min(shared, key=_level_key)
@@ -332,7 +334,7 @@ def _figures(measured: pd.DataFrame, n_resamples: int, seed: int, notes: list[st
                 "e2e_p95_ms": float(np.nanmedian(e2es)) if e2es else math.nan,
                 "usd_per_1k_requests": price,
                 "error_rate": float((rows["status"] != "ok").mean()),
-                "suites": frozenset(str(s) for s in rows["suite"]),
+                "suites": frozenset(str(s) for s in rows["suite"].unique()),
             }
         )
     return _Figures(pd.DataFrame(lines), boot, quality_cases)
@@ -470,7 +472,7 @@ def leaderboard(
     wanted = _check_weights(weights if weights is not None else DEFAULT_WEIGHTS)
     notes: list[str] = []
     measured = measured_rows(rows) if len(rows) else pd.DataFrame(columns=["label"])
-    providers = sorted({str(p) for p in measured["label"]})
+    providers = sorted({str(p) for p in measured["label"].unique()})
     tag_values = _tag_columns(providers, tags or {})
     if where:
         if tags is None:

@@ -7,7 +7,8 @@ seeded), so two providers whose intervals overlap are not told apart.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import math
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -17,9 +18,10 @@ import pandas as pd
 from harness.errors import StoreError
 from harness.report.quality import tool_timing
 from harness.report.workloads import workload_figures
-from harness.secrets import redact_frame
+from harness.store.dataset import Where, read_batches, read_rows, redact_text
 from harness.store.files import read_manifest
-from harness.store.parts import list_runs, read_runs
+from harness.store.parts import list_runs
+from harness.store.schema import SCHEMA
 
 if TYPE_CHECKING:
     from harness.report.export import Kind
@@ -50,16 +52,90 @@ QUALITY = (
 PRIMARY_QUALITY = "exact_match_abstain"
 
 
-def load_run(root: Path, run_id: str | None = None) -> tuple[str, pd.DataFrame]:
-    """Rows of one run (default: the latest) as a DataFrame."""
+# Columns that no summary, ranking or comparison reads: the answer text, free-text
+# errors and judge rationales, raw chunk timings, reference answers (most of a run's
+# bytes), and the diagnostics that no report code names. The reports that show rows
+# (exports) read every column on their own.
+UNSUMMARISED = frozenset(
+    {
+        "response_text",
+        "error_message",
+        "judge_rationale",
+        "judge_error",
+        "chunk_offsets_s",
+        "chunk_tokens",
+        "references",
+        "retry_wait_s",
+        "retry_after_s",
+        "t0_perf_s",
+        "first_chunk_s",
+        "first_reasoning_s",
+        "tpot_s",
+        "tokens_mismatch",
+        "visible_tokens",
+        "tokens_per_chunk",
+        "cache_write_tokens",
+        "schedule_lag_s",
+        "send_delay_s",
+        "loop_lag_ms",
+        "client_cpu",
+        "worker",
+        "finish_reason",
+        "judge_model",
+        "judge_input_tokens",
+        "judge_output_tokens",
+        "judge_from_cache",
+    }
+)
+SUMMARY_COLUMNS = tuple(name for name in SCHEMA.names if name not in UNSUMMARISED)
+"""What :func:`summarize`, the leaderboard, diff, history and the gate read."""
+
+
+def load_run(
+    root: Path, run_id: str | None = None, columns: Sequence[str] | None = None
+) -> tuple[str, pd.DataFrame]:
+    """Rows of one run (default: the latest) as a DataFrame: ``columns`` of them (default
+    every column; :data:`SUMMARY_COLUMNS` is what the reports need)."""
+    chosen = pick_run(root, run_id)
+    return chosen, read_frame(root, [chosen], columns)
+
+
+def pick_run(root: Path, run_id: str | None = None) -> str:
+    """``run_id`` if the root holds it, else (None) the latest run; StoreError if neither."""
     runs = list_runs(root)
     if not runs:
         raise StoreError(f"{root}: no runs found")
     chosen = run_id or runs[-1]
     if chosen not in runs:
         raise StoreError(f"{root}: no run {chosen!r}; known runs: {', '.join(runs)}")
-    # Whatever reads rows prints them somewhere: no key-shaped text gets through.
-    return chosen, redact_frame(read_runs(root, [chosen]).to_pandas())
+    return chosen
+
+
+def read_frame(
+    root: Path,
+    run_ids: Sequence[str],
+    columns: Sequence[str] | None = None,
+    where: Where | None = None,
+) -> pd.DataFrame:
+    """Rows of the runs as a DataFrame, from one dataset scan (``harness.store.dataset``).
+
+    Whatever reads rows prints them somewhere: no key-shaped text gets through (the
+    writer scrubs error messages, but an answer may echo a key, and older rows were
+    written before that).
+    """
+    table = redact_text(read_rows(root, run_ids, columns=columns, where=where))
+    # The Arrow buffers are released column by column as pandas takes them over, so
+    # the rows are not held twice.
+    frame: pd.DataFrame = table.to_pandas(split_blocks=True, self_destruct=True)
+    del table
+    return frame
+
+
+def frame_batches(root: Path, run_ids: Sequence[str]) -> Iterator[pd.DataFrame]:
+    """Every column of the runs' rows, a redacted DataFrame at a time (for exports)."""
+    for table in read_batches(root, run_ids):
+        frame: pd.DataFrame = redact_text(table).to_pandas()
+        yield frame
 
 
 def run_slos(root: Path, run_id: str) -> dict[str, dict[str, float]]:
@@ -78,8 +154,9 @@ def _load_slo(suite: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def load_summary(root: Path, run_id: str | None = None) -> tuple[str, pd.DataFrame, pd.DataFrame]:
-    """A run's id, its rows, and its comparison table (with the SLOs its manifest names)."""
-    chosen, rows = load_run(root, run_id)
+    """A run's id, its rows (:data:`SUMMARY_COLUMNS`), and its comparison table (with the
+    SLOs its manifest names)."""
+    chosen, rows = load_run(root, run_id, SUMMARY_COLUMNS)
     return chosen, rows, summarize(rows, run_slos(root, chosen))
 
 
@@ -98,8 +175,8 @@ def percentile_ci(
 ) -> tuple[float, float]:
     """Bootstrap 95 % interval of the ``q``-th percentile (percentile method); with
     ``clusters`` (each value's case id) a group with repeats resamples cases.
-    See :func:`harness.scoring.stats.percentile_ci`."""
-    from harness.scoring.stats import percentile_ci as interval
+    See :func:`harness.stats.percentile_ci`."""
+    from harness.stats import percentile_ci as interval
 
     return interval(values, q, n_resamples=n_resamples, seed=seed, clusters=clusters)
 
@@ -133,23 +210,30 @@ def _reasoning(ok: pd.DataFrame) -> dict[str, Any]:
 
 
 def summarize(
-    rows: pd.DataFrame, slos: Mapping[str, Mapping[str, float]] | None = None
+    rows: pd.DataFrame,
+    slos: Mapping[str, Mapping[str, float]] | None = None,
+    *,
+    intervals: bool = True,
 ) -> pd.DataFrame:
     """One line per (suite, load level, provider): volume, errors, percentiles with CIs,
     throughput, goodput against the suite's SLOs, speed and cost.
 
     A NaN or infinite value in a row gives NaN/inf in its line, without a warning;
     infinite durations are left out of the percentiles (they measured nothing).
+    ``intervals=False`` leaves every ``*_ci_low``/``*_ci_high`` empty and skips the
+    work of computing them (``history`` of a metric that is not an interval).
     """
     with np.errstate(all="ignore"):
-        return _summarize(rows, slos)
+        return _summarize(rows, slos, intervals)
 
 
 def _summarize(
-    rows: pd.DataFrame, slos: Mapping[str, Mapping[str, float]] | None = None
+    rows: pd.DataFrame,
+    slos: Mapping[str, Mapping[str, float]] | None = None,
+    intervals: bool = True,
 ) -> pd.DataFrame:
     slos = slos or {}
-    rows = rows.copy()
+    rows = rows.copy(deep=False)  # columns are replaced, never written into (copy-on-write)
     if "warmup" in rows:
         rows = rows[rows["warmup"].fillna(False).astype(bool) == False]  # noqa: E712
     rows["load_level"] = rows["load_level"].fillna("-") if "load_level" in rows else "-"
@@ -179,8 +263,16 @@ def _summarize(
                 value = float(np.percentile(values, p)) if len(values) else None
                 line[f"{name}_p{p}{unit}"] = value
             # Repeats of a case move together in the bootstrap (one unit of evidence).
-            cases = timed.loc[measured.index, "case_id"].to_numpy() if "case_id" in timed else None
-            low, high = percentile_ci(values, 50, clusters=cases) if len(values) else (None, None)
+            cases = (
+                pd.factorize(timed.loc[measured.index, "case_id"], use_na_sentinel=False)[0]
+                if "case_id" in timed
+                else None
+            )
+            low, high = (
+                percentile_ci(values, 50, clusters=cases)
+                if len(values) and intervals
+                else (None, None)
+            )
             line[f"{name}_p50{unit}_ci_low"], line[f"{name}_p50{unit}_ci_high"] = low, high
         # Throughput over the wall-clock span of the measured requests.
         # In float seconds from the first start: a non-finite or absurd e2e_s in a
@@ -213,8 +305,8 @@ def _summarize(
         line["cost_usd"] = float(costs.sum()) if priced else None
         line["usd_per_1k_requests"] = float(costs.mean()) * 1000 if priced else None
         line.update(_cost_detail(ok, line["cost_usd"]))
-        line.update(_quality(group, line["cost_usd"]))
-        line.update(_queueing(group, ok, str(level)))
+        line.update(_quality(group, line["cost_usd"], intervals))
+        line.update(_queueing(group, ok, str(level), intervals))
         line.update(workload_figures(group))  # chat and prompt_cache (report/workloads.py)
         out.append(line)
     table = pd.DataFrame(out)
@@ -261,7 +353,9 @@ def is_open_loop(level: str) -> bool:
     return level.split("=", 1)[0] in OPEN_LOOP_PATTERNS
 
 
-def _queueing(group: pd.DataFrame, ok: pd.DataFrame, level: str) -> dict[str, Any]:
+def _queueing(
+    group: pd.DataFrame, ok: pd.DataFrame, level: str, intervals: bool = True
+) -> dict[str, Any]:
     """Queue wait of every sent request; for open-loop levels also the latency users
     see (from the scheduled arrival) and offered vs achieved rate."""
     if "queue_wait_s" not in group or group["queue_wait_s"].isna().all():
@@ -277,7 +371,7 @@ def _queueing(group: pd.DataFrame, ok: pd.DataFrame, level: str) -> dict[str, An
         values = (ok["queue_wait_s"] + ok[column]).dropna().to_numpy(dtype=float) * 1000
         for p in (50, 90, 99):
             out[f"{name}_p{p}_ms"] = float(np.percentile(values, p)) if len(values) else None
-        low, high = percentile_ci(values, 50) if len(values) else (None, None)
+        low, high = percentile_ci(values, 50) if len(values) and intervals else (None, None)
         out[f"{name}_p50_ms_ci_low"], out[f"{name}_p50_ms_ci_high"] = low, high
     out.update(_open_loop_rates(group))
     out.update(send_error(group))
@@ -354,7 +448,7 @@ def _cost_detail(ok: pd.DataFrame, cost: float | None) -> dict[str, Any]:
     return out
 
 
-def _quality(group: pd.DataFrame, cost: float | None) -> dict[str, Any]:
+def _quality(group: pd.DataFrame, cost: float | None, intervals: bool = True) -> dict[str, Any]:
     """Mean scores with CIs, abstention behaviour, and $ per correct answer.
 
     A score is averaged per case first (its repeats are one unit of evidence), so the
@@ -368,7 +462,11 @@ def _quality(group: pd.DataFrame, cost: float | None) -> dict[str, Any]:
         if column not in group or group[column].isna().all():
             continue
         values = per_case(group, column, "provider").iloc[:, 0].to_numpy(dtype=np.float64)
-        mean, low, high = bootstrap_ci(values, n_resamples=1000, seed=0)
+        if intervals:
+            mean, low, high = bootstrap_ci(values, n_resamples=1000, seed=0)
+        else:
+            present = values[~np.isnan(values)]  # bootstrap_ci's point estimate
+            mean, low, high = float(np.mean(present)) if present.size else math.nan, None, None
         out[column], out[f"{column}_ci_low"], out[f"{column}_ci_high"] = mean, low, high
     if not out:
         return out

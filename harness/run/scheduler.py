@@ -405,7 +405,17 @@ async def run_phases(
     async def open_loop(phase: Phase) -> None:
         assert phase.level is not None
         start = time.perf_counter()
-        tasks: list[asyncio.Task[None]] = []
+        # Only the requests in flight: a finished one's task is dropped at once (a
+        # million-request phase must not keep a million finished tasks), a failed one
+        # kept to raise its error.
+        tasks: set[asyncio.Task[None]] = set()
+        failed: list[asyncio.Task[None]] = []
+
+        def finished(task: asyncio.Task[None]) -> None:
+            tasks.discard(task)
+            if not task.cancelled() and task.exception() is not None:
+                failed.append(task)
+
         try:
             for (index, request), offset in zip(
                 numbered(phase), phase_arrivals(phase), strict=False
@@ -418,10 +428,16 @@ async def run_phases(
                 delay = due - time.perf_counter()
                 if delay > 0 and phase.provider not in gone:
                     await asyncio.sleep(delay)
-                tasks.append(asyncio.create_task(one(request, index, start, scheduled=due)))
+                task = asyncio.create_task(one(request, index, start, scheduled=due))
+                tasks.add(task)
+                task.add_done_callback(finished)
+                if failed:
+                    await failed[0]  # raises its error
             await asyncio.gather(*tasks)
+            if failed:
+                await failed[0]
         finally:
-            for task in tasks:
+            for task in list(tasks):
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
 

@@ -348,10 +348,11 @@ def open_loop_block(run_dir: Path) -> dict[str, Any]:
     """Offered vs achieved rate of each open-loop level, from the rows as stored,
     with the levels that were over capacity (the summary's definition)."""
     from harness.report.summary import open_loop_capacity
-    from harness.store.parts import read_runs
+    from harness.store.dataset import read_rows
 
+    columns = ["suite", "load_level", "provider", "warmup", "scheduled_s", "sent_s"]
     try:
-        rows = read_runs(run_dir.parent, [run_dir.name]).to_pandas()
+        rows = read_rows(run_dir.parent, [run_dir.name], columns=columns).to_pandas()
     except StoreError:
         return {}  # nothing was stored (interrupted before the first row)
     levels = open_loop_capacity(rows)

@@ -7,7 +7,7 @@
   ("I don't know", "The context does not mention ..."); :func:`score_answer` reports the
   official scores alongside abstention-aware ones (:func:`exact_match_with_abstention`,
   :func:`f1_with_abstention`), which treat an abstention as the empty prediction.
-* Statistics (:mod:`harness.scoring.stats`, the one place every report takes them from):
+* Statistics (:mod:`harness.stats`, the one place every report takes them from):
   :func:`bootstrap_ci` (clustered by case when asked), :func:`paired_bootstrap`,
   :func:`mcnemar` (exact), :func:`fisher_exact`, :func:`per_case` and
   :func:`compare_paired`.
@@ -31,7 +31,7 @@ from harness.scoring.squad import (
     load_squad_file,
     normalize_answer,
 )
-from harness.scoring.stats import (
+from harness.stats import (
     McNemarResult,
     PairedBootstrapResult,
     PairedComparison,

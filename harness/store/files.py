@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 import os
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -57,8 +57,21 @@ def segment_path(run_dir: Path, number: int, side: int = 0) -> Path:
 
 
 def file_number(path: Path) -> int:
-    """The number of ``part-00003.parquet`` or ``_journal-00003.1.jsonl``."""
-    return int(path.name.split("-", 1)[1].split(".", 1)[0])
+    """The number of ``part-00003.parquet`` or ``_journal-00003.1.jsonl``; of a merged
+    part ``part-00000-00977.parquet``, the last number it covers."""
+    return part_range(path)[1]
+
+
+def part_range(path: Path) -> tuple[int, int]:
+    """The numbers a part holds the rows of: ``(3, 3)`` for ``part-00003.parquet``,
+    ``(0, 977)`` for ``part-00000-00977.parquet`` (parts 0 to 977 merged into one)."""
+    numbers = path.name.split("-", 1)[1].split(".", 1)[0].split("-")
+    return int(numbers[0]), int(numbers[-1])
+
+
+def merged_part_path(run_dir: Path, first: int, last: int) -> Path:
+    """The part that holds the rows of parts ``first`` to ``last`` (see ``store.merge``)."""
+    return run_dir / f"part-{first:05d}-{last:05d}.parquet"
 
 
 @dataclass
@@ -67,18 +80,37 @@ class RunFiles:
 
     parts: list[Path]
     segments: list[Path]  # journal files (two per segment number)
+    superseded: list[Path] = field(default_factory=list)  # parts a merged part holds
 
 
 def run_files(run_dir: Path) -> RunFiles:
     """Parts, and journal segments whose part does not exist yet.
 
     Segments are listed before parts: a segment compacted in between is then
-    seen as covered (its part is written before it is deleted).
+    seen as covered (its part is written before it is deleted). A part whose
+    numbers a merged part also covers is superseded (the merge wrote the merged
+    part before deleting its inputs) and left out, like a covered segment.
     """
     segments = sorted(run_dir.glob(JOURNAL_GLOB))
     parts = sorted(run_dir.glob(PART_GLOB))
-    covered = {file_number(p) for p in parts}
-    return RunFiles(parts, [s for s in segments if file_number(s) not in covered])
+    ranges = {p: part_range(p) for p in parts}
+    merged = [(a, b) for a, b in ranges.values() if a != b]  # few: one per merge
+    kept: list[Path] = []
+    superseded: list[Path] = []
+    for part, (first, last) in ranges.items():
+        wider = any(a <= first and last <= b and (a, b) != (first, last) for a, b in merged)
+        (superseded if wider else kept).append(part)
+    spans = [ranges[p] for p in kept]
+    return RunFiles(
+        kept,
+        [s for s in segments if not covers(spans, file_number(s))],
+        superseded,
+    )
+
+
+def covers(spans: list[tuple[int, int]], number: int) -> bool:
+    """Whether a part of these (first, last) spans holds the rows of number ``number``."""
+    return any(first <= number <= last for first, last in spans)
 
 
 def write_part(path: Path, table: pa.Table) -> None:

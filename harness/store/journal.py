@@ -39,6 +39,7 @@ from typing import Any
 
 from harness.errors import StoreError
 from harness.store.files import fsync_dir, next_part_number, part_path, segment_path, write_part
+from harness.store.merge import MERGE_MIN_PARTS, merge_parts
 from harness.store.schema import known_columns
 from harness.store.segments import decode_segment, encode_row
 
@@ -79,8 +80,12 @@ class JournalWriter:
         flush_rows: int = 1024,  # a part's fixed cost: 64 µs/row at 256 rows, 32 at 1024
         flush_s: float = 5.0,
         on_durable: DurableHook | None = None,
+        merge_min_parts: int | None = MERGE_MIN_PARTS,
     ):
         self.run_dir = run_dir
+        # At close, parts are merged into one when there are at least this many
+        # (harness/store/merge.py); None: never.
+        self.merge_min_parts = merge_min_parts
         self.run_id = run_id
         self.flush_rows = flush_rows
         self.flush_s = flush_s
@@ -157,6 +162,11 @@ class JournalWriter:
         self._closed = True
         if self._errors:
             raise StoreError("; ".join(self._errors))
+        if self.merge_min_parts is not None:
+            try:
+                merge_parts(self.run_dir, min_parts=self.merge_min_parts)
+            except Exception:  # the small parts are intact: readers still see every row
+                log.exception("%s: merging the run's parts failed", self.run_dir)
 
     # --- the caller's thread ----------------------------------------------------------
 

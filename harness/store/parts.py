@@ -42,15 +42,10 @@ from harness.store.files import (
     JOURNAL_GLOB,
     PART_GLOB,
     atomic_write,
-    file_number,
     next_part_number,
-    part_path,
     read_manifest,
-    run_files,
-    validate_run_id,
 )
-from harness.store.schema import SCHEMA, conform, known_columns
-from harness.store.segments import read_segment
+from harness.store.schema import SCHEMA, known_columns
 
 log = logging.getLogger(__name__)
 
@@ -98,37 +93,6 @@ class PartWriter:
         self._buffer.clear()
 
 
-def _read_run_dir(run_dir: Path) -> list[pa.Table]:
-    """Every row of one run: its parts and its uncovered journal segments."""
-    files = run_files(run_dir)
-    tables = [_read_part(p) for p in files.parts]
-    journaled: dict[int, list[pa.Table]] = {}
-    compacted: set[int] = set()  # numbers whose part appeared while we read
-    for segment in files.segments:
-        number = file_number(segment)
-        if number in compacted:
-            continue
-        try:
-            table, notes = read_segment(segment)
-        except FileNotFoundError:
-            # Compacted since it was listed: its part (written before the
-            # segment's files were deleted) replaces both of its files.
-            compacted.add(number)
-            journaled[number] = [_read_part(part_path(run_dir, number))]
-            continue
-        for note in notes:
-            log.warning("%s: %s", run_dir.name, note)
-        journaled.setdefault(number, []).append(table)
-    return tables + [t for group in journaled.values() for t in group]
-
-
-def _read_part(part: Path) -> pa.Table:
-    try:
-        return conform(pq.read_table(part))
-    except (OSError, pa.ArrowInvalid) as exc:
-        raise StoreError(f"{part}: unreadable Parquet part: {exc}") from None
-
-
 def list_runs(root: Path) -> list[str]:
     """Run ids under ``root``, oldest first (by manifest start time, then name)."""
     if not root.is_dir():
@@ -153,14 +117,8 @@ def read_runs(root: Path, run_ids: Iterable[str] | None = None) -> pa.Table:
     lack newer columns; they are read with the current schema, missing
     columns as nulls.
     """
+    from harness.store.dataset import read_rows  # it names list_runs' runs in errors
+
     root = Path(root)
     ids = list(run_ids) if run_ids is not None else list_runs(root)
-    tables = []
-    for run_id in ids:
-        run_dir = root / validate_run_id(run_id)
-        if not run_dir.is_dir() or not _has_rows(run_dir):
-            raise StoreError(f"{root}: no run {run_id!r} (known: {', '.join(list_runs(root))})")
-        tables += _read_run_dir(run_dir)
-    if not tables:
-        return SCHEMA.empty_table()
-    return pa.concat_tables(tables)
+    return read_rows(root, ids)

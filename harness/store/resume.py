@@ -15,12 +15,15 @@ import pyarrow.parquet as pq
 
 from harness.store.files import (
     JOURNAL_GLOB,
-    PART_GLOB,
+    covers,
     file_number,
     fsync_dir,
     part_path,
+    part_range,
+    run_files,
     write_part,
 )
+from harness.store.merge import drop_superseded
 from harness.store.schema import conform
 from harness.store.segments import read_segment
 
@@ -51,9 +54,10 @@ def compact_journal(run_dir: Path) -> list[str]:
     by_number: dict[int, list[Path]] = {}
     for segment in sorted(run_dir.glob(JOURNAL_GLOB)):
         by_number.setdefault(file_number(segment), []).append(segment)
+    spans = [part_range(p) for p in run_files(run_dir).parts]
     for number, segments in by_number.items():
         part = part_path(run_dir, number)
-        if not part.exists():
+        if not covers(spans, number):
             tables = []
             for segment in segments:
                 table, segment_notes = read_segment(segment)
@@ -81,8 +85,9 @@ def prepare_resume(run_dir: Path) -> ResumeState:
     sent again.
     """
     notes = compact_journal(run_dir)
+    drop_superseded(run_dir)  # a crash between a merge and its deletes
     tables: list[tuple[Path, pa.Table]] = []
-    for part in sorted(run_dir.glob(PART_GLOB)):
+    for part in run_files(run_dir).parts:
         try:
             tables.append((part, conform(pq.read_table(part))))
         except (OSError, pa.ArrowInvalid) as exc:

@@ -1,0 +1,239 @@
+"""One reader for every report: the columns it needs, the rows it asks for, in one scan.
+
+``read_rows(root, run_ids, columns=..., where=...)`` reads the runs' parts as one
+``pyarrow.dataset`` (multi-threaded, only the named columns decoded, ``where`` pushed
+down to row-group statistics and then applied to rows), plus the rows still in their
+journal segments (a running or crashed run), selected and filtered alike. Parts from
+older versions that lack newer columns read them as nulls (the dataset's schema is
+:data:`~harness.store.schema.SCHEMA`); a part the dataset cannot cast is read on its
+own and conformed.
+
+Why pyarrow.dataset rather than DuckDB: pyarrow is already what writes the parts and
+a runtime dependency; DuckDB is a dev dependency only. Grouping and percentiles are
+then numpy's, on whole columns.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator, Mapping, Sequence
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.dataset as ds
+import pyarrow.parquet as pq
+
+from harness.errors import StoreError
+from harness.store.files import (
+    JOURNAL_GLOB,
+    PART_GLOB,
+    RunFiles,
+    file_number,
+    part_path,
+    run_files,
+    validate_run_id,
+)
+from harness.store.schema import COLUMNS, SCHEMA, conform
+from harness.store.segments import read_segment
+
+log = logging.getLogger(__name__)
+
+Where = Mapping[str, str | Sequence[str]]
+"""Column -> the value (or values) a row must have, e.g. ``{"provider": ["a", "b"]}``."""
+
+_RETRIES = 3  # a part merged away between listing and reading: list again
+
+
+def read_rows(
+    root: Path,
+    run_ids: Sequence[str],
+    *,
+    columns: Sequence[str] | None = None,
+    where: Where | None = None,
+) -> pa.Table:
+    """The rows of ``run_ids`` under ``root``: ``columns`` of them (default: all, in
+    schema order), those matching ``where``.
+
+    Raises:
+        StoreError: for an unknown run or column, or a part that cannot be read.
+    """
+    root = Path(root)
+    names = _names(columns)
+    condition = _condition(where)
+    for attempt in range(_RETRIES):
+        try:
+            return _read(root, run_ids, names, condition)
+        except FileNotFoundError:  # merged (or compacted) while we read: list again
+            if attempt == _RETRIES - 1:
+                raise
+    raise AssertionError("unreachable")
+
+
+def read_batches(
+    root: Path,
+    run_ids: Sequence[str],
+    *,
+    columns: Sequence[str] | None = None,
+    batch_rows: int = 65_536,
+) -> Iterator[pa.Table]:
+    """The same rows as :func:`read_rows`, a table of at most ``batch_rows`` at a time
+    (for exports that stream): parts first, then journal rows. At least one table,
+    empty when there is no row, so a writer always knows the columns."""
+    root = Path(root)
+    names = _names(columns)
+    schema = pa.schema([SCHEMA.field(n) for n in names])
+    parts: list[Path] = []
+    journaled: list[pa.Table] = []
+    for run_id in run_ids:
+        run_dir = root / validate_run_id(run_id)
+        files = run_files(run_dir)
+        parts += files.parts
+        journaled += [t.select(names) for t in _journal_tables(run_dir, files)]
+    yielded = False
+    if parts:
+        dataset = ds.dataset([str(p) for p in parts], schema=SCHEMA, format="parquet")
+        for batch in dataset.to_batches(columns=names, batch_size=batch_rows):
+            if batch.num_rows:
+                yielded = True
+                yield pa.Table.from_batches([batch], schema=schema)
+    for table in journaled:
+        for start in range(0, table.num_rows, batch_rows):
+            yielded = True
+            yield table.slice(start, batch_rows)
+    if not yielded:
+        yield schema.empty_table()
+
+
+def _names(columns: Sequence[str] | None) -> list[str]:
+    if columns is None:
+        return list(SCHEMA.names)
+    unknown = [c for c in columns if c not in COLUMNS]
+    if unknown:
+        raise StoreError(f"no column {', '.join(map(repr, unknown))} in the results schema")
+    wanted = set(columns)
+    return [name for name in SCHEMA.names if name in wanted]
+
+
+def _condition(where: Where | None) -> ds.Expression | None:
+    condition = None
+    for column, wanted in (where or {}).items():
+        if column not in COLUMNS:
+            raise StoreError(f"no column {column!r} in the results schema to filter on")
+        values = [wanted] if isinstance(wanted, str) else list(wanted)
+        term = ds.field(column).isin(values)
+        condition = term if condition is None else condition & term
+    return condition
+
+
+def _read(
+    root: Path, run_ids: Sequence[str], names: list[str], condition: ds.Expression | None
+) -> pa.Table:
+    parts: list[Path] = []
+    journaled: list[pa.Table] = []
+    for run_id in run_ids:
+        run_dir = root / validate_run_id(run_id)
+        if not run_dir.is_dir() or not _has_rows(run_dir):
+            from harness.store.parts import list_runs
+
+            raise StoreError(f"{root}: no run {run_id!r} (known: {', '.join(list_runs(root))})")
+        files = run_files(run_dir)
+        parts += files.parts
+        journaled += [_select(t, names, condition) for t in _journal_tables(run_dir, files)]
+    schema = pa.schema([SCHEMA.field(n) for n in names])
+    tables = [_scan(parts, names, condition)] if parts else []
+    tables += journaled
+    if not tables:
+        return schema.empty_table()
+    return pa.concat_tables(tables) if len(tables) > 1 else tables[0]
+
+
+def _has_rows(run_dir: Path) -> bool:
+    # A run killed before its first part is compacted has only journal segments.
+    return any(run_dir.glob(PART_GLOB)) or any(run_dir.glob(JOURNAL_GLOB))
+
+
+def _scan(parts: list[Path], names: list[str], condition: ds.Expression | None) -> pa.Table:
+    for part in parts:
+        if not part.exists():
+            raise FileNotFoundError(part)
+    try:
+        dataset = ds.dataset([str(p) for p in parts], schema=SCHEMA, format="parquet")
+        return dataset.to_table(columns=names, filter=condition)
+    except FileNotFoundError:
+        raise
+    except (OSError, pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError):
+        # A part whose types the dataset cannot cast, or an unreadable one: read each
+        # on its own, so that the unreadable one is named.
+        return pa.concat_tables([_select(_read_part(p), names, condition) for p in parts])
+
+
+def _read_part(part: Path) -> pa.Table:
+    try:
+        return conform(pq.read_table(part))
+    except FileNotFoundError:
+        raise
+    except (OSError, pa.ArrowInvalid) as exc:
+        raise StoreError(f"{part}: unreadable Parquet part: {exc}") from None
+
+
+def _select(table: pa.Table, names: list[str], condition: ds.Expression | None) -> pa.Table:
+    table = table.select(names) if condition is None else table
+    if condition is not None:
+        table = ds.dataset(table).to_table(columns=names, filter=condition)
+    return table
+
+
+def _journal_tables(run_dir: Path, files: RunFiles) -> list[pa.Table]:
+    """Rows of the run's uncovered journal segments (a running or crashed run)."""
+    journaled: dict[int, list[pa.Table]] = {}
+    compacted: set[int] = set()  # numbers whose part appeared while we read
+    for segment in files.segments:
+        number = file_number(segment)
+        if number in compacted:
+            continue
+        try:
+            table, notes = read_segment(segment)
+        except FileNotFoundError:
+            # Compacted since it was listed: its part (written before the
+            # segment's files were deleted) replaces both of its files.
+            compacted.add(number)
+            journaled[number] = [_read_part(part_path(run_dir, number))]
+            continue
+        for note in notes:
+            log.warning("%s: %s", run_dir.name, note)
+        journaled.setdefault(number, []).append(table)
+    return [t for group in journaled.values() for t in group]
+
+
+def redact_text(table: pa.Table) -> pa.Table:
+    """The table with key-shaped text removed from its string cells, as
+    :func:`harness.secrets.redact_frame` does for a DataFrame, at a cost that a million
+    rows allow: a vectorised regex (:data:`~harness.secrets.SCRUB_CANDIDATE`, a
+    superset of what :func:`~harness.secrets.scrub` replaces) finds the cells that may
+    hold one, and only those go through ``scrub``. A column with a secret name loses
+    every value.
+    """
+    from harness.secrets import REDACTED, SCRUB_CANDIDATE, is_secret_name, scrub
+
+    for i, field in enumerate(table.schema):
+        if not (pa.types.is_string(field.type) or pa.types.is_large_string(field.type)):
+            continue
+        column = table.column(i)
+        if is_secret_name(field.name):
+            redacted = pc.if_else(pc.is_null(column), column, pa.scalar(REDACTED, field.type))
+            table = table.set_column(i, field, redacted)
+            continue
+        # Each distinct value is checked once: most text columns hold a few (suite,
+        # provider, status), and an answer column is no worse off.
+        encoded = pc.dictionary_encode(column).combine_chunks()
+        distinct = encoded.dictionary
+        candidate = pc.fill_null(pc.match_substring_regex(distinct, SCRUB_CANDIDATE), False)
+        if not pc.any(candidate).as_py():
+            continue
+        values = distinct.to_pylist()
+        for j in pc.indices_nonzero(candidate).to_pylist():
+            values[j] = scrub(values[j])
+        scrubbed = pc.take(pa.array(values, field.type), encoded.indices)
+        table = table.set_column(i, field, scrubbed)
+    return table

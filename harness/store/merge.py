@@ -1,0 +1,93 @@
+"""Merging a finished run's parts into one part of large row groups.
+
+The journal compacts a part every ``flush_s`` seconds or 1,024 rows, so a fast run of
+a million requests leaves ~1,000 small files, and every report then pays a file's
+fixed cost (open, footer, one tiny page per column) a thousand times: that, not the
+data, was most of the time to read such a run. When the writer closes, the run's parts
+are merged into one, ``part-<first>-<last>.parquet``, whose row groups hold 65,536
+rows each (with min/max statistics per column, which the dataset reader uses to skip
+row groups when it filters on suite or provider).
+
+Crash-safe like the journal's own compaction: the merged part is written under a
+temporary name, fsynced and renamed before any input is deleted, and every reader of
+ours (``files.run_files``) leaves out a part whose numbers a merged part also covers,
+so a crash between the rename and the deletes never shows a row twice; the next merge
+or ``--resume`` deletes the leftovers. Rows keep their order (the parts' order, then
+each part's), which is what resume's "the last finished row wins" relies on; they are
+not sorted, because sorting would hold the whole run in memory at its end.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from harness.store.files import (
+    atomic_write,
+    fsync_dir,
+    merged_part_path,
+    part_range,
+    run_files,
+)
+from harness.store.schema import SCHEMA, conform
+
+log = logging.getLogger(__name__)
+
+MERGE_MIN_PARTS = 16
+"""Fewer parts than this are left alone: a handful of files costs a reader little."""
+ROW_GROUP_ROWS = 65_536
+"""Rows per row group of a merged part; also what the merge holds in memory at most."""
+
+
+def drop_superseded(run_dir: Path) -> int:
+    """Delete parts that a merged part covers (left by a crash mid-merge); how many."""
+    superseded = run_files(run_dir).superseded
+    for part in superseded:
+        part.unlink(missing_ok=True)
+    if superseded:
+        fsync_dir(run_dir)
+    return len(superseded)
+
+
+def merge_parts(
+    run_dir: Path, *, min_parts: int = MERGE_MIN_PARTS, row_group_rows: int = ROW_GROUP_ROWS
+) -> Path | None:
+    """Merge the run's parts into one; return it, or None when there was nothing to do.
+
+    Nothing is done while journal segments are uncovered (a crashed run: ``--resume``
+    compacts them first) or when there are fewer than ``min_parts`` parts.
+    """
+    drop_superseded(run_dir)
+    files = run_files(run_dir)
+    if files.segments or len(files.parts) < min_parts:
+        return None
+    spans = [part_range(p) for p in files.parts]
+    target = merged_part_path(run_dir, min(a for a, _ in spans), max(b for _, b in spans))
+
+    def write(f: object) -> None:
+        with pq.ParquetWriter(f, SCHEMA, compression="zstd") as writer:
+            pending: list[pa.Table] = []
+            held = 0
+            for part in files.parts:
+                table = conform(pq.read_table(part))
+                pending.append(table)
+                held += table.num_rows
+                if held >= row_group_rows:
+                    whole = pa.concat_tables(pending)
+                    full = (held // row_group_rows) * row_group_rows
+                    writer.write_table(whole.slice(0, full), row_group_size=row_group_rows)
+                    pending, held = [whole.slice(full)], held - full
+            if held:
+                writer.write_table(pa.concat_tables(pending), row_group_size=row_group_rows)
+
+    atomic_write(target, write)
+    fsync_dir(run_dir)  # the merged part is durable before its inputs go
+    for part in files.parts:
+        if part != target:
+            part.unlink()
+    fsync_dir(run_dir)
+    log.info("%s: merged %d parts into %s", run_dir.name, len(files.parts), target.name)
+    return target
