@@ -136,15 +136,25 @@ class CacheHit:
 class ResponseCache:
     """A directory of ``<sha256>.json`` entries; ``run_id`` is the run using it.
 
-    Picklable (a root and a run id), so worker processes share one directory.
+    Picklable (a root, a run id and the run's results root), so worker processes share
+    one directory and one identity. ``results_root`` tells apart two runs of the same id
+    (a timestamp to the second and the run's name) written into different results roots:
+    each must be served the other's answers; a resumed run is still the same run.
     """
 
-    def __init__(self, root: Path, run_id: str):
+    def __init__(self, root: Path, run_id: str, results_root: Path | None = None):
         self.root = Path(root)
         self.root.mkdir(parents=True, exist_ok=True)
         self.run_id = run_id
+        self.writer = run_id if results_root is None else f"{Path(results_root).resolve()}/{run_id}"
         self.hits = 0
         self.stores = 0
+
+    def _own(self, entry: dict[str, Any]) -> bool:
+        """Whether this run (this attempt of it) stored the entry; entries written before
+        writer tokens existed are judged by their run id."""
+        writer = entry.get("writer")
+        return writer == self.writer if writer is not None else entry.get("run_id") == self.run_id
 
     def _path(self, key: str) -> Path:
         return self.root / key[:2] / f"{key}.json"
@@ -167,7 +177,7 @@ class ResponseCache:
         if not cacheable(request):
             return None
         entry = self._read(self._path(cache_key(endpoint, request)))
-        if entry is None or entry.get("run_id") == self.run_id:
+        if entry is None or self._own(entry):
             return None
         self.hits += 1
         row: dict[str, Any] = {
@@ -198,6 +208,7 @@ class ResponseCache:
             return
         entry: dict[str, Any] = {
             "run_id": self.run_id,
+            "writer": self.writer,
             "row": {k: row.get(k) for k in CACHED_FIELDS},
             "judge": self._verdict(judge),
         }

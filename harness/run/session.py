@@ -179,7 +179,7 @@ def execute(
             known.extend(e.secrets)
         # With worker processes, each builds its own sender (and imports litellm).
         cache = (
-            ResponseCache(Path(spec.run.response_cache), run_id)
+            ResponseCache(Path(spec.run.response_cache), run_id, root)
             if spec.run.response_cache
             else None
         )

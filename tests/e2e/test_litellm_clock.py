@@ -149,8 +149,10 @@ def test_ttft_and_itl_agree_with_the_simulator_stamps(lsim: SimProcess, model: s
     assert median(ttft_errors) < 0.100  # generous: ~1 ms measured on a quiet machine
     # (No upper bound on received - t0: under 64 arrivals the simulator's own
     # loop is late to stamp the receipt, tens of ms here; that is not the client.)
-    # ITL: the written gaps are 20 ms; the client's median misses by far less than a gap.
-    assert median(itl_errors) < 0.005
+    # ITL: the written gaps are 20 ms. Chunks stamped as parsed, all at once, would give
+    # ITL ~0 and so an error of a whole gap (20 ms): the bound stays under that. Measured
+    # ~0.05 ms on a quiet machine; 21 ms once, with the full suite loading both cores.
+    assert median(itl_errors) < 0.015
 
 
 @pytest.mark.parametrize(

@@ -144,3 +144,30 @@ def test_response_cache_never_rebuys_an_answer(
     assert b["response_text"].tolist() == a["response_text"].tolist()
     assert b["f1"].tolist() == a["f1"].tolist()
     assert b["ttft_s"].isna().all()  # nothing was measured
+
+
+def test_response_cache_serves_a_run_of_the_same_id_in_another_root(
+    sim: SimProcess, write_config: Callable[..., Path], tmp_path: Path
+) -> None:
+    """Run ids are a timestamp to the second plus the run's name: two quick runs into two
+    results roots can share one. The second must still be served the first's answers (it
+    once was not: the cache took the same id for its own entries and resent all 10)."""
+    config = write_config(
+        f"""
+        run: {{name: twin, response_cache: {tmp_path / "cache"}}}
+        providers:
+          - {{name: steady, model: openai/steady, api_base: "{sim.api_base}"}}
+        suites:
+          - {{name: qa, kind: rag_qa, dataset: "{SQUAD_SAMPLE}", limit: 10}}
+        """
+    )
+    for out in ("first", "second"):
+        before = sim_requests(sim)
+        args = ["run", str(config), "--out", str(tmp_path / out), "--run-id", "same"]
+        result = CliRunner().invoke(main, [*args, "--no-progress"])
+        assert result.exit_code == 0, result.output
+        sent = sim_requests(sim) - before
+    # The second run: 1 unrecorded warm-up, 10 answers from the cache, nothing else.
+    assert sent == 1
+    rows = pd.read_parquet(tmp_path / "second")
+    assert rows["from_cache"].all() and len(rows) == 10
