@@ -38,12 +38,11 @@ from datetime import UTC, datetime
 from typing import Any
 
 import aiohttp
-from yarl import URL
 
 from harness.providers.direct import (
     DirectClient,
-    _env_proxy,
     _fail,
+    stream_headers,
     wire_model,
 )
 from harness.providers.sse import read_events
@@ -157,14 +156,6 @@ class AnthropicClient(DirectClient):
     Same lifetime rules as :class:`DirectClient`: one per event loop, closed when done.
     """
 
-    def _anthropic_target(self, endpoint: Endpoint) -> tuple[URL, str | None]:
-        url = messages_url(endpoint)
-        cached = self._urls.get(url)
-        if cached is None:
-            cached = (URL(url), _env_proxy(url))
-            self._urls[url] = cached
-        return cached
-
     async def send(self, endpoint: Endpoint, request: RequestSpec) -> dict[str, Any]:
         """Send one streamed request and return its row (never raises on API errors).
 
@@ -177,18 +168,13 @@ class AnthropicClient(DirectClient):
         except UnsupportedRequest as exc:
             _fail(trace, "unsupported_request", f"transport anthropic: {exc}", ())
             return build_row(trace, endpoint, request)
-        url, proxy = self._anthropic_target(endpoint)
-        headers = {
-            "Content-Type": "application/json",
-            "Accept": "text/event-stream",
-            "Accept-Encoding": "identity",  # a compressed stream would arrive late
-            "anthropic-version": ANTHROPIC_VERSION,
-        }
-        extra_headers = endpoint.params.get("extra_headers")
-        if isinstance(extra_headers, dict):
-            headers.update({str(k): str(v) for k, v in extra_headers.items()})
-        if endpoint.api_key and not any(k.lower() == "x-api-key" for k in headers):
-            headers["x-api-key"] = endpoint.api_key
+        url, proxy = self._target(messages_url(endpoint))
+        headers = stream_headers(
+            endpoint.params.get("extra_headers"),
+            "x-api-key",
+            endpoint.api_key,
+            base={"anthropic-version": ANTHROPIC_VERSION},
+        )
         return await self._exchange(
             endpoint, request, trace, url, proxy, headers, body, _read_stream
         )

@@ -138,12 +138,11 @@ class DirectClient:
         self._loop = loop
         return self._session
 
-    def _target(self, endpoint: Endpoint) -> tuple[URL, str | None]:
-        """The parsed URL and the proxy for an endpoint, cached per base URL."""
-        url = chat_completions_url(endpoint)
+    def _target(self, url: str, *, encoded: bool = False) -> tuple[URL, str | None]:
+        """The parsed URL and its proxy, cached per URL (every dialect's client uses it)."""
         cached = self._urls.get(url)
         if cached is None:
-            cached = (URL(url), _env_proxy(url))
+            cached = (URL(url, encoded=encoded), _env_proxy(url))
             self._urls[url] = cached
         return cached
 
@@ -156,22 +155,10 @@ class DirectClient:
         Raises :class:`ValueError` only for an endpoint the direct transport
         cannot address (no ``api_base`` and a non-OpenAI provider prefix).
         """
-        url, proxy = self._target(endpoint)
+        url, proxy = self._target(chat_completions_url(endpoint))
         body = request_body(endpoint, request)
-        headers = {
-            "Content-Type": "application/json",
-            "Accept": "text/event-stream",
-            # A compressed event stream would be buffered by the compressor and
-            # delivered late; ask for the bytes as they are produced.
-            "Accept-Encoding": "identity",
-        }
-        extra_headers = endpoint.params.get("extra_headers")
-        if isinstance(extra_headers, dict):
-            headers.update({str(k): str(v) for k, v in extra_headers.items()})
-        # An Authorization header of the config's own (a ${VAR} in extra_headers)
-        # wins over the key: it is how a server with another scheme is reached.
-        if endpoint.api_key and not any(k.lower() == "authorization" for k in headers):
-            headers["Authorization"] = f"Bearer {endpoint.api_key}"
+        key = f"Bearer {endpoint.api_key}" if endpoint.api_key else None
+        headers = stream_headers(endpoint.params.get("extra_headers"), "Authorization", key)
         trace = StreamTrace(started_at=datetime.now(UTC))
         return await self._exchange(
             endpoint, request, trace, url, proxy, headers, body, _read_chat_stream
@@ -421,6 +408,30 @@ def request_body(endpoint: Endpoint, request: RequestSpec) -> dict[str, Any]:
     # The metrics need a stream whatever a param says.
     body["stream"] = True
     return body
+
+
+def stream_headers(
+    extra_headers: Any,
+    key_header: str,
+    key: str | None,
+    base: dict[str, str] | None = None,
+) -> dict[str, str]:
+    """The headers of a streamed request: JSON in, an uncompressed event stream out, the
+    config's ``extra_headers``, then ``key_header: key`` unless the config set that header
+    itself (a ``${VAR}`` in extra_headers wins: it is how another auth scheme is reached)."""
+    headers = {
+        "Content-Type": "application/json",
+        "Accept": "text/event-stream",
+        # A compressed event stream would be buffered by the compressor and
+        # delivered late; ask for the bytes as they are produced.
+        "Accept-Encoding": "identity",
+        **(base or {}),
+    }
+    if isinstance(extra_headers, dict):
+        headers.update({str(k): str(v) for k, v in extra_headers.items()})
+    if key and not any(k.lower() == key_header.lower() for k in headers):
+        headers[key_header] = key
+    return headers
 
 
 def _env_proxy(url: str) -> str | None:

@@ -54,9 +54,8 @@ from typing import Any
 from urllib.parse import parse_qsl, urlsplit, urlunsplit
 
 import aiohttp
-from yarl import URL
 
-from harness.providers.direct import DirectClient, _env_proxy, _fail, wire_model
+from harness.providers.direct import DirectClient, _fail, stream_headers, wire_model
 from harness.providers.sse import read_events
 from harness.providers.trace import Endpoint, StreamTrace, build_row
 from harness.request import RequestSpec
@@ -292,15 +291,6 @@ class GeminiClient(DirectClient):
     Same lifetime rules as :class:`DirectClient`: one per event loop, closed when done.
     """
 
-    def _gemini_target(self, endpoint: Endpoint) -> tuple[URL, str | None]:
-        url = stream_url(endpoint)
-        cached = self._urls.get(url)
-        if cached is None:
-            # encoded: the model's ':' and a base's query reach the server as written.
-            cached = (URL(url, encoded=True), _env_proxy(url))
-            self._urls[url] = cached
-        return cached
-
     async def send(self, endpoint: Endpoint, request: RequestSpec) -> dict[str, Any]:
         """Send one streamed request and return its row (never raises on API errors).
 
@@ -313,21 +303,13 @@ class GeminiClient(DirectClient):
         except UnsupportedRequest as exc:
             _fail(trace, "unsupported_request", f"transport gemini: {exc}", ())
             return build_row(trace, endpoint, request)
-        url, proxy = self._gemini_target(endpoint)
-        headers = {
-            "Content-Type": "application/json",
-            "Accept": "text/event-stream",
-            "Accept-Encoding": "identity",  # a compressed stream would arrive late
-        }
-        params = {**endpoint.params, **request.extra}
-        extra_headers = params.get("extra_headers")
-        if isinstance(extra_headers, dict):
-            headers.update({str(k): str(v) for k, v in extra_headers.items()})
+        # encoded: the model's ':' and a base's query reach the server as written.
+        url, proxy = self._target(stream_url(endpoint), encoded=True)
         key = (
             endpoint.api_key or os.environ.get("GEMINI_API_KEY") or os.environ.get("GOOGLE_API_KEY")
         )
-        if key and not any(k.lower() == "x-goog-api-key" for k in headers):
-            headers["x-goog-api-key"] = key
+        extra_headers = {**endpoint.params, **request.extra}.get("extra_headers")
+        headers = stream_headers(extra_headers, "x-goog-api-key", key)
         row = await self._exchange(endpoint, request, trace, url, proxy, headers, body, _read)
         hidden = (key, *_url_secrets(str(url)))
         if row.get("error_message"):
