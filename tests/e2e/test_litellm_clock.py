@@ -44,6 +44,7 @@ from harness.sim import SimProcess, SimProfile
 
 SECRET = "sk-test-litestamp-0123456789abcdef"
 N = 64
+LIGHT = 8
 
 
 @pytest.fixture(scope="module")
@@ -104,20 +105,23 @@ def test_ttft_and_itl_agree_with_the_simulator_stamps(lsim: SimProcess, model: s
     litellm = import_litellm()
     ep = endpoint(lsim.api_base, model)
 
-    async def run() -> list[dict[str, Any]]:
+    async def run() -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
         await send(litellm, ep, spec())  # warm-up: litellm's one-off first-call setup
         # As the runner does after its warm-ups (harness/runner.py): a full
         # collection of litellm's objects stalls every thread for 30-60 ms here.
         gc.collect()
         gc.freeze()
-        return list(
-            await asyncio.gather(
-                *(send(litellm, ep, tagged(spec(f"c{i}"), model, f"u{i}")) for i in range(N))
-            )
+        crowd = await asyncio.gather(
+            *(send(litellm, ep, tagged(spec(f"c{i}"), model, f"u{i}")) for i in range(N))
         )
+        # A light phase for the ITL bound: see its comment below.
+        light = await asyncio.gather(
+            *(send(litellm, ep, tagged(spec(f"l{i}"), model, f"l{i}")) for i in range(LIGHT))
+        )
+        return list(crowd), list(light)
 
     try:
-        rows = asyncio.run(run())
+        rows, light_rows = asyncio.run(run())
     finally:
         gc.unfreeze()
     served = timings(lsim)
@@ -137,8 +141,14 @@ def test_ttft_and_itl_agree_with_the_simulator_stamps(lsim: SimProcess, model: s
         assert stamps["last_sent"] - stamps["received"] >= 0.220 - 1e-6
         ttft_errors.append(t0 + row["ttft_s"] - stamps["first_sent"])
         written_itl = (stamps["last_sent"] - stamps["first_sent"]) / (row["visible_tokens"] - 1)
-        itl_errors.append(abs(row["itl_s"] - written_itl))
+        itl_errors.append(row["itl_s"] - written_itl)
         send_delays.append(row["send_delay_s"])
+    light_itl_errors = []
+    for i, row in enumerate(light_rows):
+        assert row["status"] == "ok", row["error_message"]
+        stamps = served[f"l{i}"]
+        written_itl = (stamps["last_sent"] - stamps["first_sent"]) / (row["visible_tokens"] - 1)
+        light_itl_errors.append(abs(row["itl_s"] - written_itl))
 
     def median(values: list[float]) -> float:
         return sorted(values)[len(values) // 2]
@@ -150,9 +160,15 @@ def test_ttft_and_itl_agree_with_the_simulator_stamps(lsim: SimProcess, model: s
     # (No upper bound on received - t0: under 64 arrivals the simulator's own
     # loop is late to stamp the receipt, tens of ms here; that is not the client.)
     # ITL: the written gaps are 20 ms. Chunks stamped as parsed, all at once, would give
-    # ITL ~0 and so an error of a whole gap (20 ms): the bound stays under that. Measured
-    # ~0.05 ms on a quiet machine; 21 ms once, with the full suite loading both cores.
-    assert median(itl_errors) < 0.015
+    # ITL ~0, an error of minus a whole gap (-20 ms). Under 64 streams that is the only
+    # bound that holds on any machine: a client starved of CPU stamps its reads late,
+    # and its ITL error then measures the starvation, not the alignment (+39 ms once in
+    # CI; -5 to +2 ms here with four busy loops on the two cores). So the crowd's ITL
+    # must not have collapsed, and the light phase (8 streams: ~3 ms of litellm parsing
+    # per 20 ms gap, far from saturation) must be right to under half a gap (~0.05 ms
+    # measured on a quiet machine).
+    assert median(itl_errors) > -0.010
+    assert median(light_itl_errors) < 0.010
 
 
 @pytest.mark.parametrize(
