@@ -13,8 +13,10 @@ the simulator's Anthropic dialect (tests/e2e/test_anthropic_dialect.py):
   ends in ``/v1/messages``); ``https://api.anthropic.com`` without an api_base;
 - headers ``x-api-key`` and ``anthropic-version: 2023-06-01``, then the
   params' ``extra_headers`` (an ``anthropic-beta`` goes there);
-- body: the system messages' text as ``system``, the other messages as
-  ``messages``, ``max_tokens``, ``stream: true``; params ``temperature``,
+- body: the system messages' text as ``system`` (as text blocks when one
+  carries a ``cache_control`` breakpoint, which text blocks keep everywhere:
+  Anthropic caches nothing unmarked), the other messages as ``messages``,
+  ``max_tokens``, ``stream: true``; params ``temperature``,
   ``top_p``, ``top_k``, ``metadata``, ``thinking`` pass through, ``stop``
   becomes ``stop_sequences`` and ``user`` becomes ``metadata.user_id``;
   ``extra_body`` is merged last. Any other param is refused
@@ -106,14 +108,14 @@ def _blocks(content: Any) -> Any:
         for part in content:
             if not (isinstance(part, dict) and part.get("type") == "text"):
                 raise UnsupportedRequest("only text content is translated natively")
-            blocks.append({"type": "text", "text": str(part.get("text", ""))})
+            block: dict[str, Any] = {"type": "text", "text": str(part.get("text", ""))}
+            # A prompt-cache breakpoint: Anthropic caches nothing without one, so
+            # dropping it would measure an uncached provider (as litellm keeps it).
+            if isinstance(part.get("cache_control"), dict):
+                block["cache_control"] = part["cache_control"]
+            blocks.append(block)
         return blocks
     raise UnsupportedRequest(f"message content of type {type(content).__name__}")
-
-
-def _text(content: Any) -> str:
-    blocks = _blocks(content)
-    return blocks if isinstance(blocks, str) else "\n".join(b["text"] for b in blocks)
 
 
 def request_body(endpoint: Endpoint, request: RequestSpec) -> dict[str, Any]:
@@ -122,19 +124,22 @@ def request_body(endpoint: Endpoint, request: RequestSpec) -> dict[str, Any]:
     unknown = sorted(set(params) - SUPPORTED_PARAMS)
     if unknown:
         raise UnsupportedRequest(f"params not translated natively: {', '.join(unknown)}")
-    system: list[str] = []
+    system: list[dict[str, Any]] = []
     messages: list[dict[str, Any]] = []
     for message in request.messages:
         role = message.get("role")
         if role == "system":
-            system.append(_text(message.get("content")))
+            blocks = _blocks(message.get("content"))
+            system.extend([{"type": "text", "text": blocks}] if isinstance(blocks, str) else blocks)
         elif role in ("user", "assistant"):
             messages.append({"role": role, "content": _blocks(message.get("content"))})
         else:
             raise UnsupportedRequest(f"messages with role {role!r}")
     body: dict[str, Any] = {"model": wire_model(endpoint.model), "messages": messages}
-    if system:
-        body["system"] = "\n".join(system)
+    if any("cache_control" in block for block in system):
+        body["system"] = system  # blocks: the breakpoint stays where it was put
+    elif system:
+        body["system"] = "\n".join(block["text"] for block in system)
     body["max_tokens"] = request.max_tokens
     for name in sorted(_PASSED & set(params)):
         body[name] = params[name]

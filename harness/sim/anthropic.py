@@ -17,6 +17,10 @@ Same answer, profile, faults and write stamps as the OpenAI dialect
 - stop reasons ``end_turn``, ``max_tokens`` and ``refusal`` (the
   ``content_filter`` fault).
 
+A ``prefix_cache`` profile caches, as Anthropic does, only a prefix that ends at
+a ``cache_control`` breakpoint (a text block of the system prompt or of a
+message): a request without one reads nothing from the cache.
+
 The system prompt comes first in the prompt text, as the system message does in
 the OpenAI dialect, so the same conversation gets the same words in both.
 ``metadata.user_id`` (what litellm makes of ``user``) names the request in
@@ -66,6 +70,18 @@ def _text_of(content: Any) -> str:
             str(b.get("text", "")) for b in content if isinstance(b, dict) and "text" in b
         )
     return ""
+
+
+def _contents(body: dict[str, Any]) -> list[Any]:
+    """The system prompt's content (if any), then each message's: aligned with ``parts``."""
+    contents = [body["system"]] if body.get("system") else []
+    return contents + [m.get("content") for m in body["messages"] if isinstance(m, dict)]
+
+
+def _has_breakpoint(content: Any) -> bool:
+    return isinstance(content, list) and any(
+        isinstance(b, dict) and isinstance(b.get("cache_control"), dict) for b in content
+    )
 
 
 def prompt_text(body: dict[str, Any]) -> str:
@@ -127,7 +143,12 @@ async def messages(server: SimServer, request: web.Request) -> web.StreamRespons
         if isinstance(m, dict)
     ]
     server.workloads.record(model, parts)
-    cached = server.workloads.cached_tokens(profile, model, parts)
+    # As Anthropic's API: only a prefix ending at a cache_control breakpoint is
+    # cached (and read back); a request without one caches nothing.
+    marked = [i for i, content in enumerate(_contents(body)) if _has_breakpoint(content)]
+    cached = (
+        server.workloads.cached_tokens(profile, model, parts[: marked[-1] + 1]) if marked else 0
+    )
     scripted = scripted_reply(profile, parts)
     if scripted is not None:
         words = scripted[:max_tokens]

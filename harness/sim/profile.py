@@ -103,7 +103,8 @@ class SimProfile(BaseModel):
     prefix_cache: bool = Field(
         default=False,
         description="model a prefix cache: a request whose leading messages an earlier request"
-        " of this model began with reports their words as cached tokens",
+        " of this model began with reports their words as cached tokens (Anthropic dialect:"
+        " only up to a cache_control breakpoint, as Anthropic's API)",
     )
     cache_ttft_ms: float | None = Field(
         default=None, ge=0, description="TTFT of a request with cached tokens (prefix_cache)"

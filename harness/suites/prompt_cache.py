@@ -65,7 +65,7 @@ class PromptCacheSuite(SuiteConfig):
     )
     cache_control: bool = Field(
         default=False,
-        description="mark the prefix with cache_control (Anthropic through litellm)",
+        description="mark the prefix with a cache_control breakpoint (Anthropic caches nothing without one)",
     )
     seed: int = 0
 

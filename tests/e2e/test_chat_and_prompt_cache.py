@@ -260,11 +260,20 @@ def test_prompt_cache_cold_then_warm(
             transport: anthropic
             concurrency: 8
             pricing: {{input_per_mtok: 2.0, output_per_mtok: 8.0, cached_input_per_mtok: 0.5}}
+          - name: anthropic-litellm
+            model: anthropic/cachey
+            api_base: {wsim.api_base}
+            transport: litellm
+            concurrency: 8
+            pricing: {{input_per_mtok: 2.0, output_per_mtok: 8.0, cached_input_per_mtok: 0.5}}
         suites:
+          # The breakpoint: Anthropic (and its simulated dialect) caches nothing without
+          # one, and both transports must carry it (the native one once dropped it).
           - name: pc
             kind: prompt_cache
             prefix_tokens: 64
             prefixes: 2
+            cache_control: true
             suffixes: ["Question one here?", "Question two here?", "Question three here?"]
         """
     )
@@ -272,7 +281,7 @@ def test_prompt_cache_cold_then_warm(
     result = execute(load_config(config), out=root, run_id="pc", show_progress=False)
     assert result.status == "completed"
     rows = pd.read_parquet(root / "pc")
-    assert len(rows) == 12 and (rows["status"] == "ok").all()
+    assert len(rows) == 18 and (rows["status"] == "ok").all()
     for provider, group in rows.groupby("provider"):
         cold = group[group["cache_role"] == "cold"]
         warm = group[group["cache_role"] == "warm"]
@@ -300,7 +309,7 @@ def test_prompt_cache_cold_then_warm(
         assert warm["cost_usd"].to_list() == pytest.approx([70e-6] * 4)
 
     table = prompt_cache_table(rows).set_index("provider")
-    for provider in ("openai-dialect", "anthropic-dialect"):
+    for provider in ("openai-dialect", "anthropic-dialect", "anthropic-litellm"):
         line = table.loc[provider]
         assert line["cache_hit_rate"] == 1.0 and line["cached_token_rate"] == 1.0
         assert line["cache_mismatches"] == 0
@@ -313,7 +322,34 @@ def test_prompt_cache_cold_then_warm(
     # The summary line has the same figures.
     _, _, summary = load_summary(root, "pc")
     assert summary["cache_hit_rate"].eq(1.0).all()
-    assert summary["usd_per_request"].to_list() == pytest.approx([102e-6] * 2)
+    assert summary["usd_per_request"].to_list() == pytest.approx([102e-6] * 3)
+
+
+@pytest.mark.parametrize("transport", ["anthropic", "litellm"])
+def test_anthropic_caches_nothing_without_a_breakpoint(
+    wsim: SimProcess, write_config: Callable[..., Path], tmp_path: Path, transport: str
+) -> None:
+    """As Anthropic's API does: an unmarked prefix is never read from the cache, and the
+    suite says so (a warm request expected 64 cached tokens and got 0: a mismatch)."""
+    config = write_config(
+        f"""
+        run: {{name: cache, concurrency: 4}}
+        providers:
+          - {{name: a, model: anthropic/cachey, api_base: {wsim.api_base},
+              transport: {transport}}}
+        suites:
+          - {{name: pc, kind: prompt_cache, prefix_tokens: 64, prefixes: 1,
+              suffixes: ["Question one here?", "Question two here?"]}}
+        """
+    )
+    root = tmp_path / "out"
+    execute(load_config(config), out=root, run_id="pc", show_progress=False)
+    rows = pd.read_parquet(root / "pc")
+    assert len(rows) == 2 and (rows["status"] == "ok").all()
+    warm = rows[rows["cache_role"] == "warm"].iloc[0]
+    assert warm["cached_input_tokens"] == 0 and warm["cache_expected_tokens"] == 64
+    assert warm["cache_mismatch"] and not warm["cache_hit"]
+    assert (rows["input_tokens"] == 64 + 3).all()  # the whole prompt, uncached
 
 
 def test_bad_conversation_file_names_file_line_and_key(
