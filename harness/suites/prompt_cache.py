@@ -65,7 +65,7 @@ class PromptCacheSuite(SuiteConfig):
     )
     cache_control: bool = Field(
         default=False,
-        description="mark the prefix with a cache_control breakpoint (Anthropic caches nothing without one)",
+        description="mark the prefix as a cache_control breakpoint (Anthropic needs one)",
     )
     seed: int = 0
 
