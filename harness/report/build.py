@@ -19,10 +19,10 @@ import pandas as pd
 import pyarrow as pa
 
 from harness.report import charts, views
+from harness.report.diff import DIFF_ROW_COLUMNS
 from harness.report.export import Report, RowStream
 from harness.report.fairness import fairness_note
 from harness.report.quality import primary_scores, structured_latency
-from harness.report.compare import DECISION_COLUMNS
 from harness.report.summary import (
     PRIMARY_QUALITY,
     load_summary,
@@ -128,7 +128,8 @@ def build_report(
         from harness.report.trends import trend_charts
 
         # Only the columns a diff reads stay in memory while earlier runs are read.
-        rows = rows[[c for c in DECISION_COLUMNS if c in rows.columns]]
+        kept = {*DIFF_ROW_COLUMNS, "started_at"}
+        rows = rows[[c for c in rows.columns if c in kept]]
         trends, trend_notes = trend_charts(Path(root), chosen, manifest, rows, summary)
         chart_list += trends
         notes += trend_notes

@@ -24,8 +24,8 @@ from typing import Any
 import pandas as pd
 import pyarrow.compute as pc
 
-from harness.report.compare import DECISION_COLUMNS, base_name
-from harness.report.diff import diff_runs
+from harness.report.compare import base_name
+from harness.report.diff import DIFF_ROW_COLUMNS, diff_runs
 from harness.report.history import MAX_TREND_RUNS, TREND_METRICS, _short, same_config_runs
 from harness.report.summary import SUMMARY_COLUMNS, read_frame, summarize
 from harness.store.dataset import read_rows
@@ -42,7 +42,7 @@ def trend_charts(
     summary: pd.DataFrame,
 ) -> tuple[list[tuple[str, str]], list[str]]:
     """Trend charts and notes for the report of ``run_id``, whose ``rows`` (at least
-    :data:`~harness.report.compare.DECISION_COLUMNS` and ``started_at``) and
+    :data:`~harness.report.diff.DIFF_ROW_COLUMNS` and ``started_at``) and
     ``summary`` (:func:`~harness.report.summary.summarize` of them) the caller has.
     No chart for a single run."""
     runs = same_config_runs(Path(root), manifest)
@@ -51,7 +51,7 @@ def trend_charts(
     runs = runs[-MAX_TREND_RUNS:]
     if len(runs) < 2:
         return [], []
-    decided = [c for c in DECISION_COLUMNS if c in rows.columns]
+    decided = [c for c in DIFF_ROW_COLUMNS if c in rows.columns]
     pieces: list[pd.DataFrame] = []  # per run: provider, suite, load level, the metrics
     started: dict[str, Any] = {}
     changes: list[pd.DataFrame] = []
@@ -226,4 +226,3 @@ def _marks(
         text = f"{arrow} regression" if bool(regression) else arrow
         marks.append((key[0], float(index[key[1]]), values[key], text))
     return marks
-
