@@ -102,14 +102,15 @@ def measured_rows(rows: pd.DataFrame) -> pd.DataFrame:
     pair = np.asarray(codes, dtype=np.int64) * 2 + simulated
     distinct, inverse = np.unique(pair, return_inverse=True)
     labels = [str(names[p // 2]) + (SIMULATED_SUFFIX if p % 2 else "") for p in distinct]
-    out["label"] = pd.Series(
+    label = (
         pa.DictionaryArray.from_arrays(
             pa.array(inverse.astype(np.int32)), pa.array(labels, pa.string())
         )
         .cast(pa.string())
-        .to_pandas(),
-        index=out.index,
+        .to_pandas()
     )
+    label.index = out.index  # positional: the rows' own index may not start at 0
+    out["label"] = label
     return out
 
 
