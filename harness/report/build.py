@@ -155,15 +155,15 @@ def _requests(root: Path, run_id: str, rows: int) -> RowStream:
 
     def batches() -> Iterator[pd.DataFrame]:
         # Small reads (the scanner reads ahead 16 of them: a document wanting its first
-        # rows should not wait for a million), handed on in batches of ~64k rows.
+        # 500 rows gets the first read alone), handed on in batches of ~64k rows.
         pending: list[pa.Table] = []
-        held = 0
+        held, wanted = 0, 1
         for table in read_batches(root, [run_id], batch_rows=4096):
             pending.append(table)
             held += table.num_rows
-            if held >= 65_536:
+            if held >= wanted:
                 yield redact_text(pa.concat_tables(pending)).to_pandas()
-                pending, held = [], 0
+                pending, held, wanted = [], 0, 65_536
         if pending:  # read_batches yields one empty table when there is no row
             yield redact_text(pa.concat_tables(pending)).to_pandas()
 
