@@ -5,10 +5,11 @@ same values, change points and notes: the :data:`~harness.report.history.TREND_M
 of each provider over the runs of this config, with the significant changes that
 :func:`harness.report.diff.diff_runs` finds between consecutive runs), from what the
 report already holds for its own run (its rows and its summary) plus, for every earlier
-run, one read of one provider's rows at a time: the summary's columns, summarised once
-for all four metrics, then cut to the columns a diff reads. So a million-row run
-beside another one costs one more summary and one diff, never both runs' every column
-at once (which is what reading the runs whole and summarising them per metric did).
+run, one read of the summary's columns (as Arrow), each provider's rows of which become
+a DataFrame in turn, summarised once for all four metrics, then cut to the columns a
+diff reads. So a million-row run beside another one costs one more read, one more
+summary and one diff, never both runs' every column at once (which is what reading the
+runs whole and summarising them once per metric did).
 
 Every summary line and every diff comparison is computed from its own (suite, load
 level, provider) group alone, with its own seed, so splitting an earlier run by
@@ -27,8 +28,8 @@ import pyarrow.compute as pc
 from harness.report.compare import base_name
 from harness.report.diff import DIFF_ROW_COLUMNS, diff_runs
 from harness.report.history import MAX_TREND_RUNS, TREND_METRICS, _short, same_config_runs
-from harness.report.summary import SUMMARY_COLUMNS, read_frame, summarize
-from harness.store.dataset import read_rows
+from harness.report.summary import SUMMARY_COLUMNS, summarize
+from harness.store.dataset import read_rows, redact_text
 
 _TREND_N_RESAMPLES = 400  # as harness.report.history.trend_charts: change points only
 _KEYS = ["provider", "suite", "load_level"]
@@ -76,22 +77,20 @@ def _earlier_run(
     root: Path, run: str, decided: list[str]
 ) -> tuple[pd.DataFrame, dict[str, pd.DataFrame], Any]:
     """An earlier run's summary (no intervals: the trend is of point values), its rows
-    per provider (the diff's columns only) and its start: one provider in memory at a
-    time."""
-    providers = pc.unique(read_rows(root, [run], columns=["provider"]).column(0)).to_pylist()
+    per provider (the diff's columns only) and its start: the run is read once, as
+    Arrow, and one provider at a time becomes a DataFrame."""
+    table = redact_text(read_rows(root, [run], columns=SUMMARY_COLUMNS))
+    provider = table.column("provider")
     lines: list[pd.DataFrame] = []
     by_provider: dict[str, pd.DataFrame] = {}
     first = None
-    for provider in sorted(p for p in providers if p is not None):
-        part = read_frame(root, [run], SUMMARY_COLUMNS, where={"provider": provider})
-        if not len(part):
-            continue
+    for name in sorted(p for p in pc.unique(provider).to_pylist() if p is not None):
+        part = table.filter(pc.equal(provider, name)).to_pandas(split_blocks=True)
         lines.append(summarize(part, intervals=False))
         start = part["started_at"].min()
         first = start if first is None or start < first else first
-        by_provider[provider] = part[decided]
+        by_provider[name] = part[decided]
         del part
-    # A run whose every row lacks a provider still counts (history groups by run only).
     summary = pd.concat(lines, ignore_index=True) if lines else pd.DataFrame()
     return summary, by_provider, first if first is not None else pd.NaT
 
