@@ -544,7 +544,6 @@ def diff(
     job fails on a real regression and not on noise.
     """
     from harness.report import diff
-    from harness.report.compare import DECISION_COLUMNS
     from harness.report.summary import read_frame
     from harness.store.parts import list_runs
 
@@ -567,8 +566,8 @@ def diff(
             parsed[name.strip()] = float(value)
         except ValueError:
             raise click.BadParameter(f"{item!r}: expected METRIC=NUMBER") from None
-    rows_a = read_frame(results_root, [a], DECISION_COLUMNS)
-    rows_b = read_frame(results_root, [b], DECISION_COLUMNS)
+    rows_a = read_frame(results_root, [a], diff.DIFF_ROW_COLUMNS)
+    rows_b = read_frame(results_root, [b], diff.DIFF_ROW_COLUMNS)
     try:
         table = diff.diff_runs(rows_a, rows_b, {**diff.DEFAULT_THRESHOLDS, **parsed})
     except ValueError as exc:

@@ -11,13 +11,15 @@ paired quality tests; (4) the raw requests, last.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
+import pyarrow as pa
 
 from harness.report import charts, views
+from harness.report.diff import DIFF_ROW_COLUMNS
 from harness.report.export import Report, RowStream
 from harness.report.fairness import fairness_note
 from harness.report.quality import primary_scores, structured_latency
@@ -28,7 +30,9 @@ from harness.report.summary import (
     unpaired_providers,
 )
 from harness.report.workloads import chat_turns, prompt_cache_table
+from harness.store.dataset import read_batches, redact_text
 from harness.store.files import read_manifest
+from harness.store.schema import SCHEMA
 
 TAG_WARNINGS = ("region", "residency", "data_residency", "open_weights")
 """Provider tags a decision must not overlook when providers differ in them."""
@@ -115,27 +119,62 @@ def build_report(
         sections["capacity"] = "answer"
     tables["summary"] = summary
     sections["summary"] = "raw"
-    tables["requests"] = rows
+    requests = _requests(Path(root), chosen, len(rows))
     sections["requests"] = "raw"
 
     chart_list = _charts(board, suite_parts)
     notes = _notes(manifest, rows) + capacity_notes(capacity) + trace_notes(rows)
     if history:
-        from harness.report.history import trend_charts
+        from harness.report.trends import trend_charts
 
-        trends, trend_notes = trend_charts(Path(root), chosen, manifest)
+        # Only the columns a diff reads stay in memory while earlier runs are read.
+        kept = {*DIFF_ROW_COLUMNS, "started_at"}
+        rows = rows[[c for c in rows.columns if c in kept]]
+        trends, trend_notes = trend_charts(Path(root), chosen, manifest, rows, summary)
         chart_list += trends
         notes += trend_notes
     return Report(
         title=f"harness run {chosen}",
         run_ids=[chosen],
-        tables=dict[str, pd.DataFrame | RowStream](tables),
+        tables={**tables, "requests": requests},
         notes=notes,
         sections=sections,
-        headers=views.headers(sorted({str(c) for t in tables.values() for c in t.columns})),
+        headers=views.headers(
+            sorted({str(c) for t in tables.values() for c in t.columns} | set(SCHEMA.names))
+        ),
         answer=answer,
         warnings=_warnings(manifest, board),
         charts=chart_list,
+        full_data={"requests": _where_all_rows(Path(root), chosen)},
+    )
+
+
+def _requests(root: Path, run_id: str, rows: int) -> RowStream:
+    """The run's rows, every column, read a batch at a time when a format asks for them:
+    CSV and XLSX write them all, Markdown and HTML read only the rows they show."""
+
+    def batches() -> Iterator[pd.DataFrame]:
+        # Small reads (the scanner reads ahead 16 of them: a document wanting its first
+        # 500 rows gets the first read alone), handed on in batches of ~64k rows.
+        pending: list[pa.Table] = []
+        held, wanted = 0, 1
+        for table in read_batches(root, [run_id], batch_rows=4096):
+            pending.append(table)
+            held += table.num_rows
+            if held >= wanted:
+                yield redact_text(pa.concat_tables(pending)).to_pandas()
+                pending, held, wanted = [], 0, 65_536
+        if pending:  # read_batches yields one empty table when there is no row
+            yield redact_text(pa.concat_tables(pending)).to_pandas()
+
+    return RowStream(batches, rows)
+
+
+def _where_all_rows(root: Path, run_id: str) -> str:
+    """What a document that shows some of the requests says of the rest."""
+    return (
+        f"every row and column is in the Parquet files of {root / run_id}; "
+        f"harness export {root} --run {run_id} --to requests.csv (or .xlsx) writes them all"
     )
 
 

@@ -20,6 +20,7 @@ from typing import Any, NamedTuple
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
+import pyarrow as pa
 
 from harness import stats
 
@@ -83,20 +84,33 @@ def _flag(series: pd.Series[Any]) -> pd.Series[bool]:
 def measured_rows(rows: pd.DataFrame) -> pd.DataFrame:
     """Non-warm-up rows, load level filled, plus ``label``: the provider as tables show it."""
     if "warmup" in rows.columns:
-        rows = rows[~_flag(rows["warmup"])]
+        warm = _flag(rows["warmup"]).to_numpy()
+        if warm.any():  # a million rows are not copied to drop none of them
+            rows = rows[~warm]
     out = rows.copy(deep=False)  # columns are added or replaced, never written into
-    out["load_level"] = (
-        out["load_level"].astype(object).where(out["load_level"].notna(), "-")
-        if "load_level" in out.columns
-        else "-"
-    )
-    names = out["provider"].astype(str)
+    if "load_level" not in out.columns:
+        out["load_level"] = "-"
+    elif out["load_level"].isna().any():
+        out["load_level"] = out["load_level"].astype(object).where(out["load_level"].notna(), "-")
     simulated = (
         _flag(out["simulated"]).to_numpy()
         if "simulated" in out.columns
         else np.zeros(len(out), dtype=bool)
     )
-    out["label"] = np.where(simulated, names + SIMULATED_SUFFIX, names)
+    # Per distinct (provider, simulated) once, not per row: a million rows name a few.
+    codes, names = pd.factorize(out["provider"].astype(str), use_na_sentinel=False)
+    pair = np.asarray(codes, dtype=np.int64) * 2 + simulated
+    distinct, inverse = np.unique(pair, return_inverse=True)
+    labels = [str(names[p // 2]) + (SIMULATED_SUFFIX if p % 2 else "") for p in distinct]
+    label = (
+        pa.DictionaryArray.from_arrays(
+            pa.array(inverse.astype(np.int32)), pa.array(labels, pa.string())
+        )
+        .cast(pa.string())
+        .to_pandas()
+    )
+    label.index = out.index  # positional: the rows' own index may not start at 0
+    out["label"] = label
     return out
 
 
@@ -133,6 +147,100 @@ def case_codes(cases: pd.Series[Any]) -> npt.NDArray[np.int64]:
     clusters as the ids themselves, and far quicker for the bootstrap to group."""
     codes, _ = pd.factorize(cases, use_na_sentinel=False)
     return np.asarray(codes, dtype=np.int64)
+
+
+_FEW_KEYS = 1 << 16  # key combinations counted with bincount rather than sorted
+_FEW_GROUPS = 64  # groups found by one pass each rather than by sorting the rows
+
+
+class RowArrays:
+    """A frame's columns as numpy arrays (each converted once) and its rows grouped by
+    key as index arrays, for the decisions over a million rows: a group is an array of
+    row numbers (in the frame's order), never a copy of the frame.
+
+    Values and case ids taken through :meth:`sample` are those of :func:`clustered_sample`
+    on the same rows: the case codes are the frame's, and the bootstrap numbers a
+    sample's clusters by first appearance, as it does for a group's own codes.
+    """
+
+    def __init__(self, frame: pd.DataFrame):
+        self.frame = frame
+        self.n = len(frame)
+        self._floats: dict[str, FloatArray] = {}
+        self._codes: dict[str, tuple[npt.NDArray[np.int64], list[Any]]] = {}
+        status = frame["status"] if "status" in frame.columns else pd.Series(dtype=object)
+        self.ok = np.asarray((status == "ok").to_numpy(dtype=bool, na_value=False), dtype=bool)
+        self.cached = (
+            _flag(frame["from_cache"]).to_numpy()
+            if "from_cache" in frame.columns
+            else np.zeros(self.n, dtype=bool)
+        )
+        self.cases = case_codes(frame["case_id"]) if "case_id" in frame.columns else None
+
+    def floats(self, column: str) -> FloatArray:
+        """The whole column as float64, NaN where missing or not a number."""
+        if column not in self._floats:
+            values = pd.to_numeric(self.frame[column], errors="coerce")
+            self._floats[column] = np.asarray(
+                values.to_numpy(dtype=np.float64, na_value=np.nan), dtype=np.float64
+            )
+        return self._floats[column]
+
+    def codes(self, column: str) -> tuple[npt.NDArray[np.int64], list[Any]]:
+        """Each row's value as a code (-1: missing) and the values, as ``groupby`` keys."""
+        if column not in self._codes:
+            codes, uniques = pd.factorize(self.frame[column])
+            self._codes[column] = (np.asarray(codes, dtype=np.int64), list(uniques))
+        return self._codes[column]
+
+    def groups(
+        self, columns: list[str], within: npt.NDArray[np.int64] | None = None
+    ) -> dict[tuple[Any, ...], npt.NDArray[np.int64]]:
+        """Key values → the (ascending) row numbers with them, of ``within`` (default all
+        rows); rows missing a key are in no group, as in ``groupby``."""
+        rows = np.arange(self.n, dtype=np.int64) if within is None else within
+        coded = [self.codes(c) for c in columns]
+        picked = [codes[rows] for codes, _ in coded]
+        keep = np.ones(rows.size, dtype=bool)
+        for codes in picked:
+            keep &= codes >= 0
+        rows = rows[keep]
+        if not rows.size:
+            return {}
+        dims = [max(len(values), 1) for _, values in coded]
+        flat = np.ravel_multi_index([codes[keep] for codes in picked], dims)
+        out: dict[tuple[Any, ...], npt.NDArray[np.int64]] = {}
+
+        def key(code: int) -> tuple[Any, ...]:
+            return tuple(coded[i][1][int(k)] for i, k in enumerate(np.unravel_index(code, dims)))
+
+        present = np.unique(flat) if math.prod(dims) > _FEW_KEYS else None
+        if present is None:
+            present = np.flatnonzero(np.bincount(flat, minlength=math.prod(dims)))
+        if present.size <= _FEW_GROUPS:
+            # A run has a few dozen groups: one comparison per group beats a sort.
+            for code in present:
+                out[key(int(code))] = rows[flat == code]
+            return out
+        order = np.argsort(flat, kind="stable")
+        ordered = flat[order]
+        starts = np.flatnonzero(np.r_[True, ordered[1:] != ordered[:-1]])
+        stops = np.r_[starts[1:], ordered.size]
+        for start, stop in zip(starts, stops, strict=True):
+            out[key(int(ordered[start]))] = rows[order[start:stop]]
+        return out
+
+    def sample(
+        self, rows: npt.NDArray[np.int64], column: str, scale: float = 1.0
+    ) -> tuple[FloatArray, Any]:
+        """:func:`clustered_sample` of these rows: the column's values (NaN dropped) and
+        each value's case."""
+        if column not in self.frame.columns:
+            return np.empty(0, dtype=np.float64), None
+        values = self.floats(column)[rows]
+        keep = ~np.isnan(values)
+        cases = None if self.cases is None else self.cases[rows][keep]
+        return values[keep] * scale, cases
 
 
 class Comparison(NamedTuple):
@@ -185,30 +293,41 @@ def independent(
     )
 
 
-def error_rates(ga: pd.DataFrame, gb: pd.DataFrame, confidence: float) -> Comparison:
-    n_a, n_b = len(ga), len(gb)
-    e_a, e_b = int((ga["status"] != "ok").sum()), int((gb["status"] != "ok").sum())
+def error_rates(errors_a: int, n_a: int, errors_b: int, n_b: int, confidence: float) -> Comparison:
+    """Error rates of two groups (every status but ``ok`` is an error)."""
     if not n_a or not n_b:
         return untested(math.nan, math.nan, "no requests", n_a, n_b)
     # Newcombe's hybrid score interval of pb − pa (from Wilson intervals): sensible at 0.
-    low, high = stats.newcombe_interval(e_b, n_b, e_a, n_a, confidence)
-    p = stats.fisher_exact(e_a, n_a, e_b, n_b)
+    low, high = stats.newcombe_interval(errors_b, n_b, errors_a, n_a, confidence)
+    p = stats.fisher_exact(errors_a, n_a, errors_b, n_b)
     return Comparison(
-        e_a / n_a, e_b / n_b, low, high, p, "Fisher exact", n_a, n_b, p < 1.0 - confidence
+        errors_a / n_a,
+        errors_b / n_b,
+        low,
+        high,
+        p,
+        "Fisher exact",
+        n_a,
+        n_b,
+        p < 1.0 - confidence,
     )
 
 
+Group = tuple[RowArrays, npt.NDArray[np.int64]]
+"""A group of rows: the run's arrays and the group's row numbers in them."""
+
+
 def quality_comparison(
-    ga: pd.DataFrame,
-    gb: pd.DataFrame,
+    ga: Group,
+    gb: Group,
     metric: str,
     *,
     confidence: float,
     n_resamples: int,
     seed: int,
 ) -> Comparison | None:
-    scored_a = ga[ga[metric].notna()] if metric in ga.columns else ga.iloc[:0]
-    scored_b = gb[gb[metric].notna()] if metric in gb.columns else gb.iloc[:0]
+    """The paired comparison of ``metric`` on the cases both groups scored."""
+    scored_a, scored_b = _scored(ga, metric), _scored(gb, metric)
     if scored_a.empty and scored_b.empty:
         return None  # not a scored suite
     # One value per case (repeats are one unit of evidence), paired on the case id.
@@ -245,20 +364,30 @@ def quality_comparison(
     )
 
 
+def _scored(group: Group, metric: str) -> pd.DataFrame:
+    """The group's rows with a ``metric`` score: their case id and score only."""
+    arrays, rows = group
+    if metric not in arrays.frame.columns:
+        return pd.DataFrame({"case_id": [], metric: []})
+    picked = rows[~np.isnan(arrays.floats(metric)[rows])]
+    columns = ["case_id", metric] if "case_id" in arrays.frame.columns else [metric]
+    return arrays.frame[columns].iloc[picked]
+
+
 def cost_comparison(
-    ga: pd.DataFrame, gb: pd.DataFrame, *, confidence: float, n_resamples: int, seed: int
+    ok_a: Group, ok_b: Group, *, confidence: float, n_resamples: int, seed: int
 ) -> Comparison:
-    ok_a, ok_b = ok_rows(ga), ok_rows(gb)
-    unpriced_a = bool(ok_a["cost_usd"].isna().any()) or ok_a.empty
-    unpriced_b = bool(ok_b["cost_usd"].isna().any()) or ok_b.empty
-    sample_a, sample_b = (
-        clustered_sample(ok_a, "cost_usd", 1000.0),
-        clustered_sample(ok_b, "cost_usd", 1000.0),
-    )
+    """Mean cost per successful request (of the groups' successful rows), × 1000."""
+    sample_a = ok_a[0].sample(ok_a[1], "cost_usd", 1000.0)
+    sample_b = ok_b[0].sample(ok_b[1], "cost_usd", 1000.0)
+    n_a, n_b = ok_a[1].size, ok_b[1].size
+    # Any unpriced successful request (or none at all) makes the cost unknown.
+    unpriced_a = sample_a[0].size < n_a or n_a == 0
+    unpriced_b = sample_b[0].size < n_b or n_b == 0
     if unpriced_a or unpriced_b:
         a = math.nan if unpriced_a else float(sample_a[0].mean())
         b = math.nan if unpriced_b else float(sample_b[0].mean())
-        return untested(a, b, "no price", len(ok_a), len(ok_b))
+        return untested(a, b, "no price", n_a, n_b)
     return independent(
         sample_a,
         sample_b,

@@ -12,13 +12,12 @@ from harness import stats
 from harness.report.compare import (
     NOISE_FLOORS,
     Comparison,
-    clustered_sample,
+    RowArrays,
     cost_comparison,
     error_rates,
     independent,
     measured_rows,
     quality_comparison,
-    timed_rows,
 )
 
 DIFF_METRICS = (
@@ -61,6 +60,24 @@ _LATENCY: Mapping[str, tuple[str, float]] = {
     "e2e_p50_ms": ("e2e_s", 50.0),
     "itl_p50_ms": ("itl_s", 50.0),
 }
+
+
+DIFF_ROW_COLUMNS = (
+    "suite",
+    "load_level",
+    "provider",
+    "simulated",
+    "warmup",
+    "status",
+    "from_cache",
+    "case_id",
+    "ttft_s",
+    "e2e_s",
+    "itl_s",
+    "cost_usd",
+    "exact_match_abstain",
+)
+"""The row columns :func:`diff_runs` reads (``harness diff`` reads only these)."""
 
 
 _DIFF_COLUMNS = (
@@ -157,25 +174,29 @@ def diff_runs(
     """
     limits = _check_thresholds(thresholds)
     keys = ["suite", "load_level", "label"]
-    groups_a = dict(iter(measured_rows(rows_a).groupby(keys, sort=True)))
-    groups_b = dict(iter(measured_rows(rows_b).groupby(keys, sort=True)))
+    # Each run's rows as numpy columns and index arrays per group: a group is never a
+    # copy of a million-row frame (the statistics see the same values in the same order).
+    arrays_a, arrays_b = RowArrays(measured_rows(rows_a)), RowArrays(measured_rows(rows_b))
+    groups_a, groups_b = arrays_a.groups(keys), arrays_b.groups(keys)
     notes = [
         f"only in {side}: {', '.join(map(str, key))}"
         for side, mine, other in (("A", groups_a, groups_b), ("B", groups_b, groups_a))
-        for key in mine
+        for key in sorted(mine)
         if key not in other
     ]
     out = []
     for key in sorted(set(groups_a) & set(groups_b), key=lambda k: tuple(map(str, k))):
         ga, gb = groups_a[key], groups_b[key]
         suite, level, provider = (str(k) for k in key)
+        timed_a = ga[arrays_a.ok[ga] & ~arrays_a.cached[ga]]
+        timed_b = gb[arrays_b.ok[gb] & ~arrays_b.cached[gb]]
         for metric in DIFF_METRICS:
             result: Comparison | None
             if metric in _LATENCY:
                 column, q = _LATENCY[metric]
                 result = independent(
-                    clustered_sample(timed_rows(ga), column, 1000.0),
-                    clustered_sample(timed_rows(gb), column, 1000.0),
+                    arrays_a.sample(timed_a, column, 1000.0),
+                    arrays_b.sample(timed_b, column, 1000.0),
                     stats.Percentile(q),
                     confidence=confidence,
                     n_resamples=n_resamples,
@@ -183,14 +204,27 @@ def diff_runs(
                     name=f"bootstrap (p{q:g})",
                 )
             elif metric == "error_rate":
-                result = error_rates(ga, gb, confidence)
+                result = error_rates(
+                    int((~arrays_a.ok[ga]).sum()), ga.size,
+                    int((~arrays_b.ok[gb]).sum()), gb.size,
+                    confidence,
+                )  # fmt: skip
             elif metric == "usd_per_1k_requests":
                 result = cost_comparison(
-                    ga, gb, confidence=confidence, n_resamples=n_resamples, seed=seed
+                    (arrays_a, ga[arrays_a.ok[ga]]),
+                    (arrays_b, gb[arrays_b.ok[gb]]),
+                    confidence=confidence,
+                    n_resamples=n_resamples,
+                    seed=seed,
                 )
             else:
                 result = quality_comparison(
-                    ga, gb, metric, confidence=confidence, n_resamples=n_resamples, seed=seed
+                    (arrays_a, ga),
+                    (arrays_b, gb),
+                    metric,
+                    confidence=confidence,
+                    n_resamples=n_resamples,
+                    seed=seed,
                 )
             if result is None or (math.isnan(result.a) and math.isnan(result.b)):
                 continue

@@ -19,6 +19,7 @@ import pandas as pd
 
 from harness.report.export import (
     _CSS,
+    MAX_DOCUMENT_ROWS,
     Report,
     RowStream,
     _generated,
@@ -111,12 +112,31 @@ def html_document(report: Report) -> str:
             table = report.tables[name]
             parts.append(
                 f"<details><summary>{escape(name)} ({len(table):,} rows)</summary>"
-                f"{html_table(name, table, headers=report.headers)}</details>"
+                f"{html_table(name, table, headers=report.headers)}"
+                f"{_left_out_html(report, name)}</details>"
             )
             del i
         parts.append("</section>")
     parts.append("</body></html>\n")
     return "\n".join(parts)
+
+
+def left_out(report: Report, name: str) -> str | None:
+    """What a document says under a table it cut at :data:`MAX_DOCUMENT_ROWS` rows: how
+    many rows it left out and where they all are (None when it shows every row)."""
+    rows = len(report.tables[name])
+    if rows <= MAX_DOCUMENT_ROWS:
+        return None
+    where = report.full_data.get(name) or "CSV, JSON and XLSX exports have them all"
+    return (
+        f"Rows 1–{MAX_DOCUMENT_ROWS:,} of {rows:,} shown; {rows - MAX_DOCUMENT_ROWS:,} rows"
+        f" left out of this document: {where}."
+    )
+
+
+def _left_out_html(report: Report, name: str) -> str:
+    text = left_out(report, name)
+    return "" if text is None else f'<p class="count left-out">{escape(text)}</p>'
 
 
 def _html_section(report: Report, name: str, anchor: str, level: str) -> str:
@@ -158,6 +178,8 @@ def export_markdown_document(report: Report, path: Path) -> Path:
         lines += ["## Raw data", ""]
         for name in raw:
             lines += [f"### {md_escape(name)}", "", _md(report, name), ""]
+            cut = left_out(report, name)
+            lines += [f"_{md_escape(cut)}_", ""] if cut else []
     text = "\n".join(lines)
     atomic_write(path, lambda f: f.write(text.encode("utf-8")))
     return path

@@ -149,6 +149,8 @@ class Report:
     """Deprecations and tag warnings (region, residency, open weights)."""
     charts: list[tuple[str, str]] | None = None
     """(name, SVG) of each chart; None: drawn from the first comparison table."""
+    full_data: dict[str, str] = field(default_factory=dict)
+    """Table name → where all of its rows are, said by a document that shows only some."""
 
 
 @dataclass

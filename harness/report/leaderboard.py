@@ -56,11 +56,9 @@ from harness import stats
 from harness.report.compare import (
     NOISE_FLOORS,
     FloatArray,
+    RowArrays,
     base_name,
-    clustered_sample,
-    column_values,
     measured_rows,
-    ok_rows,
 )
 from harness.report.quality import PRIMARY_SCORE, primary_scores
 
@@ -225,15 +223,24 @@ def _level_key(level: str) -> tuple[int, str, float, str]:
         return (2, prefix, 0.0, level)
 
 
-def _reference_levels(ok: pd.DataFrame, notes: list[str]) -> dict[str, str]:
+def _reference_levels(
+    arrays: RowArrays, ok: npt.NDArray[np.int64], notes: list[str]
+) -> dict[str, str]:
     """Per suite, the lowest load level at which every provider of that suite has a
     successful request: the one latency figure that compares (c=1 is never pooled with
-    c=32). A suite whose providers share no level is left out of latency, with a note."""
+    c=32). A suite whose providers share no level is left out of latency, with a note.
+    ``ok``: the row numbers of the successful requests with a TTFT."""
     levels: dict[str, str] = {}
-    for suite, group in ok.groupby("suite", sort=True):
-        per_provider = [
-            set(g["load_level"].astype(str).unique()) for _, g in group.groupby("label")
-        ]
+    per_suite: dict[Any, list[set[str]]] = {}
+    for (suite, _), rows in sorted(arrays.groups(["suite", "label"], ok).items()):
+        level_codes, names = arrays.codes("load_level")
+        seen = np.bincount(level_codes[rows] + 1, minlength=len(names) + 1)
+        present = np.flatnonzero(seen) - 1
+        # A missing level (none after measured_rows' fill) reads as "nan", as astype(str).
+        per_suite.setdefault(suite, []).append(
+            {str(names[c]) if c >= 0 else "nan" for c in present}
+        )
+    for suite, per_provider in per_suite.items():
         shared = set.intersection(*per_provider) if per_provider else set()
         if shared:
             levels[str(suite)] = min(shared, key=_level_key)
@@ -253,25 +260,39 @@ class _Figures(NamedTuple):
 
 
 def _figures(measured: pd.DataFrame, n_resamples: int, seed: int, notes: list[str]) -> _Figures:
-    """Quality, latency, cost and error rate per provider, with bootstrap distributions."""
+    """Quality, latency, cost and error rate per provider, with bootstrap distributions.
+
+    Groups are index arrays into the measured rows' numpy columns (:class:`RowArrays`),
+    so that a million rows are never copied per provider, suite and level."""
     rng = np.random.default_rng(seed)
-    ok = ok_rows(measured)
-    levels = _reference_levels(ok[ok["ttft_s"].notna()], notes)
+    arrays = RowArrays(measured)
+    ttft_ok = np.flatnonzero(arrays.ok & ~np.isnan(arrays.floats("ttft_s")))
+    levels = _reference_levels(arrays, ttft_ok, notes)
     if any(level != "-" for level in levels.values()):
         notes.append(
             "latency at each suite's lowest load level shared by every provider: "
             + ", ".join(f"{suite} {level}" for suite, level in levels.items())
         )
-    # Each suite's own primary score (a tool_call suite's tool_exact, ...).
-    scored = measured[["suite", "case_id", "label"]].assign(
-        **{PRIMARY_SCORE: primary_scores(measured)}
+    # Each suite's own primary score (a tool_call suite's tool_exact, ...); per_case
+    # keeps only the scored rows, so only those are handed to it.
+    scores = primary_scores(measured).to_numpy(dtype=np.float64)
+    has_score = np.flatnonzero(~np.isnan(scores))
+    scored = (
+        measured[["suite", "case_id", "label"]]
+        .iloc[has_score]
+        .assign(**{PRIMARY_SCORE: scores[has_score]})
     )
     quality_cases = stats.per_case(scored, PRIMARY_SCORE, "label", case=("suite", "case_id"))
     boot: dict[str, dict[str, FloatArray]] = {"quality": {}, "latency": {}, "cost": {}}
+    suite_codes, suite_names = arrays.codes("suite")
+    level_codes, level_names = arrays.codes("load_level")
+    # The reference levels are text (as astype(str) reads them): back to codes once.
+    suite_code = {str(v): i for i, v in reversed(list(enumerate(suite_names)))}
+    level_code = {"nan": -1} | {str(v): i for i, v in reversed(list(enumerate(level_names)))}
     lines = []
-    for label, rows in measured.groupby("label", sort=True):
+    for (label,), rows in sorted(arrays.groups(["label"]).items()):
         name = str(label)
-        mine = ok_rows(rows)
+        mine = rows[arrays.ok[rows]]
         # Quality: mean per-case score per suite (resampling cases), mean over suites.
         suites_q = (
             [
@@ -294,9 +315,10 @@ def _figures(measured: pd.DataFrame, n_resamples: int, seed: int, notes: list[st
         # Latency: TTFT p50 (clustered by case) at each suite's reference level, median
         # over suites; E2E p95 on the same lines.
         ttfts, e2es, ttft_boot = [], [], []
+        mine_suites, mine_levels = suite_codes[mine], level_codes[mine]
         for suite, level in levels.items():
-            line = mine[(mine["suite"] == suite) & (mine["load_level"].astype(str) == level)]
-            values, cases = clustered_sample(line, "ttft_s", 1000.0)
+            line = mine[(mine_suites == suite_code[suite]) & (mine_levels == level_code[level])]
+            values, cases = arrays.sample(line, "ttft_s", 1000.0)
             if not values.size:
                 continue
             ttfts.append(float(np.percentile(values, 50)))
@@ -305,16 +327,16 @@ def _figures(measured: pd.DataFrame, n_resamples: int, seed: int, notes: list[st
                     values, stats.Percentile(50), n_resamples, rng, clusters=cases
                 )
             )
-            e2e = column_values(line, "e2e_s", 1000.0)
+            e2e, _ = arrays.sample(line, "e2e_s", 1000.0)
             e2es.append(float(np.percentile(e2e, 95)) if e2e.size else math.nan)
         if ttft_boot:
             boot["latency"][name] = np.median(np.vstack(ttft_boot), axis=0)
         # Cost: mean per successful request per suite, mean over suites; one unpriced
         # request makes it unknown ("no price"), never smaller.
         costs, cost_boot = [], []
-        for _, line in mine.groupby("suite", sort=True):
-            values, cases = clustered_sample(line, "cost_usd", 1000.0)
-            if values.size < len(line):
+        for _, line in sorted(arrays.groups(["suite"], mine).items()):
+            values, cases = arrays.sample(line, "cost_usd", 1000.0)
+            if values.size < line.size:
                 costs = [math.nan]
                 break
             costs.append(float(values.mean()))
@@ -324,6 +346,7 @@ def _figures(measured: pd.DataFrame, n_resamples: int, seed: int, notes: list[st
         price = float(np.mean(costs)) if costs else math.nan
         if not math.isnan(price):
             boot["cost"][name] = np.mean(np.vstack(cost_boot), axis=0)
+        seen = np.flatnonzero(np.bincount(suite_codes[rows] + 1, minlength=len(suite_names) + 1))
         lines.append(
             {
                 "provider": name,
@@ -333,8 +356,8 @@ def _figures(measured: pd.DataFrame, n_resamples: int, seed: int, notes: list[st
                 "ttft_p50_ms": float(np.median(ttfts)) if ttfts else math.nan,
                 "e2e_p95_ms": float(np.nanmedian(e2es)) if e2es else math.nan,
                 "usd_per_1k_requests": price,
-                "error_rate": float((rows["status"] != "ok").mean()),
-                "suites": frozenset(str(s) for s in rows["suite"].unique()),
+                "error_rate": float((~arrays.ok[rows]).mean()),
+                "suites": frozenset(str(suite_names[c - 1]) if c else "nan" for c in seen),
             }
         )
     return _Figures(pd.DataFrame(lines), boot, quality_cases)
