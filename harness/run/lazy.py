@@ -11,7 +11,8 @@ stream past:
 - :class:`Share`: keep share ``k`` of ``workers``, round-robin over chains (the worker
   processes' and Ray actors' split, :mod:`harness.run.executors.sharding`);
 - :class:`Head`: keep the first ``n``;
-- :class:`Attach`: give waiting requests their finished predecessor's stored row (resume).
+- :class:`Attach`: give waiting requests their finished predecessor's stored row (resume);
+- :class:`Relabel`: a capacity search's level, its template's requests at another label.
 
 Each request keeps its ``request_index`` whatever the steps: the index is its position
 in the whole plan. A list of requests (a small phase, a test's) is still a valid
@@ -128,6 +129,19 @@ class Attach:
             if waits(r) and (row := self.stored.get(predecessor_key(r))) is not None:
                 r = dataclasses.replace(r, previous=row)
             yield i, r
+
+    def count(self, n: int | None, first: bool, lo: int, hi: int) -> int | None:
+        return n
+
+
+@dataclass(frozen=True)
+class Relabel:
+    """Every request at load level ``label`` (a capacity search's level, from its template)."""
+
+    label: str
+
+    def apply(self, pairs: Pairs) -> Pairs:
+        return ((i, dataclasses.replace(r, load_level=self.label)) for i, r in pairs)
 
     def count(self, n: int | None, first: bool, lo: int, hi: int) -> int | None:
         return n

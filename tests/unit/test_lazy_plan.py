@@ -307,3 +307,50 @@ def test_planning_memory_does_not_grow_with_the_number_of_requests(
     # peak stays under 4,096 × 1 kB + 512 kB = 4.5 MB, 33× below the listed plan's.
     assert big - small < 64 * 1024, (small, big)
     assert big < LAZY_MIN_REQUESTS * 1024 + 512 * 1024, big
+
+
+def test_a_capacity_searchs_levels_are_its_templates_requests_relabelled(
+    write_config: Callable[..., Path],
+) -> None:
+    import asyncio
+    import itertools
+
+    from harness.run.capacity import search_capacity
+
+    spec = load_config(
+        write_config(
+            """
+            providers:
+              - {name: a, simulate: {ttft_ms: 0}}
+            suites:
+              - name: search
+                kind: latency
+                prompts: ["one", "two"]
+                requests: 5
+                load: {pattern: capacity, arrivals: rate, slo: {ttft_ms: 100}, start: 4,
+                       max_rate: 8, warmup: 1}
+            """
+        )
+    )
+
+    def levels(plan: list[Phase]) -> list[list[tuple[int, RequestSpec]]]:
+        (template,) = plan
+        counter = itertools.count(100)  # the scheduler's: past every planned index
+        seen: list[list[tuple[int, RequestSpec]]] = []
+
+        async def run_level(level: Phase, watch: Callable[[dict[str, Any]], None]) -> None:
+            seen.append(list(phase_pairs(level)))
+            for _, r in phase_pairs(level):  # every request met its SLO: the search goes up
+                watch({"status": "ok", "warmup": r.warmup, "ttft_s": 0.001, "e2e_s": 0.002})
+
+        asyncio.run(search_capacity(template, run_level, lambda: next(counter), lambda: False))
+        return seen
+
+    eager, lazy = levels(build_plan(spec, lazy_min=EAGER)), levels(build_plan(spec, lazy_min=0))
+    assert lazy == eager
+    # Levels 4 and 8 req/s (start, then ×2 up to max_rate), 6 requests each, numbered on.
+    assert [[i for i, _ in level] for level in lazy][:2] == [
+        [100, 101, 102, 103, 104, 105],
+        [106, 107, 108, 109, 110, 111],
+    ]
+    assert {r.load_level for r in (p[1] for p in lazy[0])} == {"capacity=4"}
