@@ -194,7 +194,7 @@ def trace(first: int, last: int) -> None:
         config = Path(tmp) / "c.yaml"
         config.write_text(config_text(last, Path(tmp) / "runs"))
         spec = load_config(config)
-        tracemalloc.start(8)
+        tracemalloc.start(1)
         execute(spec, out=Path(tmp) / "runs", run_id="trace", show_progress=False)
         tracemalloc.stop()
     a, b = snapshots[first], snapshots[last - 100]
