@@ -3,6 +3,7 @@
     python benchmarks/run_rss.py [--code /work/wt/base0 .] [--sizes 10000,100000]
         [--big 1000000 --big-code .] [--work /tmp/harness-run-rss]
     python benchmarks/run_rss.py --trace 10000,50000   # what grows, by tracemalloc
+    python benchmarks/run_rss.py --plan-only 10000,1000000   # the plan alone, nothing sent
 
 Each run is one zero-delay latency run (2 simulated providers x 2 concurrency levels,
 16 and 32, so ``size / 4`` requests a level) executed by ``harness.run.session.execute``
@@ -14,6 +15,9 @@ while sending (before the last 2 % of rows), and the growth per finished request
 over the second half of the run. With two code trees every size runs on each,
 alternately, and the ratio second/first is printed (one session, one loaded machine).
 ``--big`` runs one more size on ``--big-code`` only (the 1M run: ~11 min at 1,500 req/s).
+
+``--plan-only`` plans each size and iterates every request (as a run sends them) without
+sending anything, and prints that process's peak RSS: the plan's share of a run's memory.
 
 ``--trace a,b`` runs ``b`` requests in this process under ``tracemalloc`` and prints
 the 15 source lines whose allocations grew most between the ``a``-th and ``b``-th row.
@@ -43,8 +47,25 @@ from harness.run.session import execute
 spec = load_config(sys.argv[1])
 result = execute(spec, out=Path(sys.argv[2]), run_id=sys.argv[3], show_progress=False)
 status = dict(l.split(":", 1) for l in Path("/proc/self/status").read_text().splitlines())
+import harness
 print(json.dumps({"status": result.status, "hwm_kb": int(status["VmHWM"].split()[0]),
-                  "rows": result.outcome.finished if result.outcome else 0}))
+                  "rows": result.outcome.finished if result.outcome else 0,
+                  "harness": harness.__file__}))
+"""
+
+PLAN_DRIVER = """
+import json, sys, time
+from pathlib import Path
+from harness.config.spec import load_config
+from harness.run.plan import build_plan
+spec = load_config(sys.argv[1])
+started = time.perf_counter()
+plan = build_plan(spec)
+n = sum(1 for phase in plan for _ in phase.requests)  # every request, as a run sends them
+status = dict(l.split(":", 1) for l in Path("/proc/self/status").read_text().splitlines())
+import harness
+print(json.dumps({"hwm_kb": int(status["VmHWM"].split()[0]), "requests": n,
+                  "s": time.perf_counter() - started, "harness": harness.__file__}))
 """
 
 
@@ -96,6 +117,7 @@ def one_run(code: Path, work: Path, requests: int) -> dict[str, Any]:
     proc = subprocess.Popen(
         [sys.executable, "-c", DRIVER, str(config), str(root), run_id],
         env=env,
+        cwd=work,  # ``-c`` puts the current directory first on sys.path, before PYTHONPATH
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -121,6 +143,7 @@ def one_run(code: Path, work: Path, requests: int) -> dict[str, Any]:
         raise SystemExit(f"run {run_id} on {code} failed ({proc.returncode}):\n{err[-3000:]}")
     result = json.loads(out.strip().splitlines()[-1])
     shutil.rmtree(root / run_id, ignore_errors=True)
+    assert Path(result["harness"]).is_relative_to(code), (result["harness"], code)
     rows = int(result["rows"])
     sending = [rss for _, rss, done in samples if 0 < done < 0.98 * rows]
     return {
@@ -133,6 +156,24 @@ def one_run(code: Path, work: Path, requests: int) -> dict[str, Any]:
         "kb_per_request": slope_kb(samples, rows),
         "samples": samples,
     }
+
+
+def plan_only(code: Path, work: Path, requests: int) -> dict[str, Any]:
+    """Peak RSS of planning ``requests`` and iterating every one (nothing sent)."""
+    config = work / f"plan-{requests}.yaml"
+    config.write_text(config_text(requests, work / "runs"))
+    env = dict(os.environ, PYTHONPATH=str(code))
+    out = subprocess.run(
+        [sys.executable, "-c", PLAN_DRIVER, str(config)],
+        env=env,
+        cwd=work,  # ``-c`` puts the current directory first on sys.path, before PYTHONPATH
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    result: dict[str, Any] = json.loads(out.strip().splitlines()[-1])
+    assert Path(result["harness"]).is_relative_to(code), (result["harness"], code)
+    return result
 
 
 def slope_kb(samples: list[tuple[float, float, int]], rows: int) -> float | None:
@@ -214,6 +255,7 @@ def main() -> None:
     parser.add_argument("--work", type=Path, default=Path("/tmp/harness-run-rss"))
     parser.add_argument("--trace", default=None, help="FIRST,LAST: tracemalloc growth")
     parser.add_argument("--json", type=Path, default=None, help="also write the results here")
+    parser.add_argument("--plan-only", default=None, help="SIZES: peak RSS of the plan alone")
     args = parser.parse_args()
     if args.trace:
         first, last = (int(x) for x in args.trace.split(","))
@@ -222,6 +264,18 @@ def main() -> None:
     work: Path = args.work
     work.mkdir(parents=True, exist_ok=True)
     codes = [c.resolve() for c in args.code]
+    if args.plan_only:
+        for size in (int(s) for s in args.plan_only.split(",")):
+            plans = [plan_only(code, work, size) for code in codes]
+            for code, p in zip(codes, plans, strict=True):
+                print(
+                    f"  plan only {label(code):<24} {p['requests']:>9,} requests"
+                    f"  {p['s']:6.1f} s  peak RSS {p['hwm_kb'] / 1024:6.0f} MB",
+                    flush=True,
+                )
+            if len(plans) == 2:
+                print(f"  ratio: peak RSS {plans[1]['hwm_kb'] / plans[0]['hwm_kb']:.2f}")
+        return
     results: list[dict[str, Any]] = []
     for size in (int(s) for s in args.sizes.split(",")):
         by_code = []

@@ -67,7 +67,11 @@ class Skip:
         return ((i, r) for i, r in pairs if i not in skip)
 
     def count(self, n: int | None, first: bool, lo: int, hi: int) -> int | None:
-        if n is None or not first or not isinstance(self.indices, Iterable):
+        if n is None or not first:
+            return None
+        if isinstance(self.indices, IndexSet):
+            return n - self.indices.count_in(lo, hi)
+        if not isinstance(self.indices, Iterable):
             return None
         return n - sum(1 for i in self.indices if lo <= i < hi)
 
@@ -300,6 +304,23 @@ class IndexSet:
 
     def __len__(self) -> int:
         return self._count
+
+    @classmethod
+    def of(cls, indices: Iterable[int]) -> IndexSet:
+        """The set of these (non-negative) indices."""
+        bits = cls()
+        for i in indices:
+            bits.add(i)
+        return bits
+
+    def count_in(self, lo: int, hi: int) -> int:
+        """How many indices in ``lo`` .. ``hi - 1`` are in the set."""
+        lo = max(lo, 0)
+        if hi <= lo:
+            return 0
+        first = lo // 8
+        chunk = int.from_bytes(self._bits[first : (hi + 7) // 8], "little") >> (lo - first * 8)
+        return (chunk & ((1 << (hi - lo)) - 1)).bit_count()
 
     def copy(self) -> IndexSet:
         """A snapshot."""

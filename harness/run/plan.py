@@ -23,7 +23,7 @@ from harness.cost.pricing import resolve_price
 from harness.errors import ConfigError, ProviderSetupError
 from harness.request import RequestSpec
 from harness.run.budget import PlanLine, dry_run
-from harness.run.lazy import PlannedRequests, Skip, is_lazy, with_step
+from harness.run.lazy import IndexSet, PlannedRequests, Skip, is_lazy, with_step
 from harness.run.scheduler import Phase
 from harness.suites import SUITE_KINDS
 from harness.suites.base import PhaseSpec, SuiteConfig
@@ -196,12 +196,14 @@ def skip_unavailable(spec: RunSpec) -> tuple[RunSpec, dict[str, str]]:
 def remaining(plan: list[Phase], finished: set[int]) -> list[Phase]:
     """The plan without its finished requests, each keeping its original index."""
     out = []
+    # One bitmap for every generated phase (a bit per index, not a set of ints).
+    bits = IndexSet.of(finished) if any(is_lazy(p) for p in plan) else None
     for phase in plan:
         if is_lazy(phase):
             assert isinstance(phase.requests, PlannedRequests)
+            assert bits is not None
             lo, hi = phase.requests.first_index, phase.requests.end_index
-            done = frozenset(i for i in finished if lo <= i < hi)
-            left = with_step(phase, Skip(done)) if done else phase
+            left = with_step(phase, Skip(bits)) if bits.count_in(lo, hi) else phase
             if left.requests:
                 out.append(left)
             continue

@@ -252,6 +252,11 @@ def test_index_set_is_a_bitmap_of_seen_indices() -> None:
         False,
     ]
     assert len(seen) == 4  # 7 twice counts once
+    # {0, 7, 8, 1000}: [0, 8) holds 0 and 7; [7, 9) holds 7 and 8; [1, 7) none; [8, 1001)
+    # holds 8 and 1000; a range past both ends, all four.
+    assert [seen.count_in(lo, hi) for lo, hi in ((0, 8), (7, 9), (1, 7), (8, 1001))] == [2, 2, 0, 2]
+    assert seen.count_in(-5, 5000) == 4 and seen.count_in(9, 9) == 0
+    assert IndexSet.of([3, 3, 9]).count_in(0, 10) == 2
     snapshot = seen.copy()
     seen.add(3)
     assert 3 in seen and 3 not in snapshot
