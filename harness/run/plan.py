@@ -58,8 +58,8 @@ def build_plan(spec: RunSpec, *, lazy_min: int | None = None) -> list[Phase]:
 
     Phases of at least ``lazy_min`` requests (default :data:`LAZY_MIN_REQUESTS`) are
     :class:`~harness.run.lazy.PlannedRequests`: counted here (the planner runs once),
-    generated again as they are sent. ``lazy_min=0`` makes every phase lazy and a huge
-    one none (what tests compare).
+    generated again as they are sent. ``lazy_min=0`` makes every phase generated, a huge
+    value none (the two plans tests compare).
     """
     least = LAZY_MIN_REQUESTS if lazy_min is None else lazy_min
     phases: list[Phase] = []
