@@ -10,9 +10,11 @@ Each run is one zero-delay latency run (2 simulated providers x 2 concurrency le
 in a fresh process whose ``PYTHONPATH`` is the code tree under test. Printed per run:
 requests/s, the process's peak RSS (``VmHWM`` read by the process itself when the run
 returns: the end-of-run summary a CLI prints reads the rows back, which is a report, not
-the runner; the simulator is a child process and not counted), the largest RSS sampled
-while sending (before the last 2 % of rows), and the growth per finished request fitted
-over the second half of the run. With two code trees every size runs on each,
+the runner; the simulator is a child process and not counted; it includes the close:
+the last compaction and the merge of the parts into one, which holds a row group of
+65,536 rows), the largest RSS sampled while sending (until 98 % of the rows are on disk),
+and the growth per finished request fitted over the second half of the sending; the
+sending RSS is fitted linearly over the sizes and extrapolated to 1M. With two code trees every size runs on each,
 alternately, and the ratio second/first is printed (one session, one loaded machine).
 ``--big`` runs one more size on ``--big-code`` only (the 1M run: ~11 min at 1,500 req/s).
 
@@ -145,7 +147,15 @@ def one_run(code: Path, work: Path, requests: int) -> dict[str, Any]:
     shutil.rmtree(root / run_id, ignore_errors=True)
     assert Path(result["harness"]).is_relative_to(code), (result["harness"], code)
     rows = int(result["rows"])
-    sending = [rss for _, rss, done in samples if 0 < done < 0.98 * rows]
+    # While sending: up to the first sample with 98 % of the rows. Not every sample
+    # below 98 %: while the parts are merged at close, counting them dips (a part is
+    # deleted between a glob and its read), and the merge is not the sender.
+    sending: list[float] = []
+    for _, rss, done in samples:
+        if done >= 0.98 * rows:
+            break
+        if done > 0:
+            sending.append(rss)
     return {
         "code": str(code),
         "requests": rows,
@@ -177,8 +187,14 @@ def plan_only(code: Path, work: Path, requests: int) -> dict[str, Any]:
 
 
 def slope_kb(samples: list[tuple[float, float, int]], rows: int) -> float | None:
-    """RSS growth per finished request (KB), least squares over the run's second half."""
-    points = [(n, rss) for _, rss, n in samples if 0 < n < 0.98 * rows]
+    """RSS growth per finished request (KB), least squares over the second half of the
+    sending (up to the first sample with 98 % of the rows)."""
+    points: list[tuple[int, float]] = []
+    for _, rss, n in samples:
+        if n >= 0.98 * rows:
+            break
+        if n > 0:
+            points.append((n, rss))
     points = points[len(points) // 2 :]
     if len(points) < 3 or points[-1][0] == points[0][0]:
         return None
@@ -297,18 +313,18 @@ def main() -> None:
         result = one_run(args.big_code.resolve(), work, args.big)
         results.append(result)
         print(f"  {label(args.big_code.resolve()):<24} {line(result)}", flush=True)
-    for code in codes:  # peak = a + b * requests, from this code's runs
-        mine = [r for r in results if r["code"] == str(code)]
+    for code in codes:  # RSS while sending = a + b * requests, from this code's runs
+        mine = [r for r in results if r["code"] == str(code) and r["sending_rss_mb"]]
         if len(mine) >= 2:
             xs = [r["requests"] for r in mine]
-            ys = [r["peak_rss_mb"] for r in mine]
+            ys = [r["sending_rss_mb"] for r in mine]
             mx, my = sum(xs) / len(xs), sum(ys) / len(ys)
             b = sum((x - mx) * (y - my) for x, y in zip(xs, ys, strict=True)) / sum(
                 (x - mx) ** 2 for x in xs
             )
             a = my - b * mx
             print(
-                f"  {label(code):<24} peak RSS fit: {a:.0f} MB + {b * 1024:.3f} KB/request"
+                f"  {label(code):<24} RSS while sending, fit: {a:.0f} MB + {b * 1024:.3f} KB/request"
                 f" -> 1M requests: {a + b * 1e6:.0f} MB (fitted on {len(mine)} sizes)"
             )
     if args.json:
