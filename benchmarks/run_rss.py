@@ -14,8 +14,8 @@ the runner; the simulator is a child process and not counted; it includes the cl
 the last compaction and the merge of the parts into one, which holds a row group of
 65,536 rows), the largest RSS sampled while sending (until 98 % of the rows are on disk),
 and the growth per finished request fitted over the second half of the sending; the
-sending RSS is fitted linearly over the sizes and extrapolated to 1M. With two code trees every size runs on each,
-alternately, and the ratio second/first is printed (one session, one loaded machine).
+sending RSS is fitted linearly over the sizes and extrapolated to 1M. With two code
+trees every size runs on each, alternately, and the ratio second/first is printed (one session, one loaded machine).
 ``--big`` runs one more size on ``--big-code`` only (the 1M run: ~11 min at 1,500 req/s).
 
 ``--plan-only`` plans each size and iterates every request (as a run sends them) without
@@ -324,7 +324,8 @@ def main() -> None:
             )
             a = my - b * mx
             print(
-                f"  {label(code):<24} RSS while sending, fit: {a:.0f} MB + {b * 1024:.3f} KB/request"
+                f"  {label(code):<24} RSS while sending, fit: {a:.0f} MB"
+                f" + {b * 1024:.3f} KB/request"
                 f" -> 1M requests: {a + b * 1e6:.0f} MB (fitted on {len(mine)} sizes)"
             )
     if args.json:
