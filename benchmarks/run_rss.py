@@ -15,7 +15,8 @@ the last compaction and the merge of the parts into one, which holds a row group
 65,536 rows), the largest RSS sampled while sending (until 98 % of the rows are on disk),
 and the growth per finished request fitted over the second half of the sending; the
 sending RSS is fitted linearly over the sizes and extrapolated to 1M. With two code
-trees every size runs on each, alternately, and the ratio second/first is printed (one session, one loaded machine).
+trees every size runs on each, alternately, and the ratio second/first is printed (one
+session, one loaded machine).
 ``--big`` runs one more size on ``--big-code`` only (the 1M run: ~11 min at 1,500 req/s).
 
 ``--plan-only`` plans each size and iterates every request (as a run sends them) without
