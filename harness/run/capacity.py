@@ -35,11 +35,11 @@ requests that sweep would have sent (``sweep_requests``) beside the search's own
 from __future__ import annotations
 
 import math
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
-from harness.request import Row
+from harness.request import RequestSpec, Row
 
 if TYPE_CHECKING:
     from harness.run.scheduler import Phase
@@ -275,10 +275,11 @@ async def search_capacity(
             break
         label = label_of(settings, value)
         level = Level(value, label, measured, allowed)
+        requests, indices = _level_requests(template, label, next_index)
         phase = replace(
             template,
-            requests=[replace(r, load_level=label) for r in template.requests],
-            indices=[next_index() for _ in template.requests],
+            requests=requests,
+            indices=indices,
             pattern="concurrency" if settings.integer else settings.arrivals,
             level=value,
             burstiness=settings.burstiness,
@@ -295,6 +296,26 @@ async def search_capacity(
         levels.append(level)
         search.observe(value, level.passed(settings.goodput))
     return result_of(template, settings, search, levels, measured)
+
+
+def _level_requests(
+    template: Phase, label: str, next_index: Callable[[], int]
+) -> tuple[Sequence[RequestSpec], list[int] | None]:
+    """One level's requests (the template's, at ``label``) and their fresh indices: a
+    generated template gives a generated level (numbered from its first fresh index;
+    the counter is advanced past them), not a list of every request."""
+    from harness.run.lazy import PlannedRequests, Relabel, is_lazy
+
+    planned = template.requests
+    if is_lazy(template) and isinstance(planned, PlannedRequests) and not planned.steps:
+        first = next_index()
+        for _ in range(planned.total - 1):
+            next_index()
+        level = PlannedRequests(
+            planned.source, planned.total, first, planned.chained, (Relabel(label),)
+        )
+        return level, None
+    return [replace(r, load_level=label) for r in planned], [next_index() for _ in planned]
 
 
 def result_of(

@@ -107,10 +107,14 @@ def attach_previous(plan: list[Phase], run_dir: Path) -> list[Phase]:
     ``plan`` is what :func:`harness.run.plan.remaining` left: a predecessor not in
     it is finished and stored in ``run_dir``.
     """
-    pending = {key_of(r) for phase in plan for r in phase.requests}
+    from harness.run.lazy import Attach, is_lazy, maybe_chained, with_step
+
+    # Only phases that have chains are looked at (a big latency plan is not walked).
+    chained = [phase for phase in plan if maybe_chained(phase)]
+    pending = {key_of(r) for phase in chained for r in phase.requests}
     wanted = {
         predecessor_key(r)
-        for phase in plan
+        for phase in chained
         for r in phase.requests
         if waits(r) and predecessor_key(r) not in pending
     }
@@ -119,6 +123,12 @@ def attach_previous(plan: list[Phase], run_dir: Path) -> list[Phase]:
     stored = _stored_rows(run_dir, wanted)
     out = []
     for phase in plan:
+        if not maybe_chained(phase):
+            out.append(phase)
+            continue
+        if is_lazy(phase):  # generated: the rows are attached as its requests stream past
+            out.append(with_step(phase, Attach(stored)))
+            continue
         requests = [
             dataclasses.replace(r, previous=stored.get(predecessor_key(r)))
             if waits(r) and predecessor_key(r) in wanted

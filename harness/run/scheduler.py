@@ -67,6 +67,7 @@ from harness.run.arrivals import schedule
 from harness.run.budget import Budget
 from harness.run.chains import Chains, waits
 from harness.run.clock import LoopMonitor
+from harness.run.lazy import end_of, maybe_chained, phase_pairs
 from harness.run.limits import RateLimiter, RetryPolicy
 
 if TYPE_CHECKING:
@@ -86,7 +87,7 @@ class Phase:
     """One provider at one load level."""
 
     provider: str
-    requests: list[RequestSpec]
+    requests: Sequence[RequestSpec]  # a list, or generated as sent (run.lazy.PlannedRequests)
     pattern: str = "concurrency"
     level: float | None = None  # workers, or requests per second
     duration_s: float | None = None
@@ -232,16 +233,12 @@ async def run_phases(
     monitor = LoopMonitor()
     monitor.start()
     # Time-bounded phases number their extra requests past every planned index.
-    counter = itertools.count(
-        max(
-            (max(p.indices) + 1 if p.indices else p.first_index + len(p.requests) for p in phases),
-            default=0,
-        )
-    )
+    counter = itertools.count(max((end_of(p) for p in phases), default=0))
 
     stop = asyncio.Event()
-    # Requests that wait for an earlier request's row (a conversation's turns).
-    chains = Chains(r for p in phases for r in p.requests)
+    # Requests that wait for an earlier request's row (a conversation's turns); a
+    # generated phase says whether it has any, so a big plan is not walked for them.
+    chains = Chains(r for p in phases if maybe_chained(p) for r in p.requests)
     # (provider, load level) → a capacity search's observer of that level's rows.
     watchers: dict[tuple[str, str | None], Callable[[Row], None]] = {}
 
@@ -378,10 +375,11 @@ async def run_phases(
 
     def numbered(phase: Phase) -> Iterator[tuple[int, RequestSpec]]:
         """The phase's requests with their plan index; cycles when bounded by time."""
-        indices = phase.indices or range(phase.first_index, phase.first_index + len(phase.requests))
-        yield from zip(indices, phase.requests, strict=True)
-        if phase.duration_s is not None:
-            for r in itertools.cycle(phase.requests):
+        yield from phase_pairs(phase)
+        while phase.duration_s is not None and phase.requests:
+            # Cycled by iterating again (a generated phase regenerates), not by
+            # itertools.cycle, which would keep every request it has seen.
+            for r in phase.requests:
                 if phase.provider in gone:
                     return  # a gone provider's time is not filled with more rows
                 yield next(counter), replace(r, repeat=r.repeat + 1_000_000)

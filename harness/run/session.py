@@ -140,6 +140,7 @@ def execute(
         resumed = prepare_resume(root / run_id)
         plan = remaining(plan, resumed.finished)
         plan = attach_previous(plan, root / run_id)  # a finished turn's answer, for the next
+        resumed.finished = set()  # the plan holds them now (a bitmap): not a set of a million ints
     elif run_id is not None:
         validate_run_id(run_id)
         if (root / run_id).exists():

@@ -41,7 +41,7 @@ import os
 import socket
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
@@ -56,9 +56,9 @@ from harness.run.executors.sharding import (
     idle_share,
     keyed,
     merge_outcome,
-    phase_indices,
     shard_job,
 )
+from harness.run.lazy import IndexSet, Skip, is_lazy, phase_pairs, with_step
 from harness.run.limits import RateLimiter
 from harness.run.nodeclock import NodeClock, measure
 from harness.run.quotas import Coordinator, LeasedBudget, LeasedLimiter, apply_state
@@ -326,7 +326,6 @@ class _Slot:
     actor: int = 0
     replaced: bool = False
     finished: bool = False
-    planned: dict[int, RequestSpec] = field(default_factory=dict)
 
 
 class _Driver:
@@ -341,7 +340,7 @@ class _Driver:
         self.settings = settings
         self.token = uuid.uuid4().hex[:8]
         self.n = max(1, min(settings.actors, job.concurrency))
-        self.seen: set[int] = set()
+        self.seen = IndexSet()  # planned indices delivered (a bit each, not a set of ints)
         self.renumber = Renumber(job.phases)
         self.nodes: dict[str, dict[str, Any]] = {}
         self.next_actor = 0
@@ -448,10 +447,6 @@ class _Driver:
 
         shares = payload_jobs(self.job, self.n, self.settings.streams_per_actor)
         slots = [_Slot(k, share) for k, share in enumerate(shares)]
-        for slot in slots:
-            for phase in slot.job.phases:
-                if phase.requests:
-                    slot.planned.update(zip(phase_indices(phase), phase.requests, strict=True))
         self.coordinator = self._coordinator()
         self.coordinator_clock = measure(functools.partial(_probe, ray, self.coordinator))
         self.nodes["coordinator"] = {
@@ -545,7 +540,7 @@ class _Driver:
             self._give_up(slot, why)
             return False
         slot.replaced = True
-        unfinished = {i for i in slot.planned if i not in self.seen}
+        delivered = self.seen.copy()  # what the new actor must not send again
         phases: list[Phase] = []
         for phase in slot.job.phases:
             if not started:
@@ -554,23 +549,23 @@ class _Driver:
             if not phase.requests or phase.duration_s is not None:
                 phases.append(idle_share(phase))
                 continue
-            keep = [
-                (i, r)
-                for i, r in zip(phase_indices(phase), phase.requests, strict=True)
-                if i in unfinished
-            ]
+            if is_lazy(phase):  # generated: the new actor skips what was delivered
+                left = with_step(phase, Skip(delivered))
+                phases.append(left if left.requests else idle_share(phase))
+                continue
+            keep = [(i, r) for i, r in phase_pairs(phase) if i not in delivered]
             phases.append(
                 replace(phase, requests=[r for _, r in keep], indices=[i for i, _ in keep])
                 if keep
                 else idle_share(phase)
             )
-        timed = {
-            i
+        timed = (
+            pair
             for p in slot.job.phases
             if started and p.duration_s is not None and p.requests
-            for i in phase_indices(p)
-        }
-        self._lose(slot, timed & unfinished, f"{why}; a time-bounded phase is not re-run")
+            for pair in phase_pairs(p)
+        )
+        self._lose(timed, f"{why}; a time-bounded phase is not re-run")
         slot.job = replace(slot.job, phases=phases)
         with contextlib.suppress(Exception):
             self.ray.kill(slot.handle)
@@ -583,13 +578,17 @@ class _Driver:
     def _give_up(self, slot: _Slot, why: str) -> None:
         slot.finished = True
         self.coordinator.leave.remote(slot.k)
-        self._lose(slot, {i for i in slot.planned if i not in self.seen}, why)
+        # Its phases as they stand hold every planned request not yet delivered (a
+        # replacement kept those; what it dropped was delivered or lost already).
+        self._lose((pair for p in slot.job.phases if p.requests for pair in phase_pairs(p)), why)
 
-    def _lose(self, slot: _Slot, indices: set[int], why: str) -> None:
-        for index in sorted(indices):
+    def _lose(self, pairs: Iterable[tuple[int, RequestSpec]], why: str) -> None:
+        """A ``worker_lost`` row for each of these planned requests not delivered yet
+        (in index order: phases come in plan order, each one's requests in index order)."""
+        for index, request in pairs:
             if index not in self.seen:
                 self.seen.add(index)
-                self.sink(lost_row(slot.planned[index], index, why))
+                self.sink(lost_row(request, index, why))
                 self.outcome.errors += 1
 
     def _read_budget(self) -> None:

@@ -12,15 +12,20 @@ exceeded.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import replace
+from typing import Any
 
 from harness.run.chains import chain_roots
 from harness.run.executors import Job
+from harness.run.lazy import Head, Share, end_of, is_lazy, lazy_requests
 from harness.run.scheduler import Phase, RunOutcome
 
 
 def split_phase(phase: Phase, workers: int, k: int) -> Phase | None:
     """Share ``k`` of a phase split ``workers`` ways (None when it gets no request)."""
+    if is_lazy(phase):
+        return _split_lazy(phase, workers, k)
     indices = phase_indices(phase)
     # Round-robin over chains: a conversation's turns stay in one share (run.chains).
     roots = chain_roots(phase.requests)
@@ -28,6 +33,37 @@ def split_phase(phase: Phase, workers: int, k: int) -> Phase | None:
     mine = [i for i, root in enumerate(roots) if starts[root] % workers == k]
     if not mine and phase.duration_s is None:
         return None
+    shape = _share_shape(phase, workers, k)
+    if shape is None:
+        return None
+    requests = [phase.requests[i] for i in mine] or phase.requests[:1]
+    return replace(
+        phase,
+        requests=requests,
+        indices=[indices[i] for i in mine] or None,
+        offsets=None if phase.offsets is None else [phase.offsets[i] for i in mine],
+        **shape,
+    )
+
+
+def _split_lazy(phase: Phase, workers: int, k: int) -> Phase | None:
+    """:func:`split_phase` of a generated phase: the same share, as a step (nothing is
+    listed; the share regenerates its requests where it runs)."""
+    planned = lazy_requests(phase)
+    mine = planned.with_step(Share(workers, k, planned.chained))
+    if not mine and phase.duration_s is None:
+        return None
+    shape = _share_shape(phase, workers, k)
+    if shape is None:
+        return None
+    # A trace's phase is never generated (run.plan), so there are no offsets to split.
+    assert phase.offsets is None
+    return replace(phase, requests=mine or planned.with_step(Head(1)), **shape)
+
+
+def _share_shape(phase: Phase, workers: int, k: int) -> dict[str, Any] | None:
+    """Share ``k``'s level, ramp, seed and start offset (None: a closed loop's level
+    leaves it no worker)."""
     level, ramp_to = phase.level, phase.ramp_to
     offset = 0.0
     if level is not None and phase.pattern == "concurrency":
@@ -40,22 +76,19 @@ def split_phase(phase: Phase, workers: int, k: int) -> Phase | None:
         offset = k / level if plain and level > 0 else 0.0
         level = level / workers
         ramp_to = None if ramp_to is None else ramp_to / workers
-    requests = [phase.requests[i] for i in mine] or phase.requests[:1]
-    return replace(
-        phase,
-        requests=requests,
-        indices=[indices[i] for i in mine] or None,
-        level=level,
-        ramp_to=ramp_to,
-        offsets=None if phase.offsets is None else [phase.offsets[i] for i in mine],
-        seed=phase.seed * 1000 + k,
-        start_offset_s=offset,
-    )
+    return {
+        "level": level,
+        "ramp_to": ramp_to,
+        "seed": phase.seed * 1000 + k,
+        "start_offset_s": offset,
+    }
 
 
-def phase_indices(phase: Phase) -> list[int]:
-    """The ``request_index`` of each of the phase's planned requests."""
-    return phase.indices or list(range(phase.first_index, phase.first_index + len(phase.requests)))
+def phase_indices(phase: Phase) -> Sequence[int]:
+    """The ``request_index`` of each of the phase's planned requests (a listed phase's;
+    a generated phase's come from :func:`harness.run.lazy.phase_pairs`)."""
+    assert not is_lazy(phase), "a generated phase's indices are iterated, not listed"
+    return phase.indices or range(phase.first_index, phase.first_index + len(phase.requests))
 
 
 def fair_share(total: int, workers: int, k: int) -> int:
@@ -156,7 +189,7 @@ class Renumber:
     order they arrive; planned requests keep theirs."""
 
     def __init__(self, phases: list[Phase]):
-        ends = [max(phase_indices(p)) + 1 for p in phases if p.requests]
+        ends = [end_of(p) for p in phases if p.requests]
         self.planned_end = max(ends, default=0)
         self._next = self.planned_end
 
