@@ -11,11 +11,12 @@ paired quality tests; (4) the raw requests, last.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
+import pyarrow as pa
 
 from harness.report import charts, views
 from harness.report.export import Report, RowStream
@@ -28,7 +29,9 @@ from harness.report.summary import (
     unpaired_providers,
 )
 from harness.report.workloads import chat_turns, prompt_cache_table
+from harness.store.dataset import read_batches, redact_text
 from harness.store.files import read_manifest
+from harness.store.schema import SCHEMA
 
 TAG_WARNINGS = ("region", "residency", "data_residency", "open_weights")
 """Provider tags a decision must not overlook when providers differ in them."""
@@ -115,8 +118,7 @@ def build_report(
         sections["capacity"] = "answer"
     tables["summary"] = summary
     sections["summary"] = "raw"
-    tables["requests"] = rows
-    sections["requests"] = "raw"
+    sections["requests"] = "raw"  # every column of every row, streamed (_request_stream)
 
     chart_list = _charts(board, suite_parts)
     notes = _notes(manifest, rows) + capacity_notes(capacity) + trace_notes(rows)
@@ -129,14 +131,27 @@ def build_report(
     return Report(
         title=f"harness run {chosen}",
         run_ids=[chosen],
-        tables=dict[str, pd.DataFrame | RowStream](tables),
+        tables={**tables, "requests": _request_stream(Path(root), chosen, len(rows))},
         notes=notes,
         sections=sections,
-        headers=views.headers(sorted({str(c) for t in tables.values() for c in t.columns})),
+        headers=views.headers(
+            sorted({str(c) for t in tables.values() for c in t.columns} | set(SCHEMA.names))
+        ),
         answer=answer,
         warnings=_warnings(manifest, board),
         charts=chart_list,
     )
+
+
+def _request_stream(root: Path, run_id: str, rows: int) -> RowStream:
+    """The run's rows, every column, a redacted Arrow batch at a time: CSV and XLSX write
+    them all in constant memory, Markdown and HTML read only the rows they show."""
+
+    def tables() -> Iterator[pa.Table]:
+        for table in read_batches(root, [run_id]):
+            yield redact_text(table)
+
+    return RowStream.of_tables(tables, rows)
 
 
 def _answer_lines(board: pd.DataFrame, rows: pd.DataFrame) -> list[str]:

@@ -52,6 +52,7 @@ from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from harness.errors import HarnessError
 from harness.report.charts import (
@@ -156,19 +157,51 @@ class RowStream:
     """A table too long to hold in memory (a run's per-request rows): ``batches()`` reads
     it anew, a DataFrame at a time, already redacted; ``rows`` says how long it is.
 
-    CSV writes it batch by batch; Markdown and HTML read only its first rows (they show
-    :data:`MAX_DOCUMENT_ROWS`); JSON and XLSX, which build the whole document in
-    memory anyway, read it whole.
+    ``tables``, when given, reads the same rows as Arrow tables (also redacted), which
+    CSV and XLSX write a whole batch at a time (:mod:`harness.report.streamed`); without
+    it they convert each DataFrame batch. CSV and XLSX write it batch by batch, in
+    constant memory; Markdown and HTML read only its first rows (they show
+    :data:`MAX_DOCUMENT_ROWS`); JSON, which builds the whole document, reads it whole.
     """
 
     batches: Callable[[], Iterator[pd.DataFrame]]
     rows: int
+    tables: Callable[[], Iterator[pa.Table]] | None = None
+
+    @classmethod
+    def of_tables(cls, tables: Callable[[], Iterator[pa.Table]], rows: int) -> RowStream:
+        """A stream of redacted Arrow tables (``batches()`` converts each to pandas)."""
+
+        def batches() -> Iterator[pd.DataFrame]:
+            for table in tables():
+                frame: pd.DataFrame = table.to_pandas()
+                yield frame
+
+        return cls(batches, rows, tables)
+
+    def arrow(self) -> Iterator[pa.Table]:
+        """The rows anew, an Arrow table at a time."""
+        if self.tables is not None:
+            yield from self.tables()
+            return
+        for frame in self.batches():
+            yield pa.Table.from_pandas(frame, preserve_index=False)
 
     def __len__(self) -> int:
         return self.rows
 
     def head(self, n: int) -> pd.DataFrame:
         """The first ``n`` rows (reading only as many batches as that takes)."""
+        if self.tables is not None:
+            parts: list[pa.Table] = []
+            got = 0
+            for table in self.tables():
+                parts.append(table.slice(0, n - got))
+                got += parts[-1].num_rows
+                if got >= n:
+                    break
+            shown: pd.DataFrame = pa.concat_tables(parts).to_pandas()
+            return shown
         taken: list[pd.DataFrame] = []
         got = 0
         for batch in self.batches():
@@ -489,12 +522,15 @@ def _csv_bytes(table: pd.DataFrame) -> bytes:
 
 
 def _write_csv(out: Any, table: Table) -> None:
-    """The table as CSV into a binary file, batch by batch (kinds from the first)."""
+    """The table as CSV into a binary file: a DataFrame cell by cell, a stream a whole
+    Arrow batch at a time (:func:`harness.report.streamed.csv_rows`)."""
+    if isinstance(table, RowStream):
+        _write_csv_stream(out, table)
+        return
     text = io.TextIOWrapper(out, encoding="utf-8", newline="")
     writer = csv.writer(text, lineterminator="\n")
     kinds: list[Kind] | None = None
-    batches = table.batches() if isinstance(table, RowStream) else iter([table])
-    for batch in batches:
+    for batch in iter([table]):
         if kinds is None:
             kinds = _kinds(batch)
             writer.writerow([str(c) for c in batch.columns])
@@ -514,6 +550,19 @@ def _write_csv(out: Any, table: Table) -> None:
             writer.writerow(cells)
     text.flush()
     text.detach()  # the caller closes (and fsyncs) the file
+
+
+def _write_csv_stream(out: Any, table: RowStream) -> None:
+    """Header from the first batch's columns (a stream always yields one, maybe empty),
+    then each batch's rows as one write: memory is one batch's."""
+    from harness.report.streamed import arrow_kinds, csv_header, csv_rows
+
+    kinds: list[Kind] | None = None
+    for batch in table.arrow():
+        if kinds is None:
+            kinds = arrow_kinds(batch.schema)
+            out.write(csv_header(batch.schema.names))
+        out.write(csv_rows(batch, kinds))
 
 
 @register(".csv")
