@@ -28,6 +28,7 @@ missing values, NaN and infinities are empty cells.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 from collections.abc import Sequence
@@ -142,10 +143,8 @@ def _python_json(values: pa.Array) -> pa.Array:
         if text is None:
             text = _json_text(_scrubbed(value))
             if key is not None and len(seen) < 10_000:
-                try:
+                with contextlib.suppress(TypeError):  # unhashable items (dicts)
                     seen[key] = text
-                except TypeError:  # unhashable items (dicts)
-                    pass
         out.append(text)
     return pa.array(out, pa.string())
 
@@ -303,14 +302,18 @@ def _xml_text(text: pa.Array) -> pa.Array:
     text = pc.replace_substring_regex(text, _ILLEGAL_XML, "\N{REPLACEMENT CHARACTER}")
     long = pc.fill_null(pc.greater(pc.utf8_length(text), EXCEL_MAX_CELL), False)
     if pc.any(long).as_py():
-        cut = pc.binary_join_element_wise(pc.utf8_slice_codeunits(text, 0, EXCEL_MAX_CELL - 1), "…", "")
+        cut = pc.binary_join_element_wise(
+            pc.utf8_slice_codeunits(text, 0, EXCEL_MAX_CELL - 1), "…", ""
+        )
         text = pc.if_else(long, cut, text)
     text = pc.replace_substring(text, "&", "&amp;")
     text = pc.replace_substring(text, "<", "&lt;")
     return pc.replace_substring(text, ">", "&gt;")
 
 
-def xlsx_cell_xml(values: pa.Array, kind: Kind, column: str, rows: pa.Array, style: int | None) -> pa.Array:
+def xlsx_cell_xml(
+    values: pa.Array, kind: Kind, column: str, rows: pa.Array, style: int | None
+) -> pa.Array:
     """One column as ``<c>`` elements (null where the cell is empty, so it is left out);
     ``rows`` holds each row's number as text, ``column`` the column's letters."""
     t = values.type
