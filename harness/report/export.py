@@ -883,16 +883,20 @@ def _stream_sheets(
     from harness.report.streamed import arrow_kinds
 
     tables = table.arrow()
-    first = next(tables)
-    cursor = _Cursor(itertools.chain([first], tables))
-    kinds = arrow_kinds(first.schema)
-    names = [str(n) for n in first.schema.names]
-    head = first.slice(0, EXCEL_WIDTH_ROWS).to_pandas()
+    first = [next(tables)]  # widths from the first rows, as for a DataFrame
+    while sum(t.num_rows for t in first) < EXCEL_WIDTH_ROWS:
+        more = next(tables, None)
+        if more is None:
+            break
+        first.append(more)
+    cursor = _Cursor(itertools.chain(first, tables))
+    kinds = arrow_kinds(first[0].schema)
+    names = [str(n) for n in first[0].schema.names]
+    head = pa.concat_tables(first).slice(0, EXCEL_WIDTH_ROWS).to_pandas()
+    # Sub-cent costs get 6 decimals, judged on the first rows (a DataFrame: on all).
     formats = [
-        _excel_format(first.column(i).to_pandas(), kind)
-        if kind == "usd"
-        else EXCEL_FORMATS.get(kind, "")
-        for i, kind in enumerate(kinds)
+        _excel_format(head[name], kind) if kind == "usd" else EXCEL_FORMATS.get(kind, "")
+        for name, kind in zip(names, kinds, strict=True)
     ]
     styles: list[int | None] = []
     for number_format in formats:
