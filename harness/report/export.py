@@ -848,6 +848,8 @@ class _Streamed:
     styles: list[int | None]
     last: bool
     table: str
+    zip64: bool
+    """The sheet's XML may pass 2 GB (zip64 records, needed from 4 GB, only then)."""
 
 
 def write_table_sheets(
@@ -928,13 +930,19 @@ def _stream_sheets(
         extra = book.create_sheet(title=title, index=book.index(sheets[-1]) + 1)
         _write_header(extra, names, headers)
         sheets.append(extra)
+    # XML of a row: ~40 bytes a cell plus its text; the estimate errs high (2 GB of 4).
+    sample = sum(t.num_rows for t in first)
+    row_bytes = len(names) * 40 + sum(t.nbytes for t in first) / max(sample, 1)
+    big = 2**31 / row_bytes
     for k, target in enumerate(sheets):
         rows = min(per_sheet, max(0, table.rows - k * per_sheet))
         _finish_sheet(target, widths, len(names), rows)
         setattr(
             target,
             _STREAMED,
-            _Streamed(cursor, per_sheet, kinds, letters, styles, k == count - 1, name),
+            _Streamed(
+                cursor, per_sheet, kinds, letters, styles, k == count - 1, name, zip64=rows > big
+            ),
         )
         listing.append((name, target.title, rows))
     if count > 1:
@@ -1012,7 +1020,7 @@ def _splice(out: zipfile.ZipFile, info: zipfile.ZipInfo, data: bytes, part: _Str
     if hasattr(target, "compress_level"):
         setattr(target, "compress_level", 1)  # noqa: B010
     rows = 0
-    with out.open(target, "w", force_zip64=True) as sheet:
+    with out.open(target, "w", force_zip64=part.zip64) as sheet:
         sheet.write(head.encode("utf-8"))
         for piece in part.cursor.take(part.limit):
             sheet.write(xlsx_rows(piece, part.kinds, part.letters, part.styles, 2 + rows))
