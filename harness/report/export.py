@@ -6,7 +6,9 @@
 ========  ==================================================================================
 ``.csv``  the first table to ``path``; every other table beside it as ``<stem>-<table>.csv``
           (table names reduced to letters, digits, ``-``, ``_`` and ``.``). Lists and dicts
-          as JSON text, timestamps in ISO 8601 with their offset, missing values empty.
+          as JSON text, timestamps in ISO 8601 with their offset, missing values empty. A
+          :class:`RowStream` is written a whole Arrow batch at a time
+          (:mod:`harness.report.streamed`, which says how its text differs, deliberately).
 ``.json`` one object: ``title``, ``run_ids``, ``generated_at``, ``notes`` and ``tables``
           (name → list of records). ISO 8601 timestamps, NaN/NA/None as ``null``.
 ``.md``   GitHub markdown: title, notes, each table as a pipe table; numbers formatted for
@@ -14,7 +16,10 @@
           characters in cells are escaped.
 ``.xlsx`` one sheet per table (names made valid and unique) plus a ``notes`` sheet with
           title, run ids and notes; bold, frozen, filterable header row; number formats;
-          timestamps as naive UTC; lists as JSON text. Needs ``openpyxl``.
+          timestamps as naive UTC; lists as JSON text. Needs ``openpyxl``. A
+          :class:`RowStream`'s rows go into its sheet's XML while the workbook is saved
+          (:func:`save_workbook`), in constant memory; past 1,048,575 rows a table
+          continues on ``<sheet> (2)``, ... and the notes sheet and stderr say so.
 ``.html`` one self-contained page (inline CSS and SVG, no script, a Content-Security-Policy
           that forbids any fetch): title, notes, charts (:mod:`harness.report.charts`) and
           the tables, simulated providers marked.
