@@ -7,7 +7,7 @@ schema, and openpyxl's write-only ``append`` 0.8 ms a row (~17 µs a cell withou
 (Arrow's kernels: casts, regex replaces, element-wise joins), the columns are joined
 into rows, and the rows' bytes are written at once: a few seconds per million rows.
 
-The text is what :mod:`harness.report.export` writes for the same values, with three
+The text is what :mod:`harness.report.export` writes for the same values, with these
 deliberate differences, all for the people and programs that open the files:
 
 * floats are Arrow's shortest round-trip text (``1e-7``, ``0.000089``) where Python's
@@ -19,7 +19,9 @@ deliberate differences, all for the people and programs that open the files:
 * a text cell holding a carriage return is quoted (Python's writer leaves it bare, and
   a bare ``\\r`` ends the row for pandas and spreadsheets);
 * strings inside list cells (``references``, ``chat_history``) are scrubbed of
-  key-shaped text like every other text cell.
+  key-shaped text like every other text cell;
+* XLSX numbers are that shortest exact text too, where openpyxl writes 16 significant
+  digits (a double needs up to 17 to read back exactly).
 
 Timestamps are ISO 8601 in UTC with microseconds and ``+00:00`` (CSV), or Excel serial
 days in UTC (XLSX, exactly openpyxl's conversion); lists and dicts are JSON text;
@@ -37,14 +39,13 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from harness.report.export import Kind, _json_text, name_kind
+from harness.report.export import EXCEL_MAX_CELL, Kind, _json_text, name_kind
 from harness.secrets import scrub
 
 EXCEL_EPOCH_DAYS = 25_569
 """Days from Excel's 1899-12-30 (day 0 of the 1900 system, after its 1900-02-29) to 1970-01-01."""
 _US_PER_DAY = 86_400_000_000
 _ILLEGAL_XML = "[\\x00-\\x08\\x0b\\x0c\\x0e-\\x1f]"  # openpyxl's ILLEGAL_CHARACTERS_RE
-EXCEL_MAX_CELL = 32_767
 
 
 def arrow_kinds(schema: pa.Schema) -> list[Kind]:
