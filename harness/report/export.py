@@ -538,7 +538,7 @@ def _write_csv(out: Any, table: Table) -> None:
     text = io.TextIOWrapper(out, encoding="utf-8", newline="")
     writer = csv.writer(text, lineterminator="\n")
     kinds: list[Kind] | None = None
-    for batch in iter([table]):
+    for batch in (table,):  # a DataFrame is one batch
         if kinds is None:
             kinds = _kinds(batch)
             writer.writerow([str(c) for c in batch.columns])
