@@ -29,6 +29,8 @@ import sys, itertools
 from pathlib import Path
 from harness.report.export import Report, RowStream, export
 root, run, rows, dest = Path(sys.argv[1]), sys.argv[2], int(sys.argv[3]), Path(sys.argv[4])
+import harness
+print(harness.__file__, file=sys.stderr)
 try:
     from harness.report.build import _request_stream  # this tree: Arrow batches
     whole = _request_stream(root, run, rows)
@@ -60,6 +62,7 @@ def timed(code: Path, args: list[str], timeout: float) -> dict[str, Any]:
     proc = subprocess.Popen(
         ["/usr/bin/time", "-v", sys.executable, "-c", SNIPPET, *args],
         env=env,
+        cwd=code,  # python -c puts the cwd first on sys.path, before PYTHONPATH
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         text=True,
