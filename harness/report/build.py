@@ -148,15 +148,15 @@ def _request_stream(root: Path, run_id: str, rows: int) -> RowStream:
     them all in constant memory, Markdown and HTML read only the rows they show."""
 
     def tables() -> Iterator[pa.Table]:
-        # Small reads, written in batches of ~64k rows: the dataset scanner reads 16
+        # Small reads, written in batches of 16k rows: the dataset scanner reads 16
         # batches ahead, so 64k-row reads held 1.3 GB for the 1M-row benchmark run, 4k
-        # ones ~0.4 GB.
+        # ones ~0.4 GB; and a batch's text is held a few times over while it is built.
         pending: list[pa.Table] = []
         held = 0
         for table in read_batches(root, [run_id], batch_rows=4096):
             pending.append(table)
             held += table.num_rows
-            if held >= 65_536:
+            if held >= 16_384:
                 yield redact_text(pa.concat_tables(pending).combine_chunks())
                 pending, held = [], 0
         if pending:

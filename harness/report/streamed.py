@@ -267,14 +267,14 @@ def _joined(parts: list[Any], rows: int) -> pa.Array:
 def _concatenated(lines: pa.Array) -> pa.Buffer | bytes:
     """The bytes of every string of ``lines``, one after the other (no copy: the data
     buffer's slice)."""
-    lines = lines.cast(pa.large_string()) if len(lines) else lines
-    offsets = lines.buffers()[1]
-    data = lines.buffers()[2]
-    if offsets is None or data is None:
-        return b""
     import numpy as np
 
-    bounds = np.frombuffer(offsets, dtype=np.int64)[lines.offset : lines.offset + len(lines) + 1]
+    offsets, data = lines.buffers()[1], lines.buffers()[2]
+    if offsets is None or data is None:
+        return b""
+    wide = pa.types.is_large_string(lines.type)
+    bounds = np.frombuffer(offsets, dtype=np.int64 if wide else np.int32)
+    bounds = bounds[lines.offset : lines.offset + len(lines) + 1]
     return data.slice(int(bounds[0]), int(bounds[-1] - bounds[0]))
 
 
