@@ -102,6 +102,7 @@ def real_run(code: Path, work: Path, requests: int, root: Path, run_id: str) -> 
     proc = subprocess.Popen(
         harness_cmd("run", str(config), "--run-id", run_id, "--no-progress"),
         env=env_for(code),
+        cwd=code,  # python -m puts the cwd first on sys.path, before PYTHONPATH
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         text=True,
@@ -343,7 +344,9 @@ def merge_copies(code: Path, work: Path) -> None:
         shutil.rmtree(target, ignore_errors=True)
         shutil.copytree(work / name, target)
         runs = [str(d) for d in sorted(target.iterdir()) if d.is_dir()]
-        subprocess.run([sys.executable, "-c", script, *runs], env=env_for(code), check=True)
+        subprocess.run(
+            [sys.executable, "-c", script, *runs], env=env_for(code), cwd=code, check=True
+        )
         done.write_text("ok")
 
 
@@ -354,6 +357,7 @@ def timed(code: Path, args: list[str], timeout: float) -> dict[str, Any]:
     proc = subprocess.Popen(
         ["/usr/bin/time", "-v", *harness_cmd(*args)],
         env=env_for(code),
+        cwd=code,  # python -m puts the cwd first on sys.path, before PYTHONPATH
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         text=True,

@@ -10,7 +10,6 @@ name, as everywhere else.
 
 from __future__ import annotations
 
-import io
 from html import escape
 from pathlib import Path
 from typing import Any
@@ -21,17 +20,17 @@ from harness.report.export import (
     _CSS,
     MAX_DOCUMENT_ROWS,
     Report,
-    RowStream,
     _generated,
     _has_simulated,
     _slug,
     _unique,
     _write_notes,
-    _write_sheet,
     html_table,
     markdown_table,
     md_escape,
+    save_workbook,
     sheet_names,
+    write_table_sheets,
 )
 from harness.store.files import atomic_write
 
@@ -208,15 +207,16 @@ def export_xlsx_document(report: Report, path: Path) -> Path:
     titles = dict(zip(order, sheet_names(order), strict=True))
     book = Workbook()
     book.remove(book.active)
-    listing = []
+    listing: list[tuple[str, str, int]] = []
+    overflow: list[str] = []  # a table longer than a sheet: where it continues
     for name in order:
         sheet = book.create_sheet(title=titles[name])
         if name in ("notes", "charts"):  # written when every sheet is known
             continue
-        stored = report.tables[name]
-        table = stored.frame() if isinstance(stored, RowStream) else stored
-        _write_sheet(sheet, table, report.headers)
-        listing.append((name, titles[name], len(table)))
+        # A stream's rows are written when the book is saved, in constant memory.
+        sheets, more = write_table_sheets(book, sheet, name, report.tables[name], report.headers)
+        listing += sheets
+        overflow += more
     notes = book[titles["notes"]]
     with_answer = Report(
         title=report.title,
@@ -226,6 +226,7 @@ def export_xlsx_document(report: Report, path: Path) -> Path:
             *(f"answer: {a}" for a in report.answer),
             *(f"warning: {w}" for w in report.warnings),
             *report.notes,
+            *overflow,
         ],
         generated_at=report.generated_at,
     )
@@ -238,9 +239,7 @@ def export_xlsx_document(report: Report, path: Path) -> Path:
     if not drawn:
         book.remove(book[titles["charts"]])
     book.active = 0
-    buffer = io.BytesIO()
-    book.save(buffer)
-    atomic_write(path, lambda f: f.write(buffer.getvalue()))
+    save_workbook(book, path)
     return path
 
 

@@ -6,7 +6,9 @@
 ========  ==================================================================================
 ``.csv``  the first table to ``path``; every other table beside it as ``<stem>-<table>.csv``
           (table names reduced to letters, digits, ``-``, ``_`` and ``.``). Lists and dicts
-          as JSON text, timestamps in ISO 8601 with their offset, missing values empty.
+          as JSON text, timestamps in ISO 8601 with their offset, missing values empty. A
+          :class:`RowStream` is written a whole Arrow batch at a time
+          (:mod:`harness.report.streamed`, which says how its text differs, deliberately).
 ``.json`` one object: ``title``, ``run_ids``, ``generated_at``, ``notes`` and ``tables``
           (name → list of records). ISO 8601 timestamps, NaN/NA/None as ``null``.
 ``.md``   GitHub markdown: title, notes, each table as a pipe table; numbers formatted for
@@ -14,7 +16,10 @@
           characters in cells are escaped.
 ``.xlsx`` one sheet per table (names made valid and unique) plus a ``notes`` sheet with
           title, run ids and notes; bold, frozen, filterable header row; number formats;
-          timestamps as naive UTC; lists as JSON text. Needs ``openpyxl``.
+          timestamps as naive UTC; lists as JSON text. Needs ``openpyxl``. A
+          :class:`RowStream`'s rows go into its sheet's XML while the workbook is saved
+          (:func:`save_workbook`), in constant memory; past 1,048,575 rows a table
+          continues on ``<sheet> (2)``, ... and the notes sheet and stderr say so.
 ``.html`` one self-contained page (inline CSS and SVG, no script, a Content-Security-Policy
           that forbids any fetch): title, notes, charts (:mod:`harness.report.charts`) and
           the tables, simulated providers marked.
@@ -40,9 +45,12 @@ from __future__ import annotations
 import csv
 import dataclasses
 import io
+import itertools
 import json
 import math
 import re
+import sys
+import zipfile
 from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -52,6 +60,7 @@ from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from harness.errors import HarnessError
 from harness.report.charts import (
@@ -158,19 +167,51 @@ class RowStream:
     """A table too long to hold in memory (a run's per-request rows): ``batches()`` reads
     it anew, a DataFrame at a time, already redacted; ``rows`` says how long it is.
 
-    CSV writes it batch by batch; Markdown and HTML read only its first rows (they show
-    :data:`MAX_DOCUMENT_ROWS`); JSON and XLSX, which build the whole document in
-    memory anyway, read it whole.
+    ``tables``, when given, reads the same rows as Arrow tables (also redacted), which
+    CSV and XLSX write a whole batch at a time (:mod:`harness.report.streamed`); without
+    it they convert each DataFrame batch. CSV and XLSX write it batch by batch, in
+    constant memory; Markdown and HTML read only its first rows (they show
+    :data:`MAX_DOCUMENT_ROWS`); JSON, which builds the whole document, reads it whole.
     """
 
     batches: Callable[[], Iterator[pd.DataFrame]]
     rows: int
+    tables: Callable[[], Iterator[pa.Table]] | None = None
+
+    @classmethod
+    def of_tables(cls, tables: Callable[[], Iterator[pa.Table]], rows: int) -> RowStream:
+        """A stream of redacted Arrow tables (``batches()`` converts each to pandas)."""
+
+        def batches() -> Iterator[pd.DataFrame]:
+            for table in tables():
+                frame: pd.DataFrame = table.to_pandas()
+                yield frame
+
+        return cls(batches, rows, tables)
+
+    def arrow(self) -> Iterator[pa.Table]:
+        """The rows anew, an Arrow table at a time."""
+        if self.tables is not None:
+            yield from self.tables()
+            return
+        for frame in self.batches():
+            yield pa.Table.from_pandas(frame, preserve_index=False)
 
     def __len__(self) -> int:
         return self.rows
 
     def head(self, n: int) -> pd.DataFrame:
         """The first ``n`` rows (reading only as many batches as that takes)."""
+        if self.tables is not None:
+            parts: list[pa.Table] = []
+            got = 0
+            for table in self.tables():
+                parts.append(table.slice(0, n - got))
+                got += parts[-1].num_rows
+                if got >= n:
+                    break
+            shown: pd.DataFrame = pa.concat_tables(parts).to_pandas()
+            return shown
         taken: list[pd.DataFrame] = []
         got = 0
         for batch in self.batches():
@@ -491,12 +532,15 @@ def _csv_bytes(table: pd.DataFrame) -> bytes:
 
 
 def _write_csv(out: Any, table: Table) -> None:
-    """The table as CSV into a binary file, batch by batch (kinds from the first)."""
+    """The table as CSV into a binary file: a DataFrame cell by cell, a stream a whole
+    Arrow batch at a time (:func:`harness.report.streamed.csv_rows`)."""
+    if isinstance(table, RowStream):
+        _write_csv_stream(out, table)
+        return
     text = io.TextIOWrapper(out, encoding="utf-8", newline="")
     writer = csv.writer(text, lineterminator="\n")
     kinds: list[Kind] | None = None
-    batches = table.batches() if isinstance(table, RowStream) else iter([table])
-    for batch in batches:
+    for batch in (table,):  # a DataFrame is one batch
         if kinds is None:
             kinds = _kinds(batch)
             writer.writerow([str(c) for c in batch.columns])
@@ -516,6 +560,19 @@ def _write_csv(out: Any, table: Table) -> None:
             writer.writerow(cells)
     text.flush()
     text.detach()  # the caller closes (and fsyncs) the file
+
+
+def _write_csv_stream(out: Any, table: RowStream) -> None:
+    """Header from the first batch's columns (a stream always yields one, maybe empty),
+    then each batch's rows as one write: memory is one batch's."""
+    from harness.report.streamed import arrow_kinds, csv_header, csv_rows
+
+    kinds: list[Kind] | None = None
+    for batch in table.arrow():
+        if kinds is None:
+            kinds = arrow_kinds(batch.schema)
+            out.write(csv_header(batch.schema.names))
+        out.write(csv_rows(batch, kinds))
 
 
 @register(".csv")
@@ -692,24 +749,12 @@ def _excel_format(values: pd.Series, kind: Kind) -> str:
 
 
 def _write_sheet(sheet: Any, table: pd.DataFrame, headers: dict[str, str] | None = None) -> None:
-    from openpyxl.styles import Font  # type: ignore[import-untyped, import-not-found, unused-ignore]
-    from openpyxl.utils import (  # type: ignore[import-untyped, import-not-found, unused-ignore]
-        get_column_letter,
-    )
-
     kinds = _kinds(table)
     formats = [
         _excel_format(table[column], kind)
         for column, kind in zip(table.columns, kinds, strict=True)
     ]
-    bold = Font(bold=True)
-    widths = []
-    titles = headers or {}
-    for c, name in enumerate(table.columns, start=1):
-        cell = sheet.cell(row=1, column=c, value=_excel_text(titles.get(str(name), str(name))))
-        cell.font = bold
-        cell.data_type = "s"
-        widths.append(len(titles.get(str(name), str(name))) + 4)  # room for the filter button
+    widths = _write_header(sheet, [str(c) for c in table.columns], headers)
     for r, row in enumerate(table.itertuples(index=False, name=None), start=2):
         for c, (value, kind) in enumerate(zip(row, kinds, strict=True), start=1):
             stored = _excel_value(value, kind)
@@ -721,22 +766,285 @@ def _write_sheet(sheet: Any, table: pd.DataFrame, headers: dict[str, str] | None
             elif formats[c - 1]:
                 cell.number_format = formats[c - 1]
             if r <= EXCEL_WIDTH_ROWS + 1:
-                shown = format_value(value, kind) or ""
-                if kind == "usd":
-                    decimals = formats[c - 1].count("0") - 1
-                    shown = f"${float(stored):,.{decimals}f}"
-                widths[c - 1] = max(widths[c - 1], len(shown) + 2)
+                widths[c - 1] = max(
+                    widths[c - 1], _shown_width(value, stored, kind, formats[c - 1])
+                )
+    _finish_sheet(sheet, widths, len(table.columns), len(table))
+
+
+def _write_header(sheet: Any, names: Sequence[str], headers: dict[str, str] | None) -> list[int]:
+    """Row 1: the bold headers; returns the columns' widths so far."""
+    from openpyxl.styles import Font  # type: ignore[import-untyped, import-not-found, unused-ignore]
+
+    bold = Font(bold=True)
+    widths = []
+    titles = headers or {}
+    for c, name in enumerate(names, start=1):
+        cell = sheet.cell(row=1, column=c, value=_excel_text(titles.get(name, name)))
+        cell.font = bold
+        cell.data_type = "s"
+        widths.append(len(titles.get(name, name)) + 4)  # room for the filter button
+    return widths
+
+
+def _shown_width(value: Any, stored: Any, kind: Kind, number_format: str) -> int:
+    shown = format_value(value, kind) or ""
+    if kind == "usd":
+        decimals = number_format.count("0") - 1
+        shown = f"${float(stored):,.{decimals}f}"
+    return len(shown) + 2
+
+
+def _finish_sheet(sheet: Any, widths: Sequence[int], columns: int, rows: int) -> None:
+    """Widths, frozen and filterable header, print setup; ``rows`` below the header."""
+    from openpyxl.utils import (  # type: ignore[import-untyped, import-not-found, unused-ignore]
+        get_column_letter,
+    )
+
     for c, width in enumerate(widths, start=1):
         sheet.column_dimensions[get_column_letter(c)].width = min(max(width, 8), 60)
     sheet.freeze_panes = "A2"
-    last = get_column_letter(max(len(table.columns), 1))
-    sheet.auto_filter.ref = f"A1:{last}{len(table) + 1}"
+    last = get_column_letter(max(columns, 1))
+    sheet.auto_filter.ref = f"A1:{last}{rows + 1}"
     # Printed: landscape, every column on the page's width, the header row on each page.
     sheet.page_setup.orientation = "landscape"
     sheet.page_setup.fitToWidth = 1
     sheet.page_setup.fitToHeight = 0
     sheet.sheet_properties.pageSetUpPr.fitToPage = True
     sheet.print_title_rows = "1:1"
+
+
+EXCEL_MAX_ROWS = 1_048_576
+"""Rows of an Excel (and LibreOffice) sheet, its header row included."""
+_STREAMED = "_harness_streamed"
+"""Attribute of a sheet whose rows :func:`save_workbook` writes from a stream."""
+
+
+class _Cursor:
+    """A stream's Arrow batches handed out ``n`` rows at a time to the sheets that share it."""
+
+    def __init__(self, tables: Iterator[pa.Table]) -> None:
+        self._tables = tables
+        self._rest: pa.Table | None = None
+
+    def take(self, n: int) -> Iterator[pa.Table]:
+        while n > 0:
+            if self._rest is None or self._rest.num_rows == 0:
+                self._rest = next(self._tables, None)
+                if self._rest is None:
+                    return
+            piece = self._rest.slice(0, n)
+            self._rest = self._rest.slice(piece.num_rows)
+            n -= piece.num_rows
+            yield piece
+
+    def left(self) -> int:
+        """How many rows no sheet took (reads them)."""
+        rest = int(self._rest.num_rows) if self._rest is not None else 0
+        return rest + sum(int(t.num_rows) for t in self._tables)
+
+
+@dataclass
+class _Streamed:
+    """What :func:`save_workbook` needs to write one sheet's rows."""
+
+    cursor: _Cursor
+    limit: int
+    kinds: list[Kind]
+    letters: list[str]
+    styles: list[int | None]
+    last: bool
+    table: str
+    zip64: bool
+    """The sheet's XML may pass 2 GB (zip64 records, needed from 4 GB, only then)."""
+
+
+def write_table_sheets(
+    book: Any, sheet: Any, name: str, table: Table, headers: dict[str, str] | None = None
+) -> tuple[list[tuple[str, str, int]], list[str]]:
+    """Write ``table`` on ``sheet`` (and, past Excel's 1,048,576 rows, on sheets inserted
+    after it); return the (table, sheet, rows) of each sheet and notes for the workbook.
+
+    A DataFrame that fits is written cell by cell. A stream, or a DataFrame too long for
+    one sheet, gets its header, widths and formats now and its rows when the workbook is
+    saved (:func:`save_workbook`), a whole Arrow batch at a time, in constant memory.
+    Rows beyond one sheet continue on ``<sheet> (2)``, ``<sheet> (3)``, ... each with
+    its header and filter: every row stays in the workbook, as the Markdown and HTML
+    reports promise, and the notes say where.
+    """
+    if isinstance(table, pd.DataFrame):
+        if len(table) < EXCEL_MAX_ROWS:
+            _write_sheet(sheet, table, headers)
+            return [(name, sheet.title, len(table))], []
+        frame = table
+        table = RowStream(lambda: iter([frame]), len(frame))
+    return _stream_sheets(book, sheet, name, table, headers)
+
+
+def _stream_sheets(
+    book: Any, sheet: Any, name: str, table: RowStream, headers: dict[str, str] | None
+) -> tuple[list[tuple[str, str, int]], list[str]]:
+    from openpyxl.cell.cell import Cell  # type: ignore[import-untyped, import-not-found, unused-ignore]
+    from openpyxl.utils import (  # type: ignore[import-untyped, import-not-found, unused-ignore]
+        get_column_letter,
+    )
+
+    from harness.report.streamed import arrow_kinds
+
+    tables = table.arrow()
+    first = [next(tables)]  # widths from the first rows, as for a DataFrame
+    while sum(t.num_rows for t in first) < EXCEL_WIDTH_ROWS:
+        more = next(tables, None)
+        if more is None:
+            break
+        first.append(more)
+    cursor = _Cursor(itertools.chain(first, tables))
+    kinds = arrow_kinds(first[0].schema)
+    names = [str(n) for n in first[0].schema.names]
+    head = pa.concat_tables(first).slice(0, EXCEL_WIDTH_ROWS).to_pandas()
+    # Sub-cent costs get 6 decimals, judged on the first rows (a DataFrame: on all).
+    formats = [
+        _excel_format(head[name], kind) if kind == "usd" else EXCEL_FORMATS.get(kind, "")
+        for name, kind in zip(names, kinds, strict=True)
+    ]
+    styles: list[int | None] = []
+    for number_format in formats:
+        if not number_format:
+            styles.append(None)
+            continue
+        probe = Cell(sheet)
+        probe.number_format = number_format
+        styles.append(int(probe.style_id))  # the format's index in the workbook's styles
+    letters = [get_column_letter(c) for c in range(1, len(names) + 1)]
+    widths = _write_header(sheet, names, headers)
+    for column, kind, number_format, i in zip(
+        names, kinds, formats, range(len(names)), strict=True
+    ):
+        for value in head[column]:
+            stored = _excel_value(value, kind)
+            if stored is not None:
+                widths[i] = max(widths[i], _shown_width(value, stored, kind, number_format))
+    per_sheet = EXCEL_MAX_ROWS - 1
+    count = max(1, -(-table.rows // per_sheet))
+    listing, notes, sheets = [], [], [sheet]
+    taken = {s.lower() for s in book.sheetnames}
+    for k in range(2, count + 1):
+        suffix = f" ({k})"
+        title = sheet.title[: 31 - len(suffix)] + suffix
+        while title.lower() in taken:
+            title = title[: -len(suffix) - 1] + suffix
+        taken.add(title.lower())
+        extra = book.create_sheet(title=title, index=book.index(sheets[-1]) + 1)
+        _write_header(extra, names, headers)
+        sheets.append(extra)
+    # XML of a row: ~40 bytes a cell plus its text; the estimate errs high (2 GB of 4).
+    sample = sum(t.num_rows for t in first)
+    row_bytes = len(names) * 40 + sum(t.nbytes for t in first) / max(sample, 1)
+    big = 2**31 / row_bytes
+    for k, target in enumerate(sheets):
+        rows = min(per_sheet, max(0, table.rows - k * per_sheet))
+        _finish_sheet(target, widths, len(names), rows)
+        setattr(
+            target,
+            _STREAMED,
+            _Streamed(
+                cursor, per_sheet, kinds, letters, styles, k == count - 1, name, zip64=rows > big
+            ),
+        )
+        listing.append((name, target.title, rows))
+    if count > 1:
+        notes.append(
+            f"table {name!r} has {table.rows:,} rows, more than a sheet holds"
+            f" ({per_sheet:,} below its header): continued on sheets"
+            f" {', '.join(s.title for s in sheets[1:])}; the CSV export and the Parquet"
+            " files hold it as one table"
+        )
+        print(f"warning: {notes[-1]}", file=sys.stderr)
+    return listing, notes
+
+
+def save_workbook(book: Any, path: Path) -> None:
+    """Save ``book`` to ``path`` atomically, writing each streamed sheet's rows into its
+    ``<sheetData>`` as the zip is written (openpyxl writes everything else)."""
+    buffer = io.BytesIO()
+    book.save(buffer)  # ws.path is set by saving
+    streamed = {
+        ws.path.lstrip("/"): (ws, getattr(ws, _STREAMED))
+        for ws in book.worksheets
+        if getattr(ws, _STREAMED, None) is not None
+    }
+    if not streamed:
+        atomic_write(path, lambda f: f.write(buffer.getvalue()))
+        return
+    written: dict[str, int] = {}
+
+    def write(f: Any) -> None:
+        with (
+            zipfile.ZipFile(buffer) as source,
+            zipfile.ZipFile(f, "w", zipfile.ZIP_DEFLATED) as out,
+        ):
+            deferred = []
+            for info in source.infolist():
+                if info.filename in streamed:
+                    ws, part = streamed[info.filename]
+                    written[ws.title] = _splice(out, info, source.read(info), part)
+                elif info.filename == "xl/workbook.xml":
+                    deferred.append(info)  # its filter ranges need the rows written
+                else:
+                    out.writestr(info, source.read(info))
+            for info in deferred:
+                text = source.read(info).decode("utf-8")
+                for title, rows in written.items():
+                    quoted = re.escape(quote_sheet(title))
+                    last = f"\\g<1>{rows + 1}"
+                    text = re.sub(rf"({quoted}!\$?A\$?1:\$?[A-Z]+\$?)(\d+)", last, text)
+                out.writestr(info, text.encode("utf-8"))
+
+    atomic_write(path, write)
+
+
+def quote_sheet(title: str) -> str:
+    """A sheet's name as formulas (and defined names) quote it."""
+    from openpyxl.utils import quote_sheetname  # type: ignore[import-untyped, import-not-found, unused-ignore]
+
+    return str(quote_sheetname(title))
+
+
+def _splice(out: zipfile.ZipFile, info: zipfile.ZipInfo, data: bytes, part: _Streamed) -> int:
+    """The sheet's XML with the stream's rows inside ``<sheetData>``; returns the rows."""
+    from harness.report.streamed import xlsx_rows
+
+    text = data.decode("utf-8")
+    text = re.sub(r"<sheetData\s*/>", "<sheetData></sheetData>", text)
+    at = text.index("</sheetData>")
+    # The dimension openpyxl wrote counts the header only; it is optional, so it goes.
+    head = re.sub(r"<dimension [^>]*/>", "", text[:at])
+    target = zipfile.ZipInfo(info.filename, date_time=info.date_time)
+    target.compress_type = zipfile.ZIP_DEFLATED
+    # Level 1: a million rows of XML deflate 3x faster than at the default 6, ~15 % larger.
+    # (a private slot up to Python 3.12, the public compress_level from 3.13)
+    setattr(target, "_compresslevel", 1)  # noqa: B010
+    if hasattr(target, "compress_level"):
+        setattr(target, "compress_level", 1)  # noqa: B010
+    rows = 0
+    with out.open(target, "w", force_zip64=part.zip64) as sheet:
+        sheet.write(head.encode("utf-8"))
+        for piece in part.cursor.take(part.limit):
+            sheet.write(xlsx_rows(piece, part.kinds, part.letters, part.styles, 2 + rows))
+            rows += piece.num_rows
+        tail = re.sub(
+            r'(<autoFilter ref="A1:[A-Z]+)\d+', lambda m: f"{m.group(1)}{rows + 1}", text[at:]
+        )
+        sheet.write(tail.encode("utf-8"))
+    if part.last:
+        left = part.cursor.left()
+        if left:
+            print(
+                f"warning: table {part.table!r}: {left:,} rows arrived after the workbook was"
+                " planned and are not in it (the CSV export has every row)",
+                file=sys.stderr,
+            )
+    return rows
 
 
 def _write_notes(sheet: Any, report: Report, sheets: Sequence[tuple[str, str, int]]) -> None:
@@ -784,15 +1092,17 @@ def export_xlsx(report: Report, path: Path) -> Path:
     titles = sheet_names([*names, "notes"])
     book = Workbook()
     book.remove(book.active)
-    listing = []
+    listing: list[tuple[str, str, int]] = []
+    notes: list[str] = []
     for name, title in zip(names, titles, strict=False):
-        table = _whole(report.tables[name])
-        _write_sheet(book.create_sheet(title=title), table)
-        listing.append((name, title, len(table)))
-    _write_notes(book.create_sheet(title=titles[-1]), report, listing)
-    buffer = io.BytesIO()
-    book.save(buffer)
-    atomic_write(path, lambda f: f.write(buffer.getvalue()))
+        sheets, more = write_table_sheets(
+            book, book.create_sheet(title=title), name, report.tables[name]
+        )
+        listing += sheets
+        notes += more
+    notes_sheet = book.create_sheet(title=titles[-1])
+    _write_notes(notes_sheet, dataclasses.replace(report, notes=[*report.notes, *notes]), listing)
+    save_workbook(book, path)
     return path
 
 
