@@ -481,11 +481,13 @@ def main() -> None:
         results["reports"] = run_reports(codes, work, args.timeout, only)
         print_ratios(results["reports"], codes)
     if "merged" in steps:
-        # The newest code only: older code cannot read a merged part's name.
+        # Every tree given (code from before the merge of parts cannot read a merged
+        # part's name: give only newer trees then).
         merge_copies(codes[-1], work)
         print("reports on merged parts (the layout a run now leaves):")
         only = args.only.split(",") if args.only else None
-        results["merged"] = run_reports(codes[-1:], work, args.timeout, only, merged=True)
+        results["merged"] = run_reports(codes, work, args.timeout, only, merged=True)
+        print_ratios(results["merged"], codes)
     if "run" in steps:
         print("harness run against zero-delay simulators (RSS of the harness process):")
         sizes = [int(s) for s in args.run_sizes.split(",")]
