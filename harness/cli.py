@@ -191,8 +191,11 @@ def summarize(
     """Print the comparison of a run from the Parquet data alone: one table per suite with
     the columns its kind needs, fitted to the terminal (``--wide``/``--columns`` for more)."""
     from harness.report import load_summary, render
+    from harness.report.summary import SUMMARIZE_COLUMNS
 
-    chosen, rows, table = load_summary(results_root, run_id)
+    # Only the columns the summary and its notes read: a million rows of the others
+    # would cost seconds and a gigabyte.
+    chosen, rows, table = load_summary(results_root, run_id, columns=SUMMARIZE_COLUMNS)
     if fmt in ("csv", "json"):
         click.echo(render(table, fmt))
         return

@@ -1,0 +1,108 @@
+"""Rows split into groups the way ``DataFrame.groupby(keys, sort=False)`` iterates them,
+at the cost a million rows allow.
+
+Iterating a pandas groupby sorts the whole frame first (a copy of every column, strings
+through Arrow's ``take`` over every chunk) and then slices it. :func:`split` instead asks
+the groupby only for each group's row positions (no column is copied), and builds each
+group's frame from those positions, column by column:
+
+* a key column holds the group's key in every row: it is filled, not gathered;
+* a float column with no value in the group (a run of latency rows has a few dozen such
+  score columns) becomes a NaN column of the group's length;
+* any other column is gathered with ``take`` of the group's positions.
+
+Each group's frame has the same values, dtypes, index labels and row order as the frame
+the groupby would yield (the positions are ascending), so every statistic computed from
+it is the same, to the last bit. ``skip`` leaves out columns the caller never reads.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Iterator, Sequence
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+import pyarrow as pa
+
+__all__ = ["group_positions", "split"]
+
+Positions = npt.NDArray[np.intp]
+
+
+def group_positions(
+    rows: pd.DataFrame, keys: Sequence[str], where: npt.NDArray[np.bool_] | None = None
+) -> list[tuple[Any, Positions]]:
+    """Each group's key and ascending row positions, in the order
+    ``rows[where].groupby(keys, sort=False)`` yields them (first appearance); rows with
+    a missing key belong to no group, as in the groupby."""
+    if not len(rows):
+        return []
+    indices = rows.groupby(list(keys), sort=False).indices
+    groups = []
+    for key, found in indices.items():
+        positions = np.asarray(found, dtype=np.intp)
+        if where is not None:
+            positions = positions[where[positions]]
+        if positions.size:
+            groups.append((key, positions))
+    groups.sort(key=lambda item: int(item[1][0]))  # first appearance, as sort=False
+    return groups
+
+
+class _Column:
+    """One column of the rows, ready to be cut into groups."""
+
+    def __init__(self, column: pd.Series) -> None:
+        self.dtype = column.dtype
+        numeric = isinstance(column.dtype, np.dtype)
+        self.values: Any = column.to_numpy(copy=False) if numeric else _one_chunk(column.array)
+        # Float columns are where whole groups are missing (the scores of other kinds);
+        # a missing float is NaN whatever its bits, so such a group is filled, not
+        # gathered. Other columns are always gathered (their missing cells may differ:
+        # None or NaN in an object column).
+        self.nan = np.isnan(self.values) if numeric and column.dtype.kind == "f" else None
+
+    def take(self, positions: Positions, keyed: bool = False) -> Any:
+        if keyed:  # a key column: the group's key in every row
+            first = int(positions[0])
+            return self.values[first : first + 1].take(np.zeros(positions.size, dtype=np.intp))
+        if self.nan is not None and bool(self.nan.take(positions).all()):
+            return np.full(positions.size, np.nan, dtype=self.dtype)
+        return self.values.take(positions)
+
+
+def _one_chunk(array: Any) -> Any:
+    """An Arrow-backed text array in one chunk: Arrow's ``take`` over many chunks costs
+    more than the copy into one (the same values, the same dtype)."""
+    if not isinstance(array, pd.arrays.ArrowStringArray):
+        return array
+    chunked = pa.array(array)  # the array's own chunks (__arrow_array__), no copy
+    if not isinstance(chunked, pa.ChunkedArray):
+        return array
+    if chunked.num_chunks <= 1:
+        return array
+    return pd.arrays.ArrowStringArray(
+        pa.chunked_array([chunked.combine_chunks()], type=chunked.type), dtype=array.dtype
+    )
+
+
+def split(
+    rows: pd.DataFrame,
+    keys: Sequence[str],
+    *,
+    where: npt.NDArray[np.bool_] | None = None,
+    skip: Collection[str] = (),
+) -> Iterator[tuple[Any, pd.DataFrame]]:
+    """``(key, group)`` for every group of ``rows[where].groupby(keys, sort=False)``
+    (``where``: a boolean per row; default every row), each ``group`` equal to the
+    groupby's (see the module docstring), without the ``skip`` columns."""
+    groups = group_positions(rows, keys, where)
+    if not groups:
+        return
+    columns = {str(n): _Column(rows[n]) for n in rows.columns if str(n) not in skip}
+    keyed = set(keys)
+    for key, positions in groups:
+        data = {n: c.take(positions, keyed=n in keyed) for n, c in columns.items()}
+        yield key, pd.DataFrame(data, index=rows.index.take(positions), copy=False)
