@@ -7,8 +7,8 @@ the groupby only for each group's row positions (no column is copied), and build
 group's frame from those positions, column by column:
 
 * a key column holds the group's key in every row: it is filled, not gathered;
-* a float column with no value in the group (a run of latency rows has a few dozen such
-  score columns) becomes a NaN column of the group's length;
+* a float or text column with no value in the group (a run of latency rows has a few
+  dozen such score columns) becomes a missing column of the group's length;
 * any other column is gathered with ``take`` of the group's positions.
 
 Each group's frame has the same values, dtypes, index labels and row order as the frame
@@ -63,14 +63,27 @@ class _Column:
         # gathered. Other columns are always gathered (their missing cells may differ:
         # None or NaN in an object column).
         self.nan = np.isnan(self.values) if numeric and column.dtype.kind == "f" else None
+        # A text column's missing cells are all its dtype's one missing value: a group
+        # without text repeats one of them.
+        self.absent: npt.NDArray[np.bool_] | None = None
+        self.blank = -1
+        if isinstance(column.dtype, pd.StringDtype):
+            self.absent = column.isna().to_numpy(dtype=bool)
+            self.blank = int(np.argmax(self.absent)) if self.absent.any() else -1
 
     def take(self, positions: Positions, keyed: bool = False) -> Any:
         if keyed:  # a key column: the group's key in every row
-            first = int(positions[0])
-            return self.values[first : first + 1].take(np.zeros(positions.size, dtype=np.intp))
+            return _repeat(self.values, int(positions[0]), positions.size)
         if self.nan is not None and bool(self.nan.take(positions).all()):
             return np.full(positions.size, np.nan, dtype=self.dtype)
+        if self.absent is not None and self.blank >= 0 and bool(self.absent.take(positions).all()):
+            return _repeat(self.values, self.blank, positions.size)
         return self.values.take(positions)
+
+
+def _repeat(values: Any, position: int, n: int) -> Any:
+    """The cell at ``position``, ``n`` times, in the column's own array type."""
+    return values[position : position + 1].take(np.zeros(n, dtype=np.intp))
 
 
 def _one_chunk(array: Any) -> Any:

@@ -309,6 +309,10 @@ def _summarize(
         }
         line["error_rate"] = line["errors"] / len(group)
         line.update(_retry_counts(group))
+        # Each measured row's case (factorised once: most metrics measure every row).
+        case_codes = (
+            pd.factorize(timed["case_id"], use_na_sentinel=False)[0] if "case_id" in timed else None
+        )
         for name, (column, scale, unit) in METRICS.items():
             measured = timed[column].dropna()
             # An infinite duration measured nothing.
@@ -319,9 +323,9 @@ def _summarize(
                 line[f"{name}_p{p}{unit}"] = value
             # Repeats of a case move together in the bootstrap (one unit of evidence).
             cases = (
-                pd.factorize(_at(timed["case_id"], measured.index), use_na_sentinel=False)[0]
-                if "case_id" in timed
-                else None
+                case_codes
+                if case_codes is None or measured.index.equals(timed.index)
+                else pd.factorize(timed.loc[measured.index, "case_id"], use_na_sentinel=False)[0]
             )
             low, high = (
                 percentile_ci(values, 50, clusters=cases)
@@ -372,12 +376,6 @@ def _where(frame: pd.DataFrame, mask: pd.Series) -> pd.DataFrame:
     """``frame[mask]``, and ``frame`` itself when the mask keeps every row (the same
     rows: no copy of every column)."""
     return frame if bool(mask.all()) else frame[mask]
-
-
-def _at(column: pd.Series, index: pd.Index) -> pd.Series:
-    """``column.loc[index]`` for an ``index`` of some of its labels in its order; the
-    column itself when that is all of them."""
-    return column if column.index.equals(index) else column.loc[index]
 
 
 # Open-loop levels (labels "rate=…", "poisson=…"): a level is over capacity when
