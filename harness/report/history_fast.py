@@ -12,12 +12,12 @@ metric is left to the summary of each run.
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
 
 import numpy as np
 import pandas as pd
 
-from harness.report.groups import group_positions
+from harness.report.groups import Positions, group_positions
 from harness.report.summary import GROUP, METRICS, PERCENTILES, provider_label
 
 __all__ = ["FAST_METRICS", "fast_columns", "fast_series"]
@@ -64,12 +64,9 @@ def fast_series(rows: pd.DataFrame, metric: str) -> list[pd.DataFrame] | None:
     groups = group_positions(keyed, _KEYS, kept)
     if not groups:
         return None  # no summary line at all: the summaries say which metrics exist
-    ok = (rows["status"] == "ok").to_numpy(dtype=bool)
-    timed = ok  # a row from the response cache was not measured
-    if source is not None and "from_cache" in rows:
-        timed = ok & ~rows["from_cache"].fillna(False).astype(bool).to_numpy(dtype=bool)
+    value = _line_value(metric, rows)
     simulated = rows["simulated"].to_numpy()
-    values = [_value(metric, rows, positions, ok, timed) for _, positions in groups]
+    values = [value(positions) for _, positions in groups]
     lines = pd.DataFrame(
         {
             "run": [key[0] for key, _ in groups],
@@ -87,6 +84,21 @@ def fast_series(rows: pd.DataFrame, metric: str) -> list[pd.DataFrame] | None:
     lines["order"] = pd.factorize(lines["run"])[0]
     lines = lines.sort_values(["order", "suite", "load_level", "raw"], kind="stable")
     started = rows.groupby("run_id", sort=False)["started_at"].min()
+    if not started.isna().any():
+        # One frame: each run's piece would have the start times' own type.
+        return [
+            pd.DataFrame(
+                {
+                    "run_id": [str(r) for r in lines["run"]],
+                    "started_at": started.loc[lines["run"]].array,
+                    "provider": lines["provider"].astype(str).to_numpy(),
+                    "suite": lines["suite"].astype(str).to_numpy(),
+                    "load_level": lines["load_level"].astype(str).to_numpy(),
+                    "value": pd.to_numeric(lines["value"], errors="coerce").to_numpy(float),
+                }
+            )
+        ]
+    # A run without a start time makes the concatenated column one of objects.
     return [
         pd.DataFrame(
             {
@@ -102,30 +114,45 @@ def fast_series(rows: pd.DataFrame, metric: str) -> list[pd.DataFrame] | None:
     ]
 
 
-def _value(
-    metric: str,
-    rows: pd.DataFrame,
-    positions: np.ndarray[Any, Any],
-    ok: np.ndarray[Any, Any],
-    timed: np.ndarray[Any, Any],
-) -> float | None:
-    """One summary line's ``metric``, as :func:`harness.report.summary._summarize` has it."""
+def _line_value(metric: str, rows: pd.DataFrame) -> Callable[[Positions], float | None]:
+    """A summary line's ``metric`` from its rows' positions, as
+    :func:`harness.report.summary._summarize` computes it (from the same values)."""
+    ok = (rows["status"] == "ok").to_numpy(dtype=bool)
     if metric in _PERCENTILE_METRICS:
         column, scale, p = _PERCENTILE_METRICS[metric]
-        measured = rows[column].to_numpy(dtype=float)[positions[timed[positions]]]
-        measured = measured[~np.isnan(measured)]
-        measured = measured[np.isfinite(measured)]
-        values = measured * scale
-        return float(np.percentile(values, p)) if len(values) else None
+        values = rows[column].to_numpy(dtype=float)
+        # Measured (no row from the response cache: it was not), and finite: an
+        # infinite duration measured nothing, a missing one is left out.
+        usable = ok & np.isfinite(values)
+        if "from_cache" in rows:
+            usable &= ~rows["from_cache"].fillna(False).astype(bool).to_numpy(dtype=bool)
+
+        def percentile(positions: Positions) -> float | None:
+            scaled = values[positions[usable[positions]]] * scale
+            return float(np.percentile(scaled, p)) if len(scaled) else None
+
+        return percentile
     if metric in _COUNTS:
-        n = positions.size
-        if metric == "requests":
-            return n
-        if metric == "rate_limited":
-            return int((rows["error_type"].iloc[positions] == "rate_limited").sum())
-        errors = int(n - ok[positions].sum())
-        return errors if metric == "errors" else errors / n
-    costs = rows["cost_usd"].iloc[positions[ok[positions]]]
-    if not (len(costs) > 0 and bool(costs.notna().all())):
-        return None
-    return float(costs.sum()) if metric == "cost_usd" else float(costs.mean()) * 1000
+        limited = (rows["error_type"] == "rate_limited").to_numpy(dtype=bool)
+
+        def count(positions: Positions) -> float | None:
+            n = positions.size
+            if metric == "requests":
+                return n
+            if metric == "rate_limited":
+                return int(limited[positions].sum())
+            errors = int(n - ok[positions].sum())
+            return errors if metric == "errors" else errors / n
+
+        return count
+    costs = rows["cost_usd"].to_numpy(dtype=float)
+
+    def cost(positions: Positions) -> float | None:
+        # A request without a price makes the total unknown, not smaller. Summed and
+        # averaged by pandas, as the summary does, over the same values in order.
+        paid = pd.Series(costs[positions[ok[positions]]])
+        if not (len(paid) > 0 and bool(paid.notna().all())):
+            return None
+        return float(paid.sum()) if metric == "cost_usd" else float(paid.mean()) * 1000
+
+    return cost
