@@ -368,6 +368,7 @@ def _summarize(
         line.update(_queueing(group, ok, str(level), intervals))
         line.update(workload_figures(group))  # chat and prompt_cache (report/workloads.py)
         out.append(line)
+        del group, ok, timed  # before the next group is gathered: one group in memory at a time
     table = pd.DataFrame(out)
     return table.sort_values(GROUP, kind="stable") if len(table) else table
 
