@@ -54,30 +54,39 @@ def group_positions(
 class _Column:
     """One column of the rows, ready to be cut into groups."""
 
-    def __init__(self, column: pd.Series) -> None:
+    def __init__(self, column: pd.Series, group_of: npt.NDArray[np.intp], groups: int) -> None:
         self.dtype = column.dtype
         numeric = isinstance(column.dtype, np.dtype)
         self.values: Any = column.to_numpy(copy=False) if numeric else _one_chunk(column.array)
+        # How many rows of each group have a value (None: not counted, always gathered).
         # Float columns are where whole groups are missing (the scores of other kinds);
         # a missing float is NaN whatever its bits, so such a group is filled, not
-        # gathered. Other columns are always gathered (their missing cells may differ:
-        # None or NaN in an object column).
-        self.nan = np.isnan(self.values) if numeric and column.dtype.kind == "f" else None
-        # A text column's missing cells are all its dtype's one missing value: a group
-        # without text repeats one of them.
-        self.absent: npt.NDArray[np.bool_] | None = None
+        # gathered. A text column's missing cells are all its dtype's one missing value:
+        # a group without text repeats one of them. Other columns are always gathered
+        # (an object column's missing cells may differ: None or NaN).
+        self.present: npt.NDArray[np.intp] | None = None
         self.blank = -1
-        if isinstance(column.dtype, pd.StringDtype):
-            self.absent = column.isna().to_numpy(dtype=bool)
-            self.blank = int(np.argmax(self.absent)) if self.absent.any() else -1
+        self.floats = numeric and column.dtype.kind == "f"
+        missing = None
+        if self.floats:
+            missing = np.isnan(self.values)
+        elif isinstance(column.dtype, pd.StringDtype):
+            missing = column.isna().to_numpy(dtype=bool)
+            self.blank = int(np.argmax(missing)) if missing.any() else -1
+        if missing is not None:
+            grouped = group_of >= 0
+            self.present = np.bincount(
+                group_of[grouped], weights=~missing[grouped], minlength=groups
+            ).astype(np.intp)
 
-    def take(self, positions: Positions, keyed: bool = False) -> Any:
+    def take(self, positions: Positions, group: int, keyed: bool, nan: Any) -> Any:
         if keyed:  # a key column: the group's key in every row
             return _repeat(self.values, int(positions[0]), positions.size)
-        if self.nan is not None and bool(self.nan.take(positions).all()):
-            return np.full(positions.size, np.nan, dtype=self.dtype)
-        if self.absent is not None and self.blank >= 0 and bool(self.absent.take(positions).all()):
-            return _repeat(self.values, self.blank, positions.size)
+        if self.present is not None and self.present[group] == 0:
+            if self.floats:
+                return nan(self.dtype)
+            if self.blank >= 0:
+                return _repeat(self.values, self.blank, positions.size)
         return self.values.take(positions)
 
 
@@ -114,8 +123,32 @@ def split(
     groups = group_positions(rows, keys, where)
     if not groups:
         return
-    columns = {str(n): _Column(rows[n]) for n in rows.columns if str(n) not in skip}
+    group_of = np.full(len(rows), -1, dtype=np.intp)
+    for number, (_, positions) in enumerate(groups):
+        group_of[positions] = number
+    columns = {
+        str(n): _Column(rows[n], group_of, len(groups)) for n in rows.columns if str(n) not in skip
+    }
+    del group_of
     keyed = set(keys)
-    for key, positions in groups:
-        data = {n: c.take(positions, keyed=n in keyed) for n, c in columns.items()}
+    for number, (key, positions) in enumerate(groups):
+        nan = _Blank(positions.size)
+        data = {n: c.take(positions, number, n in keyed, nan) for n, c in columns.items()}
         yield key, pd.DataFrame(data, index=rows.index.take(positions), copy=False)
+        del data, nan
+
+
+class _Blank:
+    """One read-only NaN array per float dtype for a group's missing float columns: they
+    share it (a frame never writes into a column: copy-on-write)."""
+
+    def __init__(self, n: int) -> None:
+        self.n = n
+        self.arrays: dict[Any, npt.NDArray[Any]] = {}
+
+    def __call__(self, dtype: Any) -> npt.NDArray[Any]:
+        if dtype not in self.arrays:
+            array = np.full(self.n, np.nan, dtype=dtype)
+            array.flags.writeable = False
+            self.arrays[dtype] = array
+        return self.arrays[dtype]
