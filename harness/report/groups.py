@@ -74,10 +74,10 @@ class _Column:
             missing = column.isna().to_numpy(dtype=bool)
             self.blank = int(np.argmax(missing)) if missing.any() else -1
         if missing is not None:
-            grouped = group_of >= 0
-            self.present = np.bincount(
-                group_of[grouped], weights=~missing[grouped], minlength=groups
-            ).astype(np.intp)
+            # group_of numbers rows of no group ``groups`` (a bin of its own); so do
+            # missing cells here
+            bins = np.where(missing, groups, group_of)
+            self.present = np.bincount(bins, minlength=groups + 1)[:groups]
 
     def take(self, positions: Positions, group: int, keyed: bool, nan: Any) -> Any:
         if keyed:  # a key column: the group's key in every row
@@ -123,7 +123,7 @@ def split(
     groups = group_positions(rows, keys, where)
     if not groups:
         return
-    group_of = np.full(len(rows), -1, dtype=np.intp)
+    group_of = np.full(len(rows), len(groups), dtype=np.intp)  # rows of no group
     for number, (_, positions) in enumerate(groups):
         group_of[positions] = number
     columns = {
