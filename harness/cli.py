@@ -191,8 +191,11 @@ def summarize(
     """Print the comparison of a run from the Parquet data alone: one table per suite with
     the columns its kind needs, fitted to the terminal (``--wide``/``--columns`` for more)."""
     from harness.report import load_summary, render
+    from harness.report.summary import SUMMARIZE_COLUMNS
 
-    chosen, rows, table = load_summary(results_root, run_id)
+    # Only the columns the summary and its notes read: a million rows of the others
+    # would cost seconds and a gigabyte.
+    chosen, rows, table = load_summary(results_root, run_id, columns=SUMMARIZE_COLUMNS)
     if fmt in ("csv", "json"):
         click.echo(render(table, fmt))
         return
@@ -711,12 +714,22 @@ def compare(**options: Any) -> None:
 def history(results_root: Path, metric: str, provider: str | None, fmt: str) -> None:
     """A metric of the summary over every run in RESULTS_ROOT, oldest first."""
     from harness.report import history
+    from harness.report.history_fast import FAST_METRICS, fast_columns
     from harness.report.summary import SUMMARY_COLUMNS, read_frame
     from harness.store.parts import list_runs
 
     runs = list_runs(results_root)
-    # One run at a time, never the whole root in memory; each without its bulky columns.
-    rows = (read_frame(results_root, [run], SUMMARY_COLUMNS) for run in runs)
+    rows: Any = None
+    if metric in FAST_METRICS:
+        # One scan of every run, of the few columns the metric needs; its rows name their
+        # runs, so each directory must hold the rows of the run it is named after (a
+        # copied or renamed run directory is read one directory at a time, as below).
+        rows = read_frame(results_root, runs, fast_columns(metric))
+        if sorted(str(r) for r in rows["run_id"].dropna().unique()) != sorted(runs):
+            rows = None
+    if rows is None:
+        # One run at a time, never the whole root in memory; each without its bulky columns.
+        rows = (read_frame(results_root, [run], SUMMARY_COLUMNS) for run in runs)
     try:
         series = history.history(rows, metric, provider)
     except ValueError as exc:

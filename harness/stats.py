@@ -822,8 +822,11 @@ def per_case(
     means. Returns one row per case (index ``case``), one column per value of ``by``,
     NaN where that one has no score for the case.
     """
-    scored = rows[rows[value].notna()] if value in rows.columns else rows.iloc[:0]
     keys = [*case, by]
+    if value in rows.columns:
+        # Only the columns it reads: filtering every column of a group copies them all.
+        rows = rows[list(dict.fromkeys([*keys, value]))]
+    scored = rows[rows[value].notna()] if value in rows.columns else rows.iloc[:0]
     means = scored.groupby(keys, sort=True, dropna=False)[value].mean()
     wide = means.unstack(by) if len(means) else pd.DataFrame()
     return wide.astype(float)

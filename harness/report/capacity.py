@@ -178,10 +178,11 @@ def trace_notes(rows: pd.DataFrame) -> list[str]:
     if "load_level" not in rows or "sent_s" not in rows:
         return []
     notes = []
-    measured = rows
+    # One filter (measured trace rows), not a copy of every measured row first.
+    traced_mask = rows["load_level"].fillna("").str.startswith("trace=")
     if "warmup" in rows:
-        measured = rows[rows["warmup"].fillna(False).astype(bool) == False]  # noqa: E712
-    traced = measured[measured["load_level"].fillna("").str.startswith("trace=")]
+        traced_mask &= rows["warmup"].fillna(False).astype(bool) == False  # noqa: E712
+    traced = rows[traced_mask]
     for (suite, level, provider), group in traced.groupby(
         ["suite", "load_level", "provider"], sort=False
     ):

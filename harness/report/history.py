@@ -12,6 +12,7 @@ import pandas as pd
 from harness.report.compare import (
     base_name,
 )
+from harness.report.history_fast import fast_series
 from harness.report.summary import summarize
 
 
@@ -39,6 +40,10 @@ def history(
     so that a year of nightly runs is never in memory at once; ``provider`` is then
     checked against the providers of every run as they come.
 
+    The metrics of :data:`~harness.report.history_fast.FAST_METRICS` (latency
+    percentiles, counts, cost) are computed for every run in one pass over a few columns
+    (the same values as each run's summary); the others summarise each run.
+
     Raises:
         ValueError: for an unknown provider, or a metric that no run's summary has.
     """
@@ -62,6 +67,12 @@ def history(
     # Intervals cost most of a summary; a series of point values needs none.
     bounds = metric.endswith(("_ci_low", "_ci_high"))
     seen = False
+    if isinstance(rows, pd.DataFrame):
+        # Every run at once, for the metrics that need no summary (history_fast).
+        whole = fast_series(rows, metric)
+        if whole is not None:
+            runs, seen = (), True
+            pieces += whole
     for run_id, all_rows in runs:
         run_rows = all_rows
         if name is not None and not isinstance(rows, pd.DataFrame):
@@ -70,6 +81,10 @@ def history(
             if run_rows.empty:
                 continue
         seen = True
+        piece = fast_series(run_rows, metric)
+        if piece is not None:
+            pieces += piece
+            continue
         table = summarize(run_rows, (slos or {}).get(str(run_id)), intervals=bounds)
         available.update(str(c) for c in table.columns)
         if metric not in table.columns:

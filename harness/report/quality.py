@@ -113,7 +113,9 @@ def primary_by_suite(rows: pd.DataFrame) -> dict[Any, str]:
     """Suite → the primary score column of its kind."""
     if "suite" not in rows:
         return {}
-    return {suite: primary_metric(group_kind(g)) for suite, g in rows.groupby("suite", sort=False)}
+    # Only the two columns it reads: grouping every column of a million rows copies them.
+    named = rows[[c for c in ("suite", "suite_kind") if c in rows]]
+    return {suite: primary_metric(group_kind(g)) for suite, g in named.groupby("suite", sort=False)}
 
 
 def group_kind(group: pd.DataFrame) -> object:

@@ -14,8 +14,10 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from harness.errors import StoreError
+from harness.report.groups import split
 from harness.report.quality import tool_timing
 from harness.report.workloads import workload_figures
 from harness.store.dataset import Where, read_batches, read_rows, redact_text
@@ -89,6 +91,36 @@ UNSUMMARISED = frozenset(
 )
 SUMMARY_COLUMNS = tuple(name for name in SCHEMA.names if name not in UNSUMMARISED)
 """What :func:`summarize`, the leaderboard, diff, history and the gate read."""
+# Of those, the ones no line of the summary reads (they name the client, the node, the
+# text of tool calls and errors; fairness notes and exports read them): a group's rows
+# are built without them.
+UNREAD_BY_SUMMARY = UNSUMMARISED | {
+    "run_id",
+    "request_index",
+    "transport",
+    "clock",
+    "max_tokens",
+    "http_status",
+    "text_chunks",
+    "price_source",
+    "executor",
+    "node",
+    "actor",
+    "node_clock_ok",
+    "chat_history",
+    "cache_prefix",
+    "cache_salt",
+    "tool_calls",
+    "tool_error",
+    "structured_error",
+}
+SUMMARIZE_COLUMNS = tuple(
+    name
+    for name in SUMMARY_COLUMNS
+    if name not in UNREAD_BY_SUMMARY or name in ("run_id", "transport", "clock")
+)
+"""What ``harness summarize`` reads: the summary's columns, and those of its notes (the
+fairness note names each provider's client and clock)."""
 
 
 def load_run(
@@ -123,12 +155,26 @@ def read_frame(
     writer scrubs error messages, but an answer may echo a key, and older rows were
     written before that).
     """
-    table = redact_text(read_rows(root, run_ids, columns=columns, where=where))
+    table = _one_chunk_text(redact_text(read_rows(root, run_ids, columns=columns, where=where)))
     # The Arrow buffers are released column by column as pandas takes them over, so
     # the rows are not held twice.
     frame: pd.DataFrame = table.to_pandas(split_blocks=True, self_destruct=True)
     del table
     return frame
+
+
+def _one_chunk_text(table: pa.Table) -> pa.Table:
+    """The table with each text column in one chunk (the same values): every filter,
+    comparison and ``take`` on a text column of the DataFrame then runs over one Arrow
+    array, not over the scan's batches one at a time (for ``take``, many times slower)."""
+    for i, field in enumerate(table.schema):
+        column = table.column(i)
+        if column.num_chunks > 1 and (
+            pa.types.is_string(field.type) or pa.types.is_large_string(field.type)
+        ):
+            one = pa.chunked_array([column.combine_chunks()], type=field.type)
+            table = table.set_column(i, field, one)
+    return table
 
 
 def frame_batches(root: Path, run_ids: Sequence[str]) -> Iterator[pd.DataFrame]:
@@ -153,10 +199,13 @@ def _load_slo(suite: Mapping[str, Any]) -> dict[str, Any]:
     return dict((suite.get("load") or {}).get("slo") or {})
 
 
-def load_summary(root: Path, run_id: str | None = None) -> tuple[str, pd.DataFrame, pd.DataFrame]:
-    """A run's id, its rows (:data:`SUMMARY_COLUMNS`), and its comparison table (with the
-    SLOs its manifest names)."""
-    chosen, rows = load_run(root, run_id, SUMMARY_COLUMNS)
+def load_summary(
+    root: Path, run_id: str | None = None, *, columns: Sequence[str] = SUMMARY_COLUMNS
+) -> tuple[str, pd.DataFrame, pd.DataFrame]:
+    """A run's id, its rows (``columns`` of them: default :data:`SUMMARY_COLUMNS`;
+    :data:`SUMMARIZE_COLUMNS` is what ``harness summarize`` prints from), and its
+    comparison table (with the SLOs its manifest names)."""
+    chosen, rows = load_run(root, run_id, columns)
     return chosen, rows, summarize(rows, run_slos(root, chosen))
 
 
@@ -234,15 +283,21 @@ def _summarize(
 ) -> pd.DataFrame:
     slos = slos or {}
     rows = rows.copy(deep=False)  # columns are replaced, never written into (copy-on-write)
+    # Warm-ups are left out of every group (by position: the rows are not copied).
+    kept = None
     if "warmup" in rows:
-        rows = rows[rows["warmup"].fillna(False).astype(bool) == False]  # noqa: E712
+        kept = (rows["warmup"].fillna(False).astype(bool) == False).to_numpy()  # noqa: E712
     rows["load_level"] = rows["load_level"].fillna("-") if "load_level" in rows else "-"
     out = []
-    for (suite, level, provider), group in rows.groupby(GROUP, sort=False):
-        ok = group[group["status"] == "ok"]
+    # Each group's rows as groupby would give them, gathering only what a line reads.
+    groups = split(rows, GROUP, where=kept, skip=UNREAD_BY_SUMMARY)
+    for (suite, level, provider), group in groups:
+        ok = _where(group, group["status"] == "ok")
         # A row served from the response cache was not measured: no latency
         # statistic (percentiles, throughput, goodput) may use it.
-        timed = ok[~ok["from_cache"].fillna(False).astype(bool)] if "from_cache" in ok else ok
+        timed = (
+            _where(ok, ~ok["from_cache"].fillna(False).astype(bool)) if "from_cache" in ok else ok
+        )
         line: dict[str, Any] = {
             "suite": suite,
             "load_level": level,
@@ -254,6 +309,10 @@ def _summarize(
         }
         line["error_rate"] = line["errors"] / len(group)
         line.update(_retry_counts(group))
+        # Each measured row's case (factorised once: most metrics measure every row).
+        case_codes = (
+            pd.factorize(timed["case_id"], use_na_sentinel=False)[0] if "case_id" in timed else None
+        )
         for name, (column, scale, unit) in METRICS.items():
             measured = timed[column].dropna()
             # An infinite duration measured nothing.
@@ -264,9 +323,9 @@ def _summarize(
                 line[f"{name}_p{p}{unit}"] = value
             # Repeats of a case move together in the bootstrap (one unit of evidence).
             cases = (
-                pd.factorize(timed.loc[measured.index, "case_id"], use_na_sentinel=False)[0]
-                if "case_id" in timed
-                else None
+                case_codes
+                if case_codes is None or measured.index.equals(timed.index)
+                else pd.factorize(timed.loc[measured.index, "case_id"], use_na_sentinel=False)[0]
             )
             low, high = (
                 percentile_ci(values, 50, clusters=cases)
@@ -309,8 +368,15 @@ def _summarize(
         line.update(_queueing(group, ok, str(level), intervals))
         line.update(workload_figures(group))  # chat and prompt_cache (report/workloads.py)
         out.append(line)
+        del group, ok, timed  # before the next group is gathered: one group in memory at a time
     table = pd.DataFrame(out)
     return table.sort_values(GROUP, kind="stable") if len(table) else table
+
+
+def _where(frame: pd.DataFrame, mask: pd.Series) -> pd.DataFrame:
+    """``frame[mask]``, and ``frame`` itself when the mask keeps every row (the same
+    rows: no copy of every column)."""
+    return frame if bool(mask.all()) else frame[mask]
 
 
 # Open-loop levels (labels "rate=…", "poisson=…"): a level is over capacity when
@@ -490,6 +556,7 @@ def unpaired_providers(rows: pd.DataFrame) -> dict[str, str]:
     """Providers a paired test leaves out, and why: none of their measured requests succeeded."""
     if not len(rows) or "status" not in rows or "provider" not in rows:
         return {}
+    rows = rows[[c for c in ("status", "provider", "warmup") if c in rows]]  # what it reads
     if "warmup" in rows:
         rows = rows[rows["warmup"].fillna(False).astype(bool) == False]  # noqa: E712
     counts = (rows["status"] == "ok").groupby(rows["provider"]).agg(["sum", "size"])
@@ -517,7 +584,8 @@ def paired_quality(rows: pd.DataFrame, metric: str | None = None) -> pd.DataFram
     from harness.scoring import compare_paired, per_case
 
     # A provider without one successful request is not compared (unpaired_providers).
-    rows = rows[~rows["provider"].isin(list(unpaired_providers(rows)))] if len(rows) else rows
+    unpaired = list(unpaired_providers(rows)) if len(rows) else []
+    rows = rows[~rows["provider"].isin(unpaired)] if unpaired else rows  # no copy of every column
     names: dict[Any, str] = {}
     if metric is None:
         names = primary_by_suite(rows)

@@ -225,12 +225,13 @@ def redact_text(table: pa.Table) -> pa.Table:
             table = table.set_column(i, field, redacted)
             continue
         # Each distinct value is checked once: most text columns hold a few (suite,
-        # provider, status), and an answer column is no worse off.
+        # provider, status), and an answer column is no worse off. Only a column with
+        # a candidate is encoded (its rows pointed at the scrubbed values).
+        if not pc.any(pc.match_substring_regex(pc.unique(column), SCRUB_CANDIDATE)).as_py():
+            continue
         encoded = pc.dictionary_encode(column).combine_chunks()
         distinct = encoded.dictionary
         candidate = pc.fill_null(pc.match_substring_regex(distinct, SCRUB_CANDIDATE), False)
-        if not pc.any(candidate).as_py():
-            continue
         values = distinct.to_pylist()
         for j in pc.indices_nonzero(candidate).to_pylist():
             values[j] = scrub(values[j])
