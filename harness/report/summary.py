@@ -737,7 +737,7 @@ def render(table: pd.DataFrame, fmt: str, *, title: str | None = None) -> str:
     if fmt == "csv":
         return str(table.to_csv(index=False))
     if fmt == "json":
-        return str(table.to_json(orient="records", indent=2))
+        return str(table.to_json(orient="records", indent=2, date_format="iso"))
     from harness.report.text import render_text
 
     shown, align = _compact_parts(table)

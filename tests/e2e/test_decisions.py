@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
 
 from click.testing import CliRunner
@@ -113,4 +114,7 @@ def test_nightly_diff_leaderboard_gate_history(
         ).stdout
     )
     assert [s["run_id"] for s in series] == ["night-1", "night-2", "night-3"]
+    # Times in JSON are ISO 8601 text, not pandas' default epoch milliseconds.
+    started = [datetime.fromisoformat(s["started_at"]) for s in series]
+    assert started == sorted(started) and started[0].utcoffset() is not None
     assert series[2]["value"] > 990 > series[0]["value"]
