@@ -51,7 +51,7 @@ import math
 import re
 import sys
 import zipfile
-from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from html import escape
@@ -461,7 +461,7 @@ def format_value(value: Any, kind: Kind) -> str | None:
     return str(value)
 
 
-def _missing_text(kind: Kind, row: pd.Series) -> str:
+def _missing_text(kind: Kind, row: Any) -> str:
     """``no price`` for an unpriced cost (of a successful row, when rows have a status)."""
     if kind == "usd" and ("status" not in row.index or row["status"] == "ok"):
         return "no price"
@@ -472,7 +472,7 @@ def _cut(text: str, limit: int = MAX_DOCUMENT_CELL) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-def _is_simulated_row(row: pd.Series) -> bool:
+def _is_simulated_row(row: Mapping[str, Any]) -> bool:
     provider = row.get("provider")
     if isinstance(provider, str) and provider.endswith(SIMULATED_SUFFIX):
         return True
@@ -1137,7 +1137,21 @@ tr.simulated td:first-child { box-shadow: inset 4px 0 0 #e69f00; }
 """
 
 
-def _html_cell(row: pd.Series, column: str, kind: Kind) -> str:
+class _Row(dict[str, Any]):
+    """One shown row: a dict with the ``index`` of a row Series (``_missing_text`` reads it)."""
+
+    @property
+    def index(self) -> Any:
+        return self.keys()
+
+
+def _row_dicts(frame: pd.DataFrame) -> list[_Row]:
+    columns = [str(c) for c in frame.columns]
+    values = [frame.iloc[:, i].to_numpy(dtype=object) for i in range(frame.shape[1])]
+    return [_Row(zip(columns, cells, strict=True)) for cells in zip(*values, strict=True)]
+
+
+def _html_cell(row: Mapping[str, Any], column: str, kind: Kind) -> str:
     text = format_value(row[column], kind)
     numeric = kind in NUMERIC_KINDS
     classes = ["num"] if numeric else (["text"] if kind in ("text", "list") else [])
@@ -1173,7 +1187,9 @@ def html_table(
         for c, k in zip(shown_rows.columns, kinds, strict=True)
     )
     body = []
-    for _, row in shown_rows.iterrows():
+    # Rows as dicts, not iterrows: a Series per row cost ~2.8 s of a 1M-row run's report
+    # (500 rows × ~100 columns) and gives the same cells.
+    for row in _row_dicts(shown_rows):
         marked = ' class="simulated"' if _is_simulated_row(row) else ""
         cells = "".join(
             _html_cell(row, str(c), k) for c, k in zip(shown_rows.columns, kinds, strict=True)
