@@ -153,7 +153,8 @@ def _where_all_rows(root: Path, run_id: str) -> str:
     """What a document that shows some of the requests says of the rest."""
     return (
         f"every row and column is in the Parquet files of {root / run_id}; "
-        f"harness export {root} --run {run_id} --to requests.csv (or .xlsx) writes them all"
+        f"harness export {root} --run {run_id} --to report.csv writes them all to"
+        " report-requests.csv (--to report.xlsx: its requests sheet)"
     )
 
 

@@ -61,7 +61,8 @@ def _left_out(root: Path) -> str:
     return (
         "Rows 1–500 of 600 shown; 100 rows left out of this document: every row and column"
         f" is in the Parquet files of {root / 'night-2'}; harness export {root} --run night-2"
-        " --to requests.csv (or .xlsx) writes them all."
+        " --to report.csv writes them all to report-requests.csv (--to report.xlsx: its"
+        " requests sheet)."
     )
 
 
