@@ -29,7 +29,7 @@ FloatArray = npt.NDArray[np.float64]
 
 SIMULATED_SUFFIX = " (simulated)"
 
-DECISION_COLUMNS = (
+MEASURED_COLUMNS = (
     "suite",
     "load_level",
     "provider",
@@ -42,6 +42,12 @@ DECISION_COLUMNS = (
     "e2e_s",
     "itl_s",
     "cost_usd",
+)
+"""The row columns every comparison reads: a row's group, whether it counts, its timings
+and cost (:data:`DECISION_COLUMNS` and ``diff``'s columns add to them)."""
+
+DECISION_COLUMNS = (
+    *MEASURED_COLUMNS,
     # capacity at an SLO beside the ranks (harness.report.capacity)
     "started_at",
     "sent_s",

@@ -10,6 +10,7 @@ import pandas as pd
 
 from harness import stats
 from harness.report.compare import (
+    MEASURED_COLUMNS,
     NOISE_FLOORS,
     Comparison,
     RowArrays,
@@ -62,21 +63,7 @@ _LATENCY: Mapping[str, tuple[str, float]] = {
 }
 
 
-DIFF_ROW_COLUMNS = (
-    "suite",
-    "load_level",
-    "provider",
-    "simulated",
-    "warmup",
-    "status",
-    "from_cache",
-    "case_id",
-    "ttft_s",
-    "e2e_s",
-    "itl_s",
-    "cost_usd",
-    "exact_match_abstain",
-)
+DIFF_ROW_COLUMNS = (*MEASURED_COLUMNS, "exact_match_abstain")
 """The row columns :func:`diff_runs` reads (``harness diff`` reads only these)."""
 
 

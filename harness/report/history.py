@@ -152,7 +152,6 @@ def trend_charts(
     finds between consecutive runs (ringed, labelled ``▲``/``▼`` and ``regression``); and
     notes. No chart for a single run. Each metric follows its first suite that has it (the
     note names it), at the first load level."""
-    from harness.report.charts import lines_svg
     from harness.report.diff import diff_runs
     from harness.store.parts import read_runs
 
@@ -170,83 +169,20 @@ def trend_charts(
             table = diff_runs(per_run[a], per_run[b], n_resamples=400)
             if len(table):
                 changes.append(table.assign(run_b=b))
-    found = pd.concat(changes, ignore_index=True) if changes else pd.DataFrame()
-    short = {r: _short(r) for r in runs}
-    index = {r: i for i, r in enumerate(runs)}
+    # The same drawing as the report's (harness.report.trends), from whole-run series.
+    from harness.report.trends import _draw
 
-    def x_label(value: float) -> str:
-        i = round(value)
-        return short[runs[i]] if abs(value - i) < 1e-9 and 0 <= i < len(runs) else ""
-
-    out: list[tuple[str, str]] = []
-    notes: list[str] = []
-    for metric, label in TREND_METRICS:
+    keys = ["run_id", "suite", "load_level", "provider"]
+    columns = []
+    for metric, _ in TREND_METRICS:
         try:
             series = history(rows, metric)
         except ValueError:
             continue
-        series = series.dropna(subset=["value"])
-        if series.empty:
-            continue
-        suite = sorted(series["suite"].unique())[0]
-        part = series[series["suite"] == suite]
-        level = sorted(part["load_level"].unique())[0]
-        part = part[part["load_level"] == level]
-        lines = []
-        for provider, group in part.groupby("provider", sort=True):
-            points = [
-                (float(index[str(r)]), float(v), "")
-                for r, v in zip(group["run_id"], group["value"], strict=True)
-            ]
-            lines.append((str(provider), points))
-        marks = []
-        if len(found):
-            hit = found[
-                (found["metric"] == metric)
-                & (found["suite"] == suite)
-                & found["significant"].astype(bool)
-            ]
-            values = {
-                (str(p), str(r)): float(v)
-                for p, r, v in zip(part["provider"], part["run_id"], part["value"], strict=True)
-            }
-            for _, change in hit.iterrows():
-                provider = str(change["provider"])
-                key = next(
-                    (
-                        k
-                        for k in values
-                        if base_name(k[0]) == base_name(provider) and k[1] == change["run_b"]
-                    ),
-                    None,
-                )
-                if key is None:
-                    continue
-                arrow = "▲" if float(change["change"]) > 0 else "▼"
-                text = f"{arrow} regression" if bool(change["regression"]) else arrow
-                marks.append((key[0], float(index[key[1]]), values[key], text))
-        where = f"suite {suite}" + (f", load {level}" if level != "-" else "")
-        out.append(
-            (
-                f"trend-{metric}",
-                lines_svg(
-                    lines,
-                    chart_id=f"trend-{metric}",
-                    title=f"{label} over {len(runs)} runs ({where})",
-                    x_label="run",
-                    y_label=label,
-                    x_format=x_label,
-                    marks=marks,
-                    footnote="Rings: significant changes found by harness diff between"
-                    " consecutive runs.",
-                ),
-            )
-        )
-        notes.append(
-            f"history: {label} over runs {runs[0]} … {runs[-1]} ({where});"
-            f" {len(marks)} change points"
-        )
-    return out, notes
+        columns.append(series.set_index(keys)["value"].rename(metric))
+    table = pd.concat(columns, axis=1).reset_index() if columns else pd.DataFrame()
+    started = rows.groupby("run_id")["started_at"].min().to_dict()
+    return _draw(runs, [table], started, changes)
 
 
 def _short(run_id: str) -> str:
