@@ -121,6 +121,9 @@ SUMMARIZE_COLUMNS = tuple(
 )
 """What ``harness summarize`` reads: the summary's columns, and those of its notes (the
 fairness note names each provider's client and clock)."""
+_SUMMARY_NEEDS = frozenset(SUMMARIZE_COLUMNS) - {"run_id", "transport", "clock"}
+"""The columns :func:`summarize` reads: a summary cached by :func:`load_summary` is of
+rows that had every one of them."""
 
 
 def load_run(
@@ -204,9 +207,27 @@ def load_summary(
 ) -> tuple[str, pd.DataFrame, pd.DataFrame]:
     """A run's id, its rows (``columns`` of them: default :data:`SUMMARY_COLUMNS`;
     :data:`SUMMARIZE_COLUMNS` is what ``harness summarize`` prints from), and its
-    comparison table (with the SLOs its manifest names)."""
-    chosen, rows = load_run(root, run_id, columns)
-    return chosen, rows, summarize(rows, run_slos(root, chosen))
+    comparison table (with the SLOs its manifest names).
+
+    The table of a finished run is computed once and then read from the run's
+    directory (:mod:`harness.report.summary_cache`), as long as its rows, its manifest
+    and the code are those it was computed from."""
+    from harness.report import summary_cache
+
+    chosen = pick_run(root, run_id)
+    run_dir = Path(root) / chosen
+    # Taken before the rows are read: a run that changes meanwhile is not cached as it was.
+    fingerprint = summary_cache.run_fingerprint(run_dir)
+    rows = read_frame(root, [chosen], columns)
+    if not set(columns) >= _SUMMARY_NEEDS:
+        fingerprint = None  # a summary of fewer columns may differ: neither read nor kept
+    summary = summary_cache.summary_for(
+        run_dir,
+        fingerprint,
+        lambda: summarize(rows, run_slos(root, chosen)),
+        lambda: rows["started_at"].min() if len(rows) else pd.NaT,
+    )
+    return chosen, rows, summary
 
 
 def provider_label(provider: str, simulated: object) -> str:

@@ -18,13 +18,14 @@ provider changes no number.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 import pyarrow.compute as pc
 
+from harness.report import summary_cache
 from harness.report.compare import base_name
 from harness.report.diff import DIFF_ROW_COLUMNS, diff_runs
 from harness.report.history import MAX_TREND_RUNS, TREND_METRICS, _short, same_config_runs
@@ -56,37 +57,89 @@ def trend_charts(
     pieces: list[pd.DataFrame] = []  # per run: provider, suite, load level, the metrics
     started: dict[str, Any] = {}
     changes: list[pd.DataFrame] = []
-    before: tuple[str, dict[str, pd.DataFrame]] | None = None  # the previous run
+    keys = {run: summary_cache.run_fingerprint(Path(root) / run) for run in runs}
+    diff_rows: dict[str, dict[str, pd.DataFrame]] = {}  # per run, read once when needed
+
+    def rows_of(run: str) -> dict[str, pd.DataFrame]:
+        if run not in diff_rows:
+            if run == run_id:
+                diff_rows[run] = _by_provider(rows[decided])
+            else:
+                diff_rows[run] = _earlier_run(Path(root), run, decided, summarise=False)[1]
+        return diff_rows[run]
+
+    before: str | None = None  # the previous run with rows
     for run in runs:
         if run == run_id:
             lines = summary
-            by_provider = _by_provider(rows[decided])
             started[run] = rows["started_at"].min() if len(rows) else pd.NaT
         else:
-            lines, by_provider, started[run] = _earlier_run(Path(root), run, decided)
+            found = summary_cache.cached_summary(Path(root) / run, keys[run], points=True)
+            if found is not None:
+                lines, started[run] = found
+            else:
+                lines, diff_rows[run], started[run] = _earlier_run(Path(root), run, decided)
+                key = keys[run]
+                if key is not None:
+                    summary_cache.store_summary(
+                        Path(root) / run, key, lines, started[run], points=True
+                    )
         if len(lines):
             pieces.append(_metric_values(lines, run))
-        if before is not None and by_provider:
-            changes.append(_changes(before[1], by_provider, run))
+        has_rows = bool(len(lines)) if run != run_id else bool(len(rows))
+        if before is not None and has_rows:
+            changes.append(_pair_changes(Path(root), before, run, keys, rows_of))
         # A run without rows is in no pair: its neighbours are not diffed (as history).
-        before = (run, by_provider)
+        before = run if has_rows else None
+        for old in [r for r in diff_rows if r not in (run, run_id)]:
+            del diff_rows[old]  # no later pair needs it: one earlier run in memory at most
     return _draw(runs, pieces, started, changes)
 
 
+def _pair_changes(
+    root: Path,
+    run_a: str,
+    run_b: str,
+    keys: Mapping[str, str | None],
+    rows_of: Callable[[str], dict[str, pd.DataFrame]],
+) -> pd.DataFrame:
+    """The changes from ``run_a`` to ``run_b``: kept in ``run_b``'s directory (under both
+    runs' fingerprints), so the next report reads them instead of both runs' rows."""
+    key = None
+    if keys[run_a] is not None and keys[run_b] is not None:
+        key = {
+            "a": run_a,
+            "a_run": keys[run_a],
+            "b_run": keys[run_b],
+            "n_resamples": _TREND_N_RESAMPLES,
+        }
+        found = summary_cache.read_cached(root / run_b / summary_cache.TREND_DIFF_FILE, key)
+        if found is not None:
+            return found[0]
+    table = _changes(rows_of(run_a), rows_of(run_b), run_b)
+    table.attrs = {}  # diff_runs' notes: the trend shows none of them
+    if key is not None:
+        summary_cache.write_cached(root / run_b / summary_cache.TREND_DIFF_FILE, key, table)
+    return table
+
+
 def _earlier_run(
-    root: Path, run: str, decided: list[str]
+    root: Path, run: str, decided: list[str], *, summarise: bool = True
 ) -> tuple[pd.DataFrame, dict[str, pd.DataFrame], Any]:
     """An earlier run's summary (no intervals: the trend is of point values), its rows
     per provider (the diff's columns only) and its start: the run is read once, as
-    Arrow, and one provider at a time becomes a DataFrame."""
-    table = redact_text(read_rows(root, [run], columns=SUMMARY_COLUMNS))
+    Arrow, and one provider at a time becomes a DataFrame. Without ``summarise``, only
+    the diff's columns are read and no summary is made (an empty one is returned)."""
+    columns = SUMMARY_COLUMNS if summarise else [*decided, "started_at"]
+    table = redact_text(read_rows(root, [run], columns=columns))
     provider = table.column("provider")
     lines: list[pd.DataFrame] = []
     by_provider: dict[str, pd.DataFrame] = {}
     first = None
     for name in sorted(p for p in pc.unique(provider).to_pylist() if p is not None):
         part = table.filter(pc.equal(provider, name)).to_pandas(split_blocks=True)
-        lines.append(summarize(part, intervals=False))
+        if summarise:
+            lines.append(summarize(part, intervals=False))
         start = part["started_at"].min()
         first = start if first is None or start < first else first
         by_provider[name] = part[decided]

@@ -1,0 +1,178 @@
+"""A finished run's summary, kept beside its rows so that no report computes it twice.
+
+A run's comparison table (:func:`harness.report.summary.summarize` of its rows with its
+SLOs) costs seconds at a million rows, and every report of a results root needs those
+of earlier runs again (the trend charts follow up to 30 of them; the changes between
+consecutive runs are diffs of their rows). So the first time a summary (or a trend's
+diff of two runs) is computed it is written into the run's directory:
+
+    results/<run_id>/_summary.parquet       the summary, as summarize returned it
+    results/<run_id>/_summary-points.parquet   the point values only (no intervals, no
+                                            SLOs), where a trend needed no more
+    results/<run_id>/_trend-diff.parquet    the report's diff against the run before
+
+The underscore keeps both out of every reader of the rows (``part-*.parquet``).
+
+A cached table is used only when its **fingerprint** matches, and a fingerprint exists
+only for a finished run (manifest status ``completed`` or ``interrupted``, no journal
+rows left to compact). It hashes:
+
+* the name, size and modification time (ns) of every part the run's rows come from, so
+  a resumed, merged or rewritten run is a new run to the cache;
+* the manifest's bytes (SLOs, status, providers: what summarize reads from it);
+* the source of every module of the ``harness`` package and the versions of numpy,
+  pandas and pyarrow, so a changed definition never reads an old number.
+
+The fingerprint is taken before the rows are read: if the run changed while it was
+read, the table is stored under the earlier fingerprint, which no later reader has.
+A cache that cannot be read is a miss and one that cannot be written (a read-only
+root) is skipped: the cache never changes a number or fails a command.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import json
+import logging
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from harness.store.files import MANIFEST, atomic_write, run_files
+
+log = logging.getLogger(__name__)
+
+SUMMARY_FILE = "_summary.parquet"
+POINTS_FILE = "_summary-points.parquet"
+TREND_DIFF_FILE = "_trend-diff.parquet"
+_KEY = b"harness.cache"  # Parquet key-value metadata: the fingerprint and what it covers
+_FINISHED = ("completed", "interrupted")
+
+
+@functools.cache
+def code_fingerprint() -> str:
+    """A hash of the ``harness`` package's source and of the libraries that compute
+    numbers (numpy, pandas, pyarrow): any change to either retires every cached table."""
+    import numpy
+
+    package = Path(__file__).resolve().parents[1]
+    digest = hashlib.sha256()
+    for name in ("numpy", "pandas", "pyarrow"):
+        digest.update(f"{name}={__import__(name).__version__};".encode())
+    del numpy
+    for path in sorted(package.rglob("*.py")):
+        digest.update(path.relative_to(package).as_posix().encode() + b"\0")
+        digest.update(path.read_bytes() + b"\0")
+    return digest.hexdigest()
+
+
+def run_fingerprint(run_dir: Path) -> str | None:
+    """The fingerprint of a finished run's rows and manifest (see the module docstring),
+    or None when the run is not finished or cannot be read: nothing is cached then."""
+    run_dir = Path(run_dir)
+    try:
+        manifest = (run_dir / MANIFEST).read_bytes()
+        status = json.loads(manifest).get("status")
+        files = run_files(run_dir)
+        if status not in _FINISHED or files.segments or not files.parts:
+            return None
+        digest = hashlib.sha256(code_fingerprint().encode())
+        digest.update(hashlib.sha256(manifest).digest())
+        for part in files.parts:
+            stat = part.stat()
+            digest.update(f"{part.name}:{stat.st_size}:{stat.st_mtime_ns};".encode())
+    except (OSError, ValueError, AttributeError):
+        return None
+    return digest.hexdigest()
+
+
+def read_cached(path: Path, key: dict[str, Any]) -> tuple[pd.DataFrame, dict[str, Any]] | None:
+    """The table stored at ``path`` under exactly ``key`` (and what was stored with it),
+    else None."""
+    try:
+        if not path.is_file():
+            return None
+        table = pq.read_table(path)
+        meta = json.loads((table.schema.metadata or {}).get(_KEY, b"{}"))
+        if meta.get("key") != key:
+            return None
+        frame: pd.DataFrame = table.to_pandas()
+    except (OSError, ValueError, pa.ArrowException) as exc:
+        log.debug("cache %s unreadable (%s): computing again", path, exc)
+        return None
+    return frame, dict(meta.get("extra") or {})
+
+
+def write_cached(
+    path: Path, key: dict[str, Any], frame: pd.DataFrame, extra: dict[str, Any] | None = None
+) -> None:
+    """Store ``frame`` at ``path`` under ``key`` (atomically); skipped, with a debug log,
+    when the frame carries ``attrs`` (Parquet would not keep them) or the directory is
+    not writable."""
+    if frame.attrs:
+        return
+    try:
+        table = pa.Table.from_pandas(frame)  # with its index, as the caller made it
+        meta = json.dumps({"key": key, "extra": extra or {}}, sort_keys=True).encode()
+        table = table.replace_schema_metadata({**(table.schema.metadata or {}), _KEY: meta})
+        atomic_write(path, lambda f: pq.write_table(table, f))
+    except (OSError, ValueError, TypeError, pa.ArrowException) as exc:
+        log.debug("cache %s not written (%s)", path, exc)
+
+
+def cached_summary(
+    run_dir: Path, fingerprint: str | None = None, *, points: bool = False
+) -> tuple[pd.DataFrame, Any] | None:
+    """The run's cached summary and its first request's start, when it is current.
+    ``points``: the point values alone will do (``summarize(rows, intervals=False)``,
+    no SLOs); the whole summary is taken first when there is one."""
+    fingerprint = fingerprint or run_fingerprint(run_dir)
+    if fingerprint is None:
+        return None
+    files: list[tuple[str, dict[str, Any]]] = [(SUMMARY_FILE, {"run": fingerprint})]
+    if points:
+        files.append((POINTS_FILE, {"run": fingerprint, "points": True}))
+    for name, key in files:
+        found = read_cached(Path(run_dir) / name, key)
+        if found is not None:
+            frame, extra = found
+            started = extra.get("started_at")
+            return frame, pd.Timestamp(started) if started else pd.NaT
+    return None
+
+
+def store_summary(
+    run_dir: Path, fingerprint: str, summary: pd.DataFrame, started: Any, *, points: bool = False
+) -> None:
+    """Keep ``summary`` (of the run's rows when it had ``fingerprint``; ``points``: made
+    with no intervals and no SLOs) for later reports."""
+    extra = {"started_at": None if pd.isna(started) else pd.Timestamp(started).isoformat()}
+    name, key = (
+        (POINTS_FILE, {"run": fingerprint, "points": True})
+        if points
+        else (SUMMARY_FILE, {"run": fingerprint})
+    )
+    write_cached(Path(run_dir) / name, key, summary, extra)
+
+
+def summary_for(
+    run_dir: Path,
+    fingerprint: str | None,
+    compute: Callable[[], pd.DataFrame],
+    started: Callable[[], Any],
+) -> pd.DataFrame:
+    """The cached summary under ``fingerprint`` (taken before the rows were read), else
+    ``compute()``, stored when the run is finished."""
+    if fingerprint is not None:
+        found = cached_summary(run_dir, fingerprint)
+        if found is not None:
+            return found[0]
+    summary = compute()
+    if fingerprint is not None:
+        store_summary(run_dir, fingerprint, summary, started())
+    return summary
