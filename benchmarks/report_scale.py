@@ -17,7 +17,9 @@ Data (generated once, cached under ``--work``, never in the repository):
 * ``year``: 365 runs of the base's ~10k rows, one per day, jittered per day.
 
 Every command runs in a fresh subprocess under ``/usr/bin/time -v`` (wall time and
-the child's peak RSS). ``--code`` takes one or more source trees (each goes first on
+the child's peak RSS). ``--cache cold,warm`` (the merged step) times each command with no
+cached summaries and again after the runs' summaries and one report were cached
+(harness/report/summary_cache.py). ``--code`` takes one or more source trees (each goes first on
 ``PYTHONPATH``); with two, every command runs on each, alternately, and the ratio
 second/first is printed, so the before/after figures come from one session on one
 (shared, loaded) machine. ``run`` measures ``harness run`` itself at each of
@@ -381,16 +383,50 @@ def timed(code: Path, args: list[str], timeout: float) -> dict[str, Any]:
     return result
 
 
+CACHE_GLOBS = ("*/_summary*.parquet", "*/_trend-diff.parquet")  # harness/report/summary_cache.py
+
+
+def drop_caches(work: Path) -> None:
+    """Remove every cached summary and trend diff from the benchmark's results roots."""
+    for root in sorted(work.glob("big*")) + sorted(work.glob("year*")):
+        if root.is_dir():
+            for pattern in CACHE_GLOBS:
+                for path in root.glob(pattern):
+                    path.unlink()
+
+
+def warm_caches(code: Path, work: Path, merged: bool, timeout: float) -> None:
+    """What a results root holds after its runs ended and one report was made: each
+    run's summary (``harness run`` prints it at the end) and the report's diff of the
+    two runs. Not timed; code without the cache leaves nothing."""
+    big = work / ("bigm" if merged else "big")
+    for run in ("big-a", "big-b"):
+        timed(code, ["summarize", str(big), "--run", run], timeout)
+    timed(code, ["export", str(big), "--run", "big-b", "--to", str(work / "out" / "w.md")], timeout)
+
+
 def run_reports(
-    codes: list[Path], work: Path, timeout: float, only: list[str] | None, merged: bool = False
+    codes: list[Path],
+    work: Path,
+    timeout: float,
+    only: list[str] | None,
+    merged: bool = False,
+    cache: str = "cold",
 ) -> dict:
+    """Every report command on each code tree, alternately. ``cache``: ``cold`` drops
+    every cached summary before each command (the first report of a root written by
+    code without the cache); ``warm`` fills them first with the same tree."""
     (work / "out").mkdir(exist_ok=True)
     out: dict[str, dict[str, Any]] = {}
     for name, args in report_commands(work, merged).items():
         if only and not any(o in name for o in only):
             continue
+        name = f"{name} [{cache}]"
         out[name] = {}
         for code in codes:
+            drop_caches(work)
+            if cache == "warm" and not name.startswith("history"):
+                warm_caches(code, work, merged, timeout)
             result = timed(code, args, timeout)
             out[name][str(code)] = result
             print(f"  {name:<20} {_code_label(code):<28} {_fmt(result)}", flush=True)
@@ -467,6 +503,12 @@ def main() -> None:
     parser.add_argument("--timeout", type=float, default=400.0)
     parser.add_argument("--only", default=None, help="comma-separated report names to time")
     parser.add_argument("--label", default="latest", help="results go to WORK/results-LABEL.json")
+    parser.add_argument(
+        "--cache",
+        default="cold,warm",
+        help="merged step: cold (no cached summaries), warm (each run's summary and the"
+        " report's trend diff cached first), or both",
+    )
     args = parser.parse_args()
     work: Path = args.work
     work.mkdir(parents=True, exist_ok=True)
@@ -486,8 +528,10 @@ def main() -> None:
         merge_copies(codes[-1], work)
         print("reports on merged parts (the layout a run now leaves):")
         only = args.only.split(",") if args.only else None
-        results["merged"] = run_reports(codes, work, args.timeout, only, merged=True)
-        print_ratios(results["merged"], codes)
+        for cache in args.cache.split(","):
+            key = f"merged-{cache}"
+            results[key] = run_reports(codes, work, args.timeout, only, True, cache)
+            print_ratios(results[key], codes)
     if "run" in steps:
         print("harness run against zero-delay simulators (RSS of the harness process):")
         sizes = [int(s) for s in args.run_sizes.split(",")]
