@@ -11,7 +11,7 @@ from __future__ import annotations
 import functools
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -721,33 +721,31 @@ def history(results_root: Path, metric: str, provider: str | None, fmt: str) -> 
     """A metric of the summary over every run in RESULTS_ROOT, oldest first."""
     from harness.report import history
     from harness.report.history_fast import FAST_METRICS, fast_columns
-    from harness.report.summary import SUMMARY_COLUMNS, read_frame
+    from harness.report.summary import read_frame
     from harness.store.parts import list_runs
 
     runs = list_runs(results_root)
-    rows: Any
-    if metric in FAST_METRICS:
-        columns = fast_columns(metric)
 
-        def batches() -> Any:
-            # One scan per batch of runs, of the few columns the metric needs (a year of
-            # nightly runs at once held 1 GB); its rows name their runs, so each
-            # directory must hold the rows of the run it is named after (a copied or
-            # renamed run directory is read one directory at a time).
-            for start in range(0, len(runs), HISTORY_BATCH_RUNS):
-                batch = runs[start : start + HISTORY_BATCH_RUNS]
-                frame = read_frame(results_root, batch, columns)
-                if sorted(str(r) for r in frame["run_id"].dropna().unique()) == sorted(batch):
-                    yield frame
-                else:
-                    yield from (read_frame(results_root, [run], columns) for run in batch)
+    def batches(columns: Sequence[str]) -> Any:
+        # One scan per batch of runs, of the few columns the metric needs (a year of
+        # nightly runs at once held 1 GB); its rows name their runs, so each
+        # directory must hold the rows of the run it is named after (a copied or
+        # renamed run directory is read one directory at a time).
+        for start in range(0, len(runs), HISTORY_BATCH_RUNS):
+            batch = runs[start : start + HISTORY_BATCH_RUNS]
+            frame = read_frame(results_root, batch, columns)
+            if sorted(str(r) for r in frame["run_id"].dropna().unique()) == sorted(batch):
+                yield frame
+            else:
+                yield from (read_frame(results_root, [run], columns) for run in batch)
 
-        rows = batches()
-    else:
-        # One run at a time, never the whole root in memory; each without its bulky columns.
-        rows = (read_frame(results_root, [run], SUMMARY_COLUMNS) for run in runs)
     try:
-        series = history.history(rows, metric, provider)
+        if metric in FAST_METRICS:
+            series = history.history(batches(fast_columns(metric)), metric, provider)
+        else:
+            # Each run's own summary (with its SLOs), kept in its directory once computed;
+            # one run at a time, never the whole root in memory.
+            series = history.run_history(results_root, runs, metric, provider)
     except ValueError as exc:
         raise click.BadParameter(str(exc)) from None
     from harness.report.export import name_kind

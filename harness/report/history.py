@@ -103,6 +103,71 @@ def history(
         )
     if name is not None and name not in known and not isinstance(rows, pd.DataFrame):
         raise ValueError(f"unknown provider {provider!r}; known: {', '.join(sorted(known))}")
+    return _series(pieces, seen, available, metric)
+
+
+def run_history(
+    root: Path, runs: Iterable[str], metric: str, provider: str | None = None
+) -> pd.DataFrame:
+    """:func:`history` of the ``runs`` under ``root``, from each run's own summary: the
+    one :func:`~harness.report.summary.load_summary` gives (with the run's SLOs, so
+    ``goodput`` is there as ``harness summarize`` shows it), read from the run's
+    directory while it is current (:mod:`harness.report.summary_cache`), else computed
+    from the run's rows and kept. One run in memory at a time."""
+    from harness.report import summary_cache
+    from harness.report.summary import load_summary
+
+    columns = ["run_id", "started_at", "provider", "suite", "load_level", "value"]
+    name = None if provider is None else base_name(provider)
+    known: set[str] = set()
+    available: set[str] = set()
+    pieces = []
+    seen = False
+    for run_id in runs:
+        found = summary_cache.cached_summary(Path(root) / run_id)
+        if found is not None:
+            table, started, by_provider = found
+        else:  # computed (and kept, when the run is finished)
+            _, rows, table = load_summary(root, run_id)
+            started, by_provider = summary_cache.provider_starts(rows)
+            del rows
+        lines = table
+        if name is not None:
+            labels = table["provider"].astype(str)
+            known.update(base_name(p) for p in labels)
+            lines = table[labels.map(base_name) == name]
+            if lines.empty:
+                continue
+        seen = True
+        available.update(str(c) for c in table.columns)
+        if metric not in lines.columns:
+            continue
+        if name is not None:
+            started = by_provider.get(name, pd.NaT)
+        pieces.append(
+            pd.DataFrame(
+                {
+                    "run_id": str(run_id),
+                    "started_at": started,
+                    "provider": lines["provider"].astype(str).to_numpy(),
+                    "suite": lines["suite"].astype(str).to_numpy(),
+                    "load_level": lines["load_level"].astype(str).to_numpy(),
+                    "value": pd.to_numeric(lines[metric], errors="coerce").to_numpy(float),
+                },
+                columns=columns,
+            )
+        )
+    if name is not None and name not in known:
+        raise ValueError(f"unknown provider {provider!r}; known: {', '.join(sorted(known))}")
+    return _series(pieces, seen, available, metric)
+
+
+def _series(
+    pieces: list[pd.DataFrame], seen: bool, available: set[str], metric: str
+) -> pd.DataFrame:
+    """The runs' pieces as one series: each (provider, suite, load level) that has a value
+    in some run, in start-time order."""
+    columns = ["run_id", "started_at", "provider", "suite", "load_level", "value"]
     if not seen:
         return pd.DataFrame(columns=columns)
     if not pieces:

@@ -225,7 +225,7 @@ def load_summary(
         run_dir,
         fingerprint,
         lambda: summarize(rows, run_slos(root, chosen)),
-        lambda: rows["started_at"].min() if len(rows) else pd.NaT,
+        lambda: rows,
     )
     return chosen, rows, summary
 

@@ -35,9 +35,9 @@ import functools
 import hashlib
 import json
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import pandas as pd
 import pyarrow as pa
@@ -125,12 +125,36 @@ def write_cached(
         log.debug("cache %s not written (%s)", path, exc)
 
 
+class CachedSummary(NamedTuple):
+    """A run's summary as it was kept, and when its rows (each provider's) began."""
+
+    table: pd.DataFrame
+    started: Any  # the earliest started_at of the run's rows (NaT without rows)
+    provider_started: dict[str, Any]  # the same per provider (by its name in the rows)
+
+
+def provider_starts(rows: pd.DataFrame) -> tuple[Any, dict[str, Any]]:
+    """The earliest ``started_at`` of ``rows``, and of each provider's rows."""
+    if not len(rows):
+        return pd.NaT, {}
+    per = rows.groupby("provider", sort=True, observed=True)["started_at"].min()
+    return rows["started_at"].min(), {str(k): v for k, v in per.items()}
+
+
+def _iso(value: Any) -> str | None:
+    return None if pd.isna(value) else pd.Timestamp(value).isoformat()
+
+
+def _stamp(value: str | None) -> Any:
+    return pd.Timestamp(value) if value else pd.NaT
+
+
 def cached_summary(
     run_dir: Path, fingerprint: str | None = None, *, points: bool = False
-) -> tuple[pd.DataFrame, Any] | None:
-    """The run's cached summary and its first request's start, when it is current.
-    ``points``: the point values alone will do (``summarize(rows, intervals=False)``,
-    no SLOs); the whole summary is taken first when there is one."""
+) -> CachedSummary | None:
+    """The run's cached summary, when it is current. ``points``: the point values alone
+    will do (``summarize(rows, intervals=False)``, no SLOs); the whole summary is taken
+    first when there is one."""
     fingerprint = fingerprint or run_fingerprint(run_dir)
     if fingerprint is None:
         return None
@@ -141,17 +165,26 @@ def cached_summary(
         found = read_cached(Path(run_dir) / name, key)
         if found is not None:
             frame, extra = found
-            started = extra.get("started_at")
-            return frame, pd.Timestamp(started) if started else pd.NaT
+            per = {str(k): _stamp(v) for k, v in (extra.get("provider_started_at") or {}).items()}
+            return CachedSummary(frame, _stamp(extra.get("started_at")), per)
     return None
 
 
 def store_summary(
-    run_dir: Path, fingerprint: str, summary: pd.DataFrame, started: Any, *, points: bool = False
+    run_dir: Path,
+    fingerprint: str,
+    summary: pd.DataFrame,
+    started: Any,
+    provider_started: Mapping[str, Any] | None = None,
+    *,
+    points: bool = False,
 ) -> None:
     """Keep ``summary`` (of the run's rows when it had ``fingerprint``; ``points``: made
     with no intervals and no SLOs) for later reports."""
-    extra = {"started_at": None if pd.isna(started) else pd.Timestamp(started).isoformat()}
+    extra = {
+        "started_at": _iso(started),
+        "provider_started_at": {k: _iso(v) for k, v in (provider_started or {}).items()},
+    }
     name, key = (
         (POINTS_FILE, {"run": fingerprint, "points": True})
         if points
@@ -164,15 +197,15 @@ def summary_for(
     run_dir: Path,
     fingerprint: str | None,
     compute: Callable[[], pd.DataFrame],
-    started: Callable[[], Any],
+    rows: Callable[[], pd.DataFrame],
 ) -> pd.DataFrame:
     """The cached summary under ``fingerprint`` (taken before the rows were read), else
-    ``compute()``, stored when the run is finished."""
+    ``compute()``, stored (with the start times of ``rows()``) when the run is finished."""
     if fingerprint is not None:
         found = cached_summary(run_dir, fingerprint)
         if found is not None:
-            return found[0]
+            return found.table
     summary = compute()
     if fingerprint is not None:
-        store_summary(run_dir, fingerprint, summary, started())
+        store_summary(run_dir, fingerprint, summary, *provider_starts(rows()))
     return summary

@@ -76,7 +76,7 @@ def trend_charts(
         else:
             found = summary_cache.cached_summary(Path(root) / run, keys[run], points=True)
             if found is not None:
-                lines, started[run] = found
+                lines, started[run] = found.table, found.started
             else:
                 lines, diff_rows[run], started[run] = _earlier_run(Path(root), run, decided)
                 key = keys[run]

@@ -90,9 +90,11 @@ def test_a_run_keeps_its_summary_and_summarize_reads_it(root: Path) -> None:
     computed = summarize(rows, run_slos(root, "night-1"))
     found = summary_cache.cached_summary(run_dir)
     assert found is not None
-    cached, started = found
-    pd.testing.assert_frame_equal(cached, computed, check_exact=True)
-    assert started == rows["started_at"].min()
+    pd.testing.assert_frame_equal(found.table, computed, check_exact=True)
+    assert found.started == rows["started_at"].min()
+    assert found.provider_started == {
+        p: rows[rows["provider"] == p]["started_at"].min() for p in ("fast", "slow")
+    }
     # The readers of the rows never see it: pyarrow's dataset skips "_" files.
     assert pq.ParquetDataset(str(run_dir)).read().num_rows == len(rows)
 
@@ -191,3 +193,29 @@ def test_reports_are_the_same_with_and_without_caches(
     assert warm == cold
     # TTFT went from 10 to 60 ms on "fast": the trend marks that change.
     assert "▲" in warm
+
+
+def test_history_of_any_metric_is_each_runs_summary_with_its_slos(root: Path) -> None:
+    from harness.report.history import history, run_history
+
+    runs = ["night-1", "night-2"]
+    rows = read_frame(root, runs, SUMMARY_COLUMNS)
+    slos = {run: run_slos(root, run) for run in runs}
+    assert slos["night-1"] == {"lat": {"ttft_ms": 30}}
+    _drop_caches(root)
+    for metric in ("goodput", "exact_match_abstain", "ttft_p50_ms_ci_low", "throughput_rps"):
+        for provider in (None, "fast", "slow (simulated)"):
+            expected = history(rows, metric, provider, slos=slos)
+            cold = run_history(root, runs, metric, provider)  # computes and keeps
+            warm = run_history(root, runs, metric, provider)  # reads what was kept
+            pd.testing.assert_frame_equal(cold, expected, check_exact=True)
+            pd.testing.assert_frame_equal(warm, expected, check_exact=True)
+    # The CLI had no SLOs for history: "unknown metric 'goodput'", though summarize
+    # showed it. "slow" answers after 40 ms, over the 30 ms SLO: no request meets it.
+    shown = json.loads(_invoke("history", str(root), "--metric", "goodput", "--format", "json"))
+    slow = [line["value"] for line in shown if line["provider"] == "slow (simulated)"]
+    assert slow == [0.0, 0.0]
+    with pytest.raises(ValueError, match="unknown provider 'nobody'"):
+        run_history(root, runs, "goodput", "nobody")
+    with pytest.raises(ValueError, match="unknown metric 'nope'"):
+        run_history(root, runs, "nope")
