@@ -115,7 +115,7 @@ def run_history(
     directory while it is current (:mod:`harness.report.summary_cache`), else computed
     from the run's rows and kept. One run in memory at a time."""
     from harness.report import summary_cache
-    from harness.report.summary import load_summary
+    from harness.report.summary import SUMMARY_COLUMNS, load_summary, read_frame, run_slos
 
     columns = ["run_id", "started_at", "provider", "suite", "load_level", "value"]
     name = None if provider is None else base_name(provider)
@@ -123,14 +123,25 @@ def run_history(
     available: set[str] = set()
     pieces = []
     seen = False
+    # Intervals cost most of a summary; a series of point values needs none.
+    bounds = metric.endswith(("_ci_low", "_ci_high"))
     for run_id in runs:
-        found = summary_cache.cached_summary(Path(root) / run_id)
+        run_dir = Path(root) / run_id
+        found = summary_cache.cached_summary(run_dir, points=not bounds)
         if found is not None:
             table, started, by_provider = found
-        else:  # computed (and kept, when the run is finished)
+        elif bounds:  # the whole summary, computed (and kept when the run is finished)
             _, rows, table = load_summary(root, run_id)
             started, by_provider = summary_cache.provider_starts(rows)
             del rows
+        else:
+            key = summary_cache.run_fingerprint(run_dir)  # before the rows are read
+            rows = read_frame(root, [run_id], SUMMARY_COLUMNS)
+            table = summarize(rows, run_slos(root, run_id), intervals=False)
+            started, by_provider = summary_cache.provider_starts(rows)
+            del rows
+            if key is not None:
+                summary_cache.store_summary(run_dir, key, table, started, by_provider, points=True)
         lines = table
         if name is not None:
             labels = table["provider"].astype(str)

@@ -7,8 +7,8 @@ consecutive runs are diffs of their rows). So the first time a summary (or a tre
 diff of two runs) is computed it is written into the run's directory:
 
     results/<run_id>/_summary.parquet       the summary, as summarize returned it
-    results/<run_id>/_summary-points.parquet   the point values only (no intervals, no
-                                            SLOs), where a trend needed no more
+    results/<run_id>/_summary-points.parquet   the point values only (no intervals),
+                                            where a trend or a history needed no more
     results/<run_id>/_trend-diff.parquet    the report's diff against the run before
 
 The underscore keeps both out of every reader of the rows (``part-*.parquet``).
@@ -153,8 +153,8 @@ def cached_summary(
     run_dir: Path, fingerprint: str | None = None, *, points: bool = False
 ) -> CachedSummary | None:
     """The run's cached summary, when it is current. ``points``: the point values alone
-    will do (``summarize(rows, intervals=False)``, no SLOs); the whole summary is taken
-    first when there is one."""
+    will do (``summarize(rows, slos, intervals=False)``, its lines in any order); the
+    whole summary is taken first when there is one."""
     fingerprint = fingerprint or run_fingerprint(run_dir)
     if fingerprint is None:
         return None
@@ -179,8 +179,8 @@ def store_summary(
     *,
     points: bool = False,
 ) -> None:
-    """Keep ``summary`` (of the run's rows when it had ``fingerprint``; ``points``: made
-    with no intervals and no SLOs) for later reports."""
+    """Keep ``summary`` (of the run's rows when it had ``fingerprint``, with its SLOs;
+    ``points``: made with no intervals) for later reports."""
     extra = {
         "started_at": _iso(started),
         "provider_started_at": {k: _iso(v) for k, v in (provider_started or {}).items()},

@@ -29,7 +29,7 @@ from harness.report import summary_cache
 from harness.report.compare import base_name
 from harness.report.diff import DIFF_ROW_COLUMNS, diff_runs
 from harness.report.history import MAX_TREND_RUNS, TREND_METRICS, _short, same_config_runs
-from harness.report.summary import SUMMARY_COLUMNS, summarize
+from harness.report.summary import SUMMARY_COLUMNS, run_slos, summarize
 from harness.store.dataset import read_rows, redact_text
 
 _TREND_N_RESAMPLES = 400  # as harness.report.history.trend_charts: change points only
@@ -131,6 +131,7 @@ def _earlier_run(
     Arrow, and one provider at a time becomes a DataFrame. Without ``summarise``, only
     the diff's columns are read and no summary is made (an empty one is returned)."""
     columns = SUMMARY_COLUMNS if summarise else [*decided, "started_at"]
+    slos = run_slos(root, run)
     table = redact_text(read_rows(root, [run], columns=columns))
     provider = table.column("provider")
     lines: list[pd.DataFrame] = []
@@ -139,7 +140,8 @@ def _earlier_run(
     for name in sorted(p for p in pc.unique(provider).to_pylist() if p is not None):
         part = table.filter(pc.equal(provider, name)).to_pandas(split_blocks=True)
         if summarise:
-            lines.append(summarize(part, intervals=False))
+            # With its SLOs, so that the point values kept for it are every metric's.
+            lines.append(summarize(part, slos, intervals=False))
         start = part["started_at"].min()
         first = start if first is None or start < first else first
         by_provider[name] = part[decided]
