@@ -20,7 +20,7 @@ from harness.errors import StoreError
 from harness.report.groups import split
 from harness.report.quality import tool_timing
 from harness.report.workloads import workload_figures
-from harness.store.dataset import Where, read_batches, read_rows, redact_text
+from harness.store.dataset import Where, decode_text, read_batches, read_rows, redact_text
 from harness.store.files import read_manifest
 from harness.store.parts import list_runs
 from harness.store.schema import SCHEMA
@@ -155,12 +155,20 @@ def read_frame(
     writer scrubs error messages, but an answer may echo a key, and older rows were
     written before that).
     """
-    table = _one_chunk_text(redact_text(read_rows(root, run_ids, columns=columns, where=where)))
+    # Text columns come as the parts' dictionaries (scrubbed and decoded there: a few
+    # values, not a million rows), decoded into one chunk each.
+    text = [c for c in (columns or SCHEMA.names) if c in _TEXT_COLUMNS]
+    rows = read_rows(root, run_ids, columns=columns, where=where, dictionary=text)
+    table = _one_chunk_text(decode_text(redact_text(rows)))
+    del rows
     # The Arrow buffers are released column by column as pandas takes them over, so
     # the rows are not held twice.
     frame: pd.DataFrame = table.to_pandas(split_blocks=True, self_destruct=True)
     del table
     return frame
+
+
+_TEXT_COLUMNS = frozenset(f.name for f in SCHEMA if pa.types.is_string(f.type))
 
 
 def _one_chunk_text(table: pa.Table) -> pa.Table:
