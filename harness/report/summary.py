@@ -532,14 +532,17 @@ def _quality(group: pd.DataFrame, cost: float | None, intervals: bool = True) ->
     A score is averaged per case first (its repeats are one unit of evidence), so the
     mean is over cases and the bootstrap resamples cases, not rows."""
     from harness.report.quality import group_kind, primary_metric, quality_columns
-    from harness.scoring import bootstrap_ci, per_case
+    from harness.scoring import bootstrap_ci
 
     out: dict[str, Any] = {}
     kind = group_kind(group)  # one suite per group: its kind's own score columns
+    cases = None
     for column in quality_columns(kind):
         if column not in group or group[column].isna().all():
             continue
-        values = per_case(group, column, "provider").iloc[:, 0].to_numpy(dtype=np.float64)
+        if cases is None:
+            cases = _sorted_case_codes(group)
+        values = _case_means(group[column], cases)
         if intervals:
             mean, low, high = bootstrap_ci(values, n_resamples=1000, seed=0)
         else:
@@ -562,6 +565,24 @@ def _quality(group: pd.DataFrame, cost: float | None, intervals: bool = True) ->
     correct = float(group[primary].sum()) if primary in group else 0.0
     out["usd_per_correct"] = cost / correct if cost is not None and correct > 0 else None
     return out
+
+
+def _sorted_case_codes(group: pd.DataFrame) -> np.ndarray[Any, Any]:
+    """Each row's case as an integer, in the sorted order of the case ids (a missing id
+    last, one case of its own): what ``groupby("case_id", sort=True, dropna=False)``
+    orders by, without hashing the text once per score column."""
+    codes, _ = pd.factorize(group["case_id"], sort=True, use_na_sentinel=False)
+    return np.asarray(codes, dtype=np.int64)
+
+
+def _case_means(scores: pd.Series, cases: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
+    """``per_case(group, column, "provider").iloc[:, 0]`` of a group of one provider, as
+    float64: the mean score of each case that has one, in sorted case order. The same
+    groupby mean over the same rows in the same order (so the same sums), keyed by the
+    case codes instead of the text."""
+    present = scores.notna().to_numpy()
+    means = pd.Series(scores.to_numpy()[present]).groupby(cases[present], sort=True).mean()
+    return np.asarray(means.to_numpy(dtype=np.float64), dtype=np.float64)
 
 
 def unpaired_providers(rows: pd.DataFrame) -> dict[str, str]:
