@@ -162,14 +162,25 @@ def read_frame(
     table = _one_chunk_text(decode_text(redact_text(rows)))
     del rows
     # The Arrow buffers are released column by column as pandas takes them over, so
-    # the rows are not held twice.
-    frame: pd.DataFrame = table.to_pandas(split_blocks=True, self_destruct=True)
+    # the rows are not held twice; but Arrow's allocator keeps what it freed (pandas
+    # allocates through numpy), so the table is converted a few columns at a time,
+    # handing that memory back in between (~100 MB less at the peak for 1M rows).
+    names = table.column_names
+    parts: list[pd.DataFrame] = []
+    while len(names) > _CONVERTED_COLUMNS:
+        some, names = names[:_CONVERTED_COLUMNS], names[_CONVERTED_COLUMNS:]
+        part, table = table.select(some), table.select(names)
+        parts.append(part.to_pandas(split_blocks=True, self_destruct=True))
+        del part
+        pa.default_memory_pool().release_unused()
+    parts.append(table.to_pandas(split_blocks=True, self_destruct=True))
     del table
-    # The Arrow buffers pandas did not keep were freed into Arrow's allocator, which
-    # holds on to them (~170 MB for a million rows); the statistics that follow
-    # allocate through numpy, not Arrow: hand them back.
     pa.default_memory_pool().release_unused()
+    frame: pd.DataFrame = pd.concat(parts, axis=1) if len(parts) > 1 else parts[0]
     return frame
+
+
+_CONVERTED_COLUMNS = 8  # columns per conversion into pandas (see read_frame)
 
 
 _TEXT_COLUMNS = frozenset(f.name for f in SCHEMA if pa.types.is_string(f.type))
