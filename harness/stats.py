@@ -107,10 +107,6 @@ _RESAMPLE_VALUES_MAX = 2_000
 # Largest (values x clusters) table of running member counts a clustered percentile
 # bootstrap builds (8 bytes each: 32 MB); beyond it, it searches sorted positions.
 _COUNT_TABLE_MAX = 4_000_000
-# Up to this many clusters, a clustered percentile bootstrap counts drawn values from
-# each cluster's sorted values (one search per cluster and rank) rather than sorting
-# positions (an argsort of every value).
-_FEW_CLUSTERS = 12
 # scipy's tolerance for "as likely as the observed table" in exact tests: absorbs the
 # rounding of probabilities that are equal in exact arithmetic.
 _RELATIVE_TOLERANCE = 1e-7
@@ -368,6 +364,9 @@ def _weighted_percentiles_of(
     O(log n) steps of O(resamples x clusters), instead of sorting every resample.
     """
     n = arr.size
+    order = np.argsort(arr)  # ties may go either way: they hold the same value
+    values = arr[order]
+    codes = clusters.codes[order]
     total = counts @ clusters.sizes  # values in each resample
     ranks, gammas = [], []
     for q in qs:
@@ -379,27 +378,6 @@ def _weighted_percentiles_of(
         ranks += [below, above]
     targets = np.concatenate(ranks)  # 0-based ranks in each resample
     weights = np.concatenate([counts] * len(ranks))
-    drawn_upto: Callable[[npt.NDArray[np.int64]], npt.NDArray[np.int64]]
-    if clusters.k <= _FEW_CLUSTERS and not bool((arr == 0).any()):
-        # Few clusters (a latency suite's prompts): count by value, not by position.
-        # The drawn values at or below values[t] are sum_c counts[c] * members of c at
-        # or below that value, from each cluster's own sorted values: no argsort of
-        # the n values (a plain sort is several times quicker). The first position
-        # whose value passes rank j holds the j-th smallest drawn value, as the count
-        # by position finds it: the same value (a value, not a position, is returned;
-        # a zero is left to the count by position, where -0.0 and 0.0 keep their order).
-        values = np.sort(arr)
-        members = [np.sort(arr[clusters.codes == c]) for c in range(clusters.k)]
-
-        def drawn_upto(t: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
-            at = values[t]
-            found = np.stack([np.searchsorted(m, at, "right") for m in members], axis=1)
-            return np.asarray(np.einsum("ij,ij->i", weights, found), dtype=np.int64)
-
-        return _ranked(values, targets, drawn_upto, len(ranks), gammas)
-    order = np.argsort(arr)  # ties may go either way: they hold the same value
-    values = arr[order]
-    codes = clusters.codes[order]
     if n * clusters.k <= _COUNT_TABLE_MAX:
         # members of each cluster at or below every position: (n x k), small enough
         table = np.zeros((clusters.k, n), dtype=np.int32)
@@ -418,20 +396,8 @@ def _weighted_percentiles_of(
             members = found.reshape(t.size, clusters.k) - starts[None, :]
             return np.asarray(np.einsum("ij,ij->i", weights, members), dtype=np.int64)
 
-    return _ranked(values, targets, drawn_upto, len(ranks), gammas)
-
-
-def _ranked(
-    values: FloatArray,
-    targets: npt.NDArray[np.int64],
-    drawn_upto: Callable[[npt.NDArray[np.int64]], npt.NDArray[np.int64]],
-    ranks: int,
-    gammas: list[FloatArray],
-) -> list[FloatArray]:
-    """The value of each target rank (the first sorted position whose drawn count passes
-    it, by binary search), interpolated pairwise into the percentiles."""
     low = np.zeros(targets.size, dtype=np.int64)
-    high = np.full(targets.size, values.size - 1, dtype=np.int64)
+    high = np.full(targets.size, n - 1, dtype=np.int64)
     while True:
         open_ = low < high
         if not open_.any():
@@ -440,7 +406,7 @@ def _ranked(
         reached = drawn_upto(mid) > targets
         high = np.where(open_ & reached, mid, high)
         low = np.where(open_ & ~reached, mid + 1, low)
-    picked = values[low].reshape(ranks, -1)
+    picked = values[low].reshape(len(ranks), -1)
     return [
         np.asarray(_lerp(picked[2 * i], picked[2 * i + 1], gamma), dtype=np.float64)
         for i, gamma in enumerate(gammas)

@@ -73,30 +73,3 @@ def test_comparisons_together_are_the_comparisons_alone() -> None:
         (a[:1], cases_a[:1]), (b, cases_b), (50.0,), confidence=0.95, n_resamples=10, seed=0
     )
     assert few[0].test == "too few values" and few[0].a == a[0]
-
-
-@pytest.mark.parametrize("k", [2, 3, 5, 12])
-def test_counting_by_value_finds_the_ranks_counting_by_position_finds(
-    k: int, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    # Few clusters count drawn values by value (per-cluster sorted values), more by
-    # position (an argsort of every value): the same percentiles of every resample.
-    rng = np.random.default_rng(k)
-    codes = rng.integers(0, k, 3_000)
-    values = np.round(rng.lognormal(2.0, 0.5, codes.size) + codes, 1)  # many ties
-    groups = stats._clusters(values, codes)
-    assert groups is not None and groups.k == k
-    counts = stats._cluster_counts(groups, 500, np.random.default_rng(0))
-    qs = (1.0, 50.0, 95.0, 99.9)
-    by_value = stats._weighted_percentiles_of(values, groups, counts, qs)
-    monkeypatch.setattr(stats, "_FEW_CLUSTERS", 0)
-    by_position = stats._weighted_percentiles_of(values, groups, counts, qs)
-    for got, expected in zip(by_value, by_position, strict=True):
-        np.testing.assert_array_equal(got, expected)
-    # and each is np.percentile of the resample it stands for (the first one, rebuilt)
-    # (cluster numbers follow first appearance: map them back to the codes drawn)
-    first = dict.fromkeys(codes.tolist())
-    pooled = np.concatenate(
-        [np.repeat(values[codes == c], counts[0, i]) for i, c in enumerate(first)]
-    )
-    assert by_value[1][0] == np.percentile(pooled, 50.0)
