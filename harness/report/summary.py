@@ -311,6 +311,11 @@ def _summarize(
     if "warmup" in rows:
         kept = (rows["warmup"].fillna(False).astype(bool) == False).to_numpy()  # noqa: E712
     rows["load_level"] = rows["load_level"].fillna("-") if "load_level" in rows else "-"
+    if "case_id" in rows:
+        # Each row's case as an integer, once for every group (the text is hashed once,
+        # not per group and score): the bootstrap numbers its clusters itself, by first
+        # appearance, and these codes keep the sorted order of the ids (per-case means).
+        rows[_CASE_CODE] = _sorted_case_codes(rows)
     out = []
     # Each group's rows as groupby would give them, gathering only what a line reads.
     groups = split(rows, GROUP, where=kept, skip=UNREAD_BY_SUMMARY)
@@ -333,9 +338,7 @@ def _summarize(
         line["error_rate"] = line["errors"] / len(group)
         line.update(_retry_counts(group))
         # Each measured row's case (factorised once: most metrics measure every row).
-        case_codes = (
-            pd.factorize(timed["case_id"], use_na_sentinel=False)[0] if "case_id" in timed else None
-        )
+        case_codes = timed[_CASE_CODE].to_numpy() if _CASE_CODE in timed else None
         for name, (column, scale, unit) in METRICS.items():
             measured = timed[column].dropna()
             # An infinite duration measured nothing.
@@ -350,7 +353,7 @@ def _summarize(
             cases = (
                 case_codes
                 if case_codes is None or measured.index.equals(timed.index)
-                else pd.factorize(timed.loc[measured.index, "case_id"], use_na_sentinel=False)[0]
+                else timed.loc[measured.index, _CASE_CODE].to_numpy()
             )
             low, high = (
                 percentile_ci(values, 50, clusters=cases)
@@ -554,7 +557,9 @@ def _quality(group: pd.DataFrame, cost: float | None, intervals: bool = True) ->
         if column not in group or group[column].isna().all():
             continue
         if cases is None:
-            cases = _sorted_case_codes(group)
+            cases = (
+                group[_CASE_CODE].to_numpy() if _CASE_CODE in group else _sorted_case_codes(group)
+            )
         values = _case_means(group[column], cases)
         if intervals:
             mean, low, high = bootstrap_ci(values, n_resamples=1000, seed=0)
@@ -578,6 +583,9 @@ def _quality(group: pd.DataFrame, cost: float | None, intervals: bool = True) ->
     correct = float(group[primary].sum()) if primary in group else 0.0
     out["usd_per_correct"] = cost / correct if cost is not None and correct > 0 else None
     return out
+
+
+_CASE_CODE = "_case_code"  # the column _summarize adds to its rows: _sorted_case_codes
 
 
 def _sorted_case_codes(group: pd.DataFrame) -> np.ndarray[Any, Any]:
