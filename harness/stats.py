@@ -345,7 +345,17 @@ def _virtual_index(n: npt.NDArray[np.int64] | int, q: float) -> Any:
 def _weighted_percentiles(
     arr: FloatArray, clusters: _Clusters, counts: npt.NDArray[np.int64], q: float
 ) -> FloatArray:
-    """``np.percentile`` of every pooled resample, from its cluster counts alone.
+    """``np.percentile`` of every pooled resample, from its cluster counts alone
+    (:func:`_weighted_percentiles_of`, for one ``q``)."""
+    return _weighted_percentiles_of(arr, clusters, counts, (q,))[0]
+
+
+def _weighted_percentiles_of(
+    arr: FloatArray, clusters: _Clusters, counts: npt.NDArray[np.int64], qs: Sequence[float]
+) -> list[FloatArray]:
+    """``np.percentile`` of every pooled resample, from its cluster counts alone, for each
+    of ``qs`` (the sort and the count table are shared; each rank's search is its own,
+    so every ``q`` gives what it gives alone).
 
     A resample's j-th smallest value is the first value (in sorted order) at which the
     count of drawn values at or below it passes j: a binary search over positions in
@@ -358,13 +368,16 @@ def _weighted_percentiles(
     values = arr[order]
     codes = clusters.codes[order]
     total = counts @ clusters.sizes  # values in each resample
-    virtual = _virtual_index(total, q)
-    below = np.floor(virtual).astype(np.int64)
-    gamma = virtual - below
-    above = np.minimum(below + 1, total - 1)
-    below = np.clip(below, 0, total - 1)
-    targets = np.concatenate([below, above])  # 0-based ranks in each resample
-    weights = np.concatenate([counts, counts])
+    ranks, gammas = [], []
+    for q in qs:
+        virtual = _virtual_index(total, q)
+        below = np.floor(virtual).astype(np.int64)
+        gammas.append(virtual - below)
+        above = np.minimum(below + 1, total - 1)
+        below = np.clip(below, 0, total - 1)
+        ranks += [below, above]
+    targets = np.concatenate(ranks)  # 0-based ranks in each resample
+    weights = np.concatenate([counts] * len(ranks))
     if n * clusters.k <= _COUNT_TABLE_MAX:
         # members of each cluster at or below every position: (n x k), small enough
         table = np.zeros((clusters.k, n), dtype=np.int32)
@@ -393,9 +406,11 @@ def _weighted_percentiles(
         reached = drawn_upto(mid) > targets
         high = np.where(open_ & reached, mid, high)
         low = np.where(open_ & ~reached, mid + 1, low)
-    picked = values[low]
-    half = targets.size // 2
-    return np.asarray(_lerp(picked[:half], picked[half:], gamma), dtype=np.float64)
+    picked = values[low].reshape(len(ranks), -1)
+    return [
+        np.asarray(_lerp(picked[2 * i], picked[2 * i + 1], gamma), dtype=np.float64)
+        for i, gamma in enumerate(gammas)
+    ]
 
 
 def _order_statistic_bootstrap(
@@ -603,6 +618,46 @@ def bootstrap_difference(
     rng = np.random.default_rng(seed)
     boot_a = _distribution(arr_a, labels_a, stat, n_resamples, rng)
     return boot_a - _distribution(arr_b, labels_b, stat, n_resamples, rng)
+
+
+def bootstrap_differences(
+    a: Values,
+    b: Values,
+    qs: Sequence[float],
+    *,
+    clusters_a: Sequence[Hashable] | npt.ArrayLike | None = None,
+    clusters_b: Sequence[Hashable] | npt.ArrayLike | None = None,
+    n_resamples: int = 2000,
+    seed: Seed = 0,
+) -> list[FloatArray]:
+    """``[bootstrap_difference(a, b, Percentile(q), ...) for q in qs]``, the same arrays,
+    with the work the percentiles share done once: when both samples are resampled by
+    cluster, every ``q`` draws the same cluster counts (the draws do not depend on
+    ``q``), so the clusters, the counts and the sorted values serve them all."""
+    _check_params(n_resamples, 0.5)
+    arr_a, labels_a = _clean(a, clusters_a)
+    arr_b, labels_b = _clean(b, clusters_b)
+    if arr_a.size == 0 or arr_b.size == 0:
+        return [np.empty(0, dtype=np.float64) for _ in qs]
+    groups_a, groups_b = _clusters(arr_a, labels_a), _clusters(arr_b, labels_b)
+    if groups_a is None or groups_b is None:
+        # Unclustered percentiles draw by q (order statistics): one q at a time.
+        return [
+            bootstrap_difference(
+                a, b, Percentile(q), clusters_a=clusters_a, clusters_b=clusters_b,
+                n_resamples=n_resamples, seed=seed,
+            )
+            for q in qs
+        ]  # fmt: skip
+    rng = np.random.default_rng(seed)
+    # _resampled's clustered percentile path, a first, then b from the same generator
+    boots_a = _weighted_percentiles_of(
+        arr_a, groups_a, _cluster_counts(groups_a, n_resamples, rng), qs
+    )
+    boots_b = _weighted_percentiles_of(
+        arr_b, groups_b, _cluster_counts(groups_b, n_resamples, rng), qs
+    )
+    return [x - y for x, y in zip(boots_a, boots_b, strict=True)]
 
 
 def paired_bootstrap(

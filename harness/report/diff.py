@@ -8,7 +8,6 @@ from collections.abc import Mapping
 
 import pandas as pd
 
-from harness import stats
 from harness.report.compare import (
     MEASURED_COLUMNS,
     NOISE_FLOORS,
@@ -16,7 +15,7 @@ from harness.report.compare import (
     RowArrays,
     cost_comparison,
     error_rates,
-    independent,
+    independent_percentiles,
     measured_rows,
     quality_comparison,
 )
@@ -60,6 +59,12 @@ _LATENCY: Mapping[str, tuple[str, float]] = {
     "ttft_p95_ms": ("ttft_s", 95.0),
     "e2e_p50_ms": ("e2e_s", 50.0),
     "itl_p50_ms": ("itl_s", 50.0),
+}
+
+
+_LATENCY_BY_COLUMN: Mapping[str, tuple[str, ...]] = {
+    column: tuple(m for m, (c, _) in _LATENCY.items() if c == column)
+    for column in dict.fromkeys(c for c, _ in _LATENCY.values())
 }
 
 
@@ -177,19 +182,23 @@ def diff_runs(
         suite, level, provider = (str(k) for k in key)
         timed_a = ga[arrays_a.ok[ga] & ~arrays_a.cached[ga]]
         timed_b = gb[arrays_b.ok[gb] & ~arrays_b.cached[gb]]
+        # Every percentile of a column at once: its samples, sorts and bootstrap draws
+        # are the same for p50 and p95 (each comparison is what it would be alone).
+        latency: dict[str, Comparison] = {}
+        for column, metrics in _LATENCY_BY_COLUMN.items():
+            found = independent_percentiles(
+                arrays_a.sample(timed_a, column, 1000.0),
+                arrays_b.sample(timed_b, column, 1000.0),
+                tuple(_LATENCY[m][1] for m in metrics),
+                confidence=confidence,
+                n_resamples=n_resamples,
+                seed=seed,
+            )
+            latency.update(zip(metrics, found, strict=True))
         for metric in DIFF_METRICS:
             result: Comparison | None
             if metric in _LATENCY:
-                column, q = _LATENCY[metric]
-                result = independent(
-                    arrays_a.sample(timed_a, column, 1000.0),
-                    arrays_b.sample(timed_b, column, 1000.0),
-                    stats.Percentile(q),
-                    confidence=confidence,
-                    n_resamples=n_resamples,
-                    seed=seed,
-                    name=f"bootstrap (p{q:g})",
-                )
+                result = latency[metric]
             elif metric == "error_rate":
                 result = error_rates(
                     int((~arrays_a.ok[ga]).sum()), ga.size,

@@ -54,7 +54,13 @@ def group_positions(
 class _Column:
     """One column of the rows, ready to be cut into groups."""
 
-    def __init__(self, column: pd.Series, group_of: npt.NDArray[np.intp], groups: int) -> None:
+    def __init__(
+        self,
+        column: pd.Series,
+        group_of: npt.NDArray[np.intp],
+        groups: int,
+        sizes: npt.NDArray[np.intp] | None = None,
+    ) -> None:
         self.dtype = column.dtype
         numeric = isinstance(column.dtype, np.dtype)
         self.values: Any = column.to_numpy(copy=False) if numeric else _one_chunk(column.array)
@@ -74,10 +80,7 @@ class _Column:
             missing = column.isna().to_numpy(dtype=bool)
             self.blank = int(np.argmax(missing)) if missing.any() else -1
         if missing is not None:
-            # group_of numbers rows of no group ``groups`` (a bin of its own); so do
-            # missing cells here
-            bins = np.where(missing, groups, group_of)
-            self.present = np.bincount(bins, minlength=groups + 1)[:groups]
+            self.present = _present(missing, group_of, groups, sizes)
 
     def take(self, positions: Positions, group: int, keyed: bool, nan: Any) -> Any:
         if keyed:  # a key column: the group's key in every row
@@ -88,6 +91,30 @@ class _Column:
             if self.blank >= 0:
                 return _repeat(self.values, self.blank, positions.size)
         return self.values.take(positions)
+
+
+def _present(
+    missing: npt.NDArray[np.bool_],
+    group_of: npt.NDArray[np.intp],
+    groups: int,
+    sizes: npt.NDArray[np.intp] | None,
+) -> npt.NDArray[np.intp]:
+    """How many rows of each group have a value (``missing``: a cell without one).
+
+    ``group_of`` numbers rows of no group ``groups`` (a bin of its own). Only the
+    rarer side is counted: most columns are missing everywhere (another kind's scores)
+    or nowhere (the timings), and then no row is binned at all."""
+    if sizes is None:
+        sizes = np.bincount(group_of, minlength=groups + 1)
+    gaps = int(np.count_nonzero(missing))
+    if gaps == 0:
+        return np.asarray(sizes[:groups], dtype=np.intp)
+    if gaps == missing.size:
+        return np.zeros(groups, dtype=np.intp)
+    if 2 * gaps <= missing.size:
+        lacking = np.bincount(group_of[missing], minlength=groups + 1)
+        return np.asarray((sizes - lacking)[:groups], dtype=np.intp)
+    return np.asarray(np.bincount(group_of[~missing], minlength=groups + 1)[:groups], np.intp)
 
 
 def _repeat(values: Any, position: int, n: int) -> Any:
@@ -126,8 +153,11 @@ def split(
     group_of = np.full(len(rows), len(groups), dtype=np.intp)  # rows of no group
     for number, (_, positions) in enumerate(groups):
         group_of[positions] = number
+    sizes = np.bincount(group_of, minlength=len(groups) + 1)
     columns = {
-        str(n): _Column(rows[n], group_of, len(groups)) for n in rows.columns if str(n) not in skip
+        str(n): _Column(rows[n], group_of, len(groups), sizes)
+        for n in rows.columns
+        if str(n) not in skip
     }
     del group_of
     keyed = set(keys)

@@ -20,7 +20,7 @@ from harness.errors import StoreError
 from harness.report.groups import split
 from harness.report.quality import tool_timing
 from harness.report.workloads import workload_figures
-from harness.store.dataset import Where, read_batches, read_rows, redact_text
+from harness.store.dataset import Where, decode_text, read_batches, read_rows, redact_text
 from harness.store.files import read_manifest
 from harness.store.parts import list_runs
 from harness.store.schema import SCHEMA
@@ -158,12 +158,35 @@ def read_frame(
     writer scrubs error messages, but an answer may echo a key, and older rows were
     written before that).
     """
-    table = _one_chunk_text(redact_text(read_rows(root, run_ids, columns=columns, where=where)))
+    # Text columns come as the parts' dictionaries (scrubbed there: a few values, not a
+    # million rows), decoded into one chunk each.
+    text = [c for c in (columns or SCHEMA.names) if c in _TEXT_COLUMNS]
+    rows = read_rows(root, run_ids, columns=columns, where=where, dictionary=text)
+    table = _one_chunk_text(decode_text(redact_text(rows)))
+    del rows
     # The Arrow buffers are released column by column as pandas takes them over, so
-    # the rows are not held twice.
-    frame: pd.DataFrame = table.to_pandas(split_blocks=True, self_destruct=True)
+    # the rows are not held twice; but Arrow's allocator keeps what it freed (pandas
+    # allocates through numpy), so the table is converted a few columns at a time,
+    # handing that memory back in between (~100 MB less at the peak for 1M rows).
+    names = table.column_names
+    parts: list[pd.DataFrame] = []
+    while len(names) > _CONVERTED_COLUMNS:
+        some, names = names[:_CONVERTED_COLUMNS], names[_CONVERTED_COLUMNS:]
+        part, table = table.select(some), table.select(names)
+        parts.append(part.to_pandas(split_blocks=True, self_destruct=True))
+        del part
+        pa.default_memory_pool().release_unused()
+    parts.append(table.to_pandas(split_blocks=True, self_destruct=True))
     del table
+    pa.default_memory_pool().release_unused()
+    frame: pd.DataFrame = pd.concat(parts, axis=1) if len(parts) > 1 else parts[0]
     return frame
+
+
+_CONVERTED_COLUMNS = 8  # columns per conversion into pandas (see read_frame)
+
+
+_TEXT_COLUMNS = frozenset(f.name for f in SCHEMA if pa.types.is_string(f.type))
 
 
 def _one_chunk_text(table: pa.Table) -> pa.Table:
@@ -309,6 +332,11 @@ def _summarize(
     if "warmup" in rows:
         kept = (rows["warmup"].fillna(False).astype(bool) == False).to_numpy()  # noqa: E712
     rows["load_level"] = rows["load_level"].fillna("-") if "load_level" in rows else "-"
+    if "case_id" in rows:
+        # Each row's case as an integer, once for every group (the text is hashed once,
+        # not per group and score): the bootstrap numbers its clusters itself, by first
+        # appearance, and these codes keep the sorted order of the ids (per-case means).
+        rows[_CASE_CODE] = _sorted_case_codes(rows)
     out = []
     # Each group's rows as groupby would give them, gathering only what a line reads.
     groups = split(rows, GROUP, where=kept, skip=UNREAD_BY_SUMMARY)
@@ -331,22 +359,22 @@ def _summarize(
         line["error_rate"] = line["errors"] / len(group)
         line.update(_retry_counts(group))
         # Each measured row's case (factorised once: most metrics measure every row).
-        case_codes = (
-            pd.factorize(timed["case_id"], use_na_sentinel=False)[0] if "case_id" in timed else None
-        )
+        case_codes = timed[_CASE_CODE].to_numpy() if _CASE_CODE in timed else None
         for name, (column, scale, unit) in METRICS.items():
             measured = timed[column].dropna()
             # An infinite duration measured nothing.
             measured = measured[np.isfinite(measured.to_numpy(dtype=float))]
             values = measured.to_numpy(dtype=float) * scale
-            for p in PERCENTILES:
-                value = float(np.percentile(values, p)) if len(values) else None
-                line[f"{name}_p{p}{unit}"] = value
+            # Every percentile from one partition: each is what np.percentile(values, p)
+            # gives alone (the same order statistics, the same interpolation).
+            found = np.percentile(values, PERCENTILES) if len(values) else [None] * len(PERCENTILES)
+            for p, value in zip(PERCENTILES, found, strict=True):
+                line[f"{name}_p{p}{unit}"] = None if value is None else float(value)
             # Repeats of a case move together in the bootstrap (one unit of evidence).
             cases = (
                 case_codes
                 if case_codes is None or measured.index.equals(timed.index)
-                else pd.factorize(timed.loc[measured.index, "case_id"], use_na_sentinel=False)[0]
+                else timed.loc[measured.index, _CASE_CODE].to_numpy()
             )
             low, high = (
                 percentile_ci(values, 50, clusters=cases)
@@ -541,14 +569,19 @@ def _quality(group: pd.DataFrame, cost: float | None, intervals: bool = True) ->
     A score is averaged per case first (its repeats are one unit of evidence), so the
     mean is over cases and the bootstrap resamples cases, not rows."""
     from harness.report.quality import group_kind, primary_metric, quality_columns
-    from harness.scoring import bootstrap_ci, per_case
+    from harness.scoring import bootstrap_ci
 
     out: dict[str, Any] = {}
     kind = group_kind(group)  # one suite per group: its kind's own score columns
+    cases = None
     for column in quality_columns(kind):
         if column not in group or group[column].isna().all():
             continue
-        values = per_case(group, column, "provider").iloc[:, 0].to_numpy(dtype=np.float64)
+        if cases is None:
+            cases = (
+                group[_CASE_CODE].to_numpy() if _CASE_CODE in group else _sorted_case_codes(group)
+            )
+        values = _case_means(group[column], cases)
         if intervals:
             mean, low, high = bootstrap_ci(values, n_resamples=1000, seed=0)
         else:
@@ -571,6 +604,27 @@ def _quality(group: pd.DataFrame, cost: float | None, intervals: bool = True) ->
     correct = float(group[primary].sum()) if primary in group else 0.0
     out["usd_per_correct"] = cost / correct if cost is not None and correct > 0 else None
     return out
+
+
+_CASE_CODE = "_case_code"  # the column _summarize adds to its rows: _sorted_case_codes
+
+
+def _sorted_case_codes(group: pd.DataFrame) -> np.ndarray[Any, Any]:
+    """Each row's case as an integer, in the sorted order of the case ids (a missing id
+    last, one case of its own): what ``groupby("case_id", sort=True, dropna=False)``
+    orders by, without hashing the text once per score column."""
+    codes, _ = pd.factorize(group["case_id"], sort=True, use_na_sentinel=False)
+    return np.asarray(codes, dtype=np.int64)
+
+
+def _case_means(scores: pd.Series, cases: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
+    """``per_case(group, column, "provider").iloc[:, 0]`` of a group of one provider, as
+    float64: the mean score of each case that has one, in sorted case order. The same
+    groupby mean over the same rows in the same order (so the same sums), keyed by the
+    case codes instead of the text."""
+    present = scores.notna().to_numpy()
+    means = pd.Series(scores.to_numpy()[present]).groupby(cases[present], sort=True).mean()
+    return np.asarray(means.to_numpy(dtype=np.float64), dtype=np.float64)
 
 
 def unpaired_providers(rows: pd.DataFrame) -> dict[str, str]:

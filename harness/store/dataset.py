@@ -16,7 +16,7 @@ then numpy's, on whole columns.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from pathlib import Path
 
 import pyarrow as pa
@@ -51,9 +51,15 @@ def read_rows(
     *,
     columns: Sequence[str] | None = None,
     where: Where | None = None,
+    dictionary: Collection[str] = (),
 ) -> pa.Table:
     """The rows of ``run_ids`` under ``root``: ``columns`` of them (default: all, in
     schema order), those matching ``where``.
+
+    ``dictionary``: text columns to return dictionary-encoded (``dictionary<int32,
+    string>``, the same values): Parquet stores a low-cardinality text column (suite,
+    provider, status...) as a dictionary, and decoding a million rows of it into
+    strings costs more than keeping the dictionary (:func:`decode_text` decodes later).
 
     Raises:
         StoreError: for an unknown run or column, or a part that cannot be read.
@@ -61,9 +67,10 @@ def read_rows(
     root = Path(root)
     names = _names(columns)
     condition = _condition(where)
+    encoded = _dictionary_names(names, dictionary)
     for attempt in range(_RETRIES):
         try:
-            return _read(root, run_ids, names, condition)
+            return _read(root, run_ids, names, condition, encoded)
         except FileNotFoundError:  # merged (or compacted) while we read: list again
             if attempt == _RETRIES - 1:
                 raise
@@ -126,8 +133,62 @@ def _condition(where: Where | None) -> ds.Expression | None:
     return condition
 
 
+def _dictionary_names(names: list[str], dictionary: Collection[str]) -> frozenset[str]:
+    """The ``dictionary`` columns among ``names``; StoreError for one that is not text."""
+    wanted = frozenset(dictionary) & frozenset(names)
+    for name in wanted:
+        if not pa.types.is_string(SCHEMA.field(name).type):
+            raise StoreError(f"column {name!r} is not text: it has no dictionary to read")
+    return wanted
+
+
+def _schema(encoded: Collection[str], names: Collection[str] | None = None) -> pa.Schema:
+    """The schema's fields (``names`` of them, default all), the ``encoded`` ones as
+    dictionaries."""
+    return pa.schema(
+        [
+            f.with_type(_TEXT_DICTIONARY) if f.name in encoded else f
+            for f in SCHEMA
+            if names is None or f.name in names
+        ]
+    )
+
+
+_TEXT_DICTIONARY = pa.dictionary(pa.int32(), pa.string())
+
+
+def _encode(table: pa.Table, encoded: Collection[str]) -> pa.Table:
+    """``table`` with its ``encoded`` columns dictionary-encoded (rows read from journal
+    segments, or from parts read one at a time, beside a dictionary scan)."""
+    for name in encoded:
+        i = table.schema.get_field_index(name)
+        if i >= 0 and not pa.types.is_dictionary(table.schema.field(i).type):
+            column = pc.dictionary_encode(table.column(i))
+            table = table.set_column(i, table.schema.field(i).with_type(_TEXT_DICTIONARY), column)
+    return table
+
+
+def decode_text(table: pa.Table) -> pa.Table:
+    """``table`` with every dictionary-encoded text column decoded into strings (the
+    schema's type), each in one chunk: the values a plain read gives, with one copy
+    of the strings (not one per row group, then another to join them)."""
+    for i, field in enumerate(table.schema):
+        if pa.types.is_dictionary(field.type) and pa.types.is_string(field.type.value_type):
+            column = table.column(i)
+            # One dictionary for every chunk (their indices renumbered), then one take.
+            one = column.combine_chunks() if column.num_chunks else column.type.empty()  # type: ignore[attr-defined]
+            plain = pa.chunked_array([one.cast(pa.string())], type=pa.string())
+            target = SCHEMA.field(field.name) if field.name in COLUMNS else field
+            table = table.set_column(i, target.with_type(pa.string()), plain)
+    return table
+
+
 def _read(
-    root: Path, run_ids: Sequence[str], names: list[str], condition: ds.Expression | None
+    root: Path,
+    run_ids: Sequence[str],
+    names: list[str],
+    condition: ds.Expression | None,
+    encoded: frozenset[str] = frozenset(),
 ) -> pa.Table:
     parts: list[Path] = []
     journaled: list[pa.Table] = []
@@ -139,9 +200,11 @@ def _read(
             raise StoreError(f"{root}: no run {run_id!r} (known: {', '.join(list_runs(root))})")
         files = run_files(run_dir)
         parts += files.parts
-        journaled += [_select(t, names, condition) for t in _journal_tables(run_dir, files)]
-    schema = pa.schema([SCHEMA.field(n) for n in names])
-    tables = [_scan(parts, names, condition)] if parts else []
+        journaled += [
+            _encode(_select(t, names, condition), encoded) for t in _journal_tables(run_dir, files)
+        ]
+    schema = _schema(encoded, names)
+    tables = [_scan(parts, names, condition, encoded)] if parts else []
     tables += journaled
     if not tables:
         return schema.empty_table()
@@ -153,19 +216,33 @@ def _has_rows(run_dir: Path) -> bool:
     return any(run_dir.glob(PART_GLOB)) or any(run_dir.glob(JOURNAL_GLOB))
 
 
-def _scan(parts: list[Path], names: list[str], condition: ds.Expression | None) -> pa.Table:
+def _scan(
+    parts: list[Path],
+    names: list[str],
+    condition: ds.Expression | None,
+    encoded: frozenset[str] = frozenset(),
+) -> pa.Table:
     for part in parts:
         if not part.exists():
             raise FileNotFoundError(part)
     try:
-        dataset = ds.dataset([str(p) for p in parts], schema=SCHEMA, format="parquet")
+        if encoded:
+            # The pages' own dictionaries, kept (the dataset's schema says so).
+            options = ds.ParquetReadOptions(dictionary_columns=sorted(encoded))
+            fmt: ds.FileFormat | str = ds.ParquetFileFormat(read_options=options)
+            schema = _schema(encoded)
+        else:
+            fmt, schema = "parquet", SCHEMA
+        dataset = ds.dataset([str(p) for p in parts], schema=schema, format=fmt)
         return dataset.to_table(columns=names, filter=condition)
     except FileNotFoundError:
         raise
     except (OSError, pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError):
         # A part whose types the dataset cannot cast, or an unreadable one: read each
         # on its own, so that the unreadable one is named.
-        return pa.concat_tables([_select(_read_part(p), names, condition) for p in parts])
+        return pa.concat_tables(
+            [_encode(_select(_read_part(p), names, condition), encoded) for p in parts]
+        )
 
 
 def _read_part(part: Path) -> pa.Table:
@@ -217,6 +294,11 @@ def redact_text(table: pa.Table) -> pa.Table:
     from harness.secrets import REDACTED, SCRUB_CANDIDATE, is_secret_name, scrub
 
     for i, field in enumerate(table.schema):
+        if pa.types.is_dictionary(field.type) and pa.types.is_string(field.type.value_type):
+            # A dictionary column (read_rows(dictionary=...)): its values are scrubbed
+            # in the dictionaries themselves, the rows keep pointing at them.
+            table = table.set_column(i, field, _redact_dictionary(table.column(i), field.name))
+            continue
         if not (pa.types.is_string(field.type) or pa.types.is_large_string(field.type)):
             continue
         column = table.column(i)
@@ -238,3 +320,25 @@ def redact_text(table: pa.Table) -> pa.Table:
         scrubbed = pc.take(pa.array(values, field.type), encoded.indices)
         table = table.set_column(i, field, scrubbed)
     return table
+
+
+def _redact_dictionary(column: pa.ChunkedArray, name: str) -> pa.ChunkedArray:
+    """:func:`redact_text` of a dictionary-encoded text column: the same values once
+    decoded, from each chunk's dictionary (a few values) instead of its rows."""
+    from harness.secrets import REDACTED, SCRUB_CANDIDATE, is_secret_name, scrub
+
+    # One dictionary for the column (a chunk per row group each have their own): the
+    # regex then runs once, over the column's distinct values.
+    one = column.combine_chunks() if column.num_chunks else column.type.empty()  # type: ignore[attr-defined]
+    distinct = one.dictionary
+    if is_secret_name(name):
+        values = [None if v is None else REDACTED for v in distinct.to_pylist()]
+    else:
+        candidate = pc.fill_null(pc.match_substring_regex(distinct, SCRUB_CANDIDATE), False)
+        if not pc.any(candidate).as_py():
+            return pa.chunked_array([one], type=column.type)
+        values = distinct.to_pylist()
+        for j in pc.indices_nonzero(candidate).to_pylist():
+            values[j] = scrub(values[j])
+    scrubbed = pa.DictionaryArray.from_arrays(one.indices, pa.array(values, distinct.type))
+    return pa.chunked_array([scrubbed], type=column.type)
