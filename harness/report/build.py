@@ -106,10 +106,12 @@ PART_COLUMNS: dict[str, tuple[str, ...]] = {
     "answer": ("simulated",),
     "trends": (*DIFF_ROW_COLUMNS, "started_at"),
 }
+PARTS_READ = tuple(
+    name for name in SUMMARY_COLUMNS if any(name in part for part in PART_COLUMNS.values())
+)
+"""Every column of :data:`PART_COLUMNS`: all a report reads when its summary is at hand."""
 REPORT_COLUMNS = tuple(
-    name
-    for name in SUMMARY_COLUMNS
-    if name not in UNREAD_BY_SUMMARY or any(name in part for part in PART_COLUMNS.values())
+    name for name in SUMMARY_COLUMNS if name not in UNREAD_BY_SUMMARY or name in PARTS_READ
 )
 """The row columns a report reads: the summary's and those of :data:`PART_COLUMNS`. The
 others (the client's node, tool-call and error text, ...) are never read: on a 1M-row run
