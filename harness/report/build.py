@@ -19,12 +19,15 @@ import pandas as pd
 import pyarrow as pa
 
 from harness.report import charts, views
+from harness.report.compare import DECISION_COLUMNS
 from harness.report.diff import DIFF_ROW_COLUMNS
 from harness.report.export import Report, RowStream
 from harness.report.fairness import fairness_note
-from harness.report.quality import primary_scores, structured_latency
+from harness.report.quality import QUALITY_BY_KIND, primary_scores, structured_latency
 from harness.report.summary import (
     PRIMARY_QUALITY,
+    SUMMARY_COLUMNS,
+    UNREAD_BY_SUMMARY,
     load_summary,
     paired_quality,
     unpaired_providers,
@@ -36,6 +39,83 @@ from harness.store.schema import SCHEMA
 
 TAG_WARNINGS = ("region", "residency", "data_residency", "open_weights")
 """Provider tags a decision must not overlook when providers differ in them."""
+
+_PRIMARY = tuple(dict.fromkeys(q.primary for q in QUALITY_BY_KIND.values()))
+_MEASURED = ("suite", "load_level", "provider", "warmup", "status", "from_cache")
+PART_COLUMNS: dict[str, tuple[str, ...]] = {
+    # What each part of the report reads of the rows, besides the summary (which reads
+    # every column of SUMMARY_COLUMNS but UNREAD_BY_SUMMARY).
+    "leaderboard": DECISION_COLUMNS,  # and the gate
+    "suite kinds": ("suite", "suite_kind"),
+    "paired quality": ("suite", "suite_kind", "case_id", "provider", "status", "warmup", *_PRIMARY),
+    "chat turns": (
+        *_MEASURED,
+        "suite_kind",
+        "turn",
+        "turn_score",
+        "ttft_s",
+        "e2e_s",
+        "cost_usd",
+        "input_tokens",
+        "output_tokens",
+    ),
+    "prompt cache": (
+        *_MEASURED,
+        "suite_kind",
+        "cache_role",
+        "cache_hit",
+        "cache_mismatch",
+        "cache_expected_tokens",
+        "cached_input_tokens",
+        "ttft_s",
+        "cost_usd",
+        "input_tokens",
+        "output_tokens",
+        "price_input_per_mtok",
+        "price_output_per_mtok",
+    ),
+    "structured vs free form": (
+        *_MEASURED,
+        "suite_kind",
+        "structured_mode",
+        "case_id",
+        "ttft_s",
+        "e2e_s",
+        "output_tokens",
+    ),
+    "capacity": (
+        *_MEASURED,
+        "started_at",
+        "e2e_s",
+        "output_tokens",
+        "output_tokens_client",
+        "cost_usd",
+    ),
+    "trace notes": ("suite", "load_level", "provider", "warmup", "scheduled_s", "sent_s"),
+    # primary scores, unpaired providers, the clients' timing paths (fairness_note)
+    "notes": (
+        "suite_kind",
+        *_PRIMARY,
+        "provider",
+        "status",
+        "warmup",
+        "transport",
+        "clock",
+        "model",
+    ),
+    "answer": ("simulated",),
+    "trends": (*DIFF_ROW_COLUMNS, "started_at"),
+}
+PARTS_READ = tuple(
+    name for name in SUMMARY_COLUMNS if any(name in part for part in PART_COLUMNS.values())
+)
+"""Every column of :data:`PART_COLUMNS`: all a report reads when its summary is at hand."""
+REPORT_COLUMNS = tuple(
+    name for name in SUMMARY_COLUMNS if name not in UNREAD_BY_SUMMARY or name in PARTS_READ
+)
+"""The row columns a report reads: the summary's and those of :data:`PART_COLUMNS`. The
+others (the client's node, tool-call and error text, ...) are never read: on a 1M-row run
+they cost a second and hundreds of MB."""
 
 
 def build_report(
@@ -60,16 +140,19 @@ def build_report(
 
     if (baseline is None) != (candidate is None):
         raise ValueError("give both --baseline and --candidate, or neither")
-    chosen, rows, summary = load_summary(root, run_id)
+    chosen, rows, summary = load_summary(root, run_id, columns=REPORT_COLUMNS)
     manifest = read_manifest(Path(root) / chosen)
     tags = leaderboard.tags_from_manifest(manifest)
-    board = leaderboard.leaderboard(rows, tags=tags)
+    # Only the columns a decision reads: the leaderboard copies every column it is given
+    # when it drops the warm-ups.
+    decided = rows[[c for c in DECISION_COLUMNS if c in rows.columns]]
+    board = leaderboard.leaderboard(decided, tags=tags)
     kinds = views.suite_kinds(rows)
     tables: dict[str, pd.DataFrame] = {"leaderboard": board}
     sections = {"leaderboard": "answer"}
     answer = _answer_lines(board, rows)
     if baseline is not None and candidate is not None:
-        result = gate.adoption_gate(rows, baseline, candidate, **dict(gate_options or {}))
+        result = gate.adoption_gate(decided, baseline, candidate, **dict(gate_options or {}))
         tables["gate"] = pd.DataFrame(
             {
                 "check": [c.name for c in result.checks] + result.not_checked,
@@ -117,6 +200,7 @@ def build_report(
     if len(capacity):
         tables["capacity"] = capacity
         sections["capacity"] = "answer"
+    del decided
     tables["summary"] = summary
     sections["summary"] = "raw"
     requests = _request_stream(Path(root), chosen, len(rows))
@@ -130,6 +214,10 @@ def build_report(
         # Only the columns a diff reads stay in memory while earlier runs are read.
         kept = {*DIFF_ROW_COLUMNS, "started_at"}
         rows = rows[[c for c in rows.columns if c in kept]]
+        # Arrow's allocator keeps what the run's read freed (~0.4 GB of a 1M-row run) for
+        # its next allocations; the earlier runs' reads and summaries, mostly NumPy's,
+        # would come on top of it. Given back, it costs ~20 ms.
+        pa.default_memory_pool().release_unused()
         trends, trend_notes = trend_charts(Path(root), chosen, manifest, rows, summary)
         chart_list += trends
         notes += trend_notes
@@ -177,7 +265,14 @@ def _request_stream(root: Path, run_id: str, rows: int) -> RowStream:
         if pending:
             yield redact_text(pa.concat_tables(pending).combine_chunks())
 
-    return RowStream.of_tables(tables, rows)
+    def first(n: int) -> Iterator[pa.Table]:
+        # A document shows the first rows only: read them in batches of about that many
+        # (the scanner's read-ahead then reads a few thousand rows, not 16 batches of
+        # 4k), and redact only those.
+        for table in read_batches(root, [run_id], batch_rows=max(1, min(n, 4096))):
+            yield redact_text(table)
+
+    return RowStream.of_tables(tables, rows, first)
 
 
 def _answer_lines(board: pd.DataFrame, rows: pd.DataFrame) -> list[str]:

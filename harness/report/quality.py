@@ -113,9 +113,16 @@ def primary_by_suite(rows: pd.DataFrame) -> dict[Any, str]:
     """Suite → the primary score column of its kind."""
     if "suite" not in rows:
         return {}
-    # Only the two columns it reads: grouping every column of a million rows copies them.
-    named = rows[[c for c in ("suite", "suite_kind") if c in rows]]
-    return {suite: primary_metric(group_kind(g)) for suite, g in named.groupby("suite", sort=False)}
+    # Each suite's first row with a kind, by position (as group_kind of its groupby group,
+    # in the groupby's order of first appearance), without splitting a million rows.
+    codes, suites = pd.factorize(rows["suite"])
+    kinds: list[object] = [None] * len(suites)
+    if "suite_kind" in rows:
+        known = np.flatnonzero(rows["suite_kind"].notna().to_numpy() & (codes >= 0))
+        present, first = np.unique(codes[known], return_index=True)
+        for code, row in zip(present, known[first], strict=True):
+            kinds[int(code)] = rows["suite_kind"].iloc[int(row)]
+    return {suite: primary_metric(kind) for suite, kind in zip(suites, kinds, strict=True)}
 
 
 def group_kind(group: pd.DataFrame) -> object:
