@@ -140,7 +140,9 @@ def build_report(
 
     if (baseline is None) != (candidate is None):
         raise ValueError("give both --baseline and --candidate, or neither")
-    chosen, rows, summary = load_summary(root, run_id, columns=REPORT_COLUMNS)
+    chosen, rows, summary = load_summary(
+        root, run_id, columns=REPORT_COLUMNS, cached_columns=PARTS_READ
+    )
     manifest = read_manifest(Path(root) / chosen)
     tags = leaderboard.tags_from_manifest(manifest)
     # Only the columns a decision reads: the leaderboard copies every column it is given

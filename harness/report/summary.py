@@ -226,7 +226,11 @@ def _load_slo(suite: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def load_summary(
-    root: Path, run_id: str | None = None, *, columns: Sequence[str] = SUMMARY_COLUMNS
+    root: Path,
+    run_id: str | None = None,
+    *,
+    columns: Sequence[str] = SUMMARY_COLUMNS,
+    cached_columns: Sequence[str] | None = None,
 ) -> tuple[str, pd.DataFrame, pd.DataFrame]:
     """A run's id, its rows (``columns`` of them: default :data:`SUMMARY_COLUMNS`;
     :data:`SUMMARIZE_COLUMNS` is what ``harness summarize`` prints from), and its
@@ -234,22 +238,27 @@ def load_summary(
 
     The table of a finished run is computed once and then read from the run's
     directory (:mod:`harness.report.summary_cache`), as long as its rows, its manifest
-    and the code are those it was computed from."""
+    and the code are those it was computed from. ``cached_columns``: the columns the
+    caller reads besides the table, read instead of ``columns`` when the table is kept
+    (a report of a million rows then reads half the columns)."""
     from harness.report import summary_cache
 
     chosen = pick_run(root, run_id)
     run_dir = Path(root) / chosen
     # Taken before the rows are read: a run that changes meanwhile is not cached as it was.
     fingerprint = summary_cache.run_fingerprint(run_dir)
-    rows = read_frame(root, [chosen], columns)
     if not set(columns) >= _SUMMARY_NEEDS:
         fingerprint = None  # a summary of fewer columns may differ: neither read nor kept
-    summary = summary_cache.summary_for(
-        run_dir,
-        fingerprint,
-        lambda: summarize(rows, run_slos(root, chosen)),
-        lambda: rows,
-    )
+    found = summary_cache.cached_summary(run_dir, fingerprint) if fingerprint else None
+    if found is not None:
+        rows = read_frame(root, [chosen], columns if cached_columns is None else cached_columns)
+        return chosen, rows, found.table
+    rows = read_frame(root, [chosen], columns)
+    summary = summarize(rows, run_slos(root, chosen))
+    if fingerprint is not None:
+        summary_cache.store_summary(
+            run_dir, fingerprint, summary, *summary_cache.provider_starts(rows)
+        )
     return chosen, rows, summary
 
 

@@ -35,7 +35,7 @@ import functools
 import hashlib
 import json
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -191,21 +191,3 @@ def store_summary(
         else (SUMMARY_FILE, {"run": fingerprint})
     )
     write_cached(Path(run_dir) / name, key, summary, extra)
-
-
-def summary_for(
-    run_dir: Path,
-    fingerprint: str | None,
-    compute: Callable[[], pd.DataFrame],
-    rows: Callable[[], pd.DataFrame],
-) -> pd.DataFrame:
-    """The cached summary under ``fingerprint`` (taken before the rows were read), else
-    ``compute()``, stored (with the start times of ``rows()``) when the run is finished."""
-    if fingerprint is not None:
-        found = cached_summary(run_dir, fingerprint)
-        if found is not None:
-            return found.table
-    summary = compute()
-    if fingerprint is not None:
-        store_summary(run_dir, fingerprint, summary, *provider_starts(rows()))
-    return summary

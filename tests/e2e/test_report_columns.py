@@ -293,16 +293,25 @@ def test_the_report_is_the_same_from_every_column(
     report's columns it is the document that every column the summary reads gives."""
     fixed = datetime(2026, 1, 1, tzinfo=UTC)
     pages: dict[str, list[str]] = {}
-    for columns in (build.REPORT_COLUMNS, SUMMARY_COLUMNS):
+    # Cached: the summary and trend diffs kept by the runs (harness/report/summary_cache.py)
+    # and only PARTS_READ read; uncached: every kept table removed first.
+    for columns, cached in (
+        (build.REPORT_COLUMNS, True),
+        (build.REPORT_COLUMNS, False),
+        (SUMMARY_COLUMNS, False),
+    ):
+        if not cached:
+            for kept in [*root.glob("*/_summary*.parquet"), *root.glob("*/_trend-diff.parquet")]:
+                kept.unlink()
         monkeypatch.setattr(build, "REPORT_COLUMNS", columns)
         report = build.build_report(root, "cols-2", baseline="sim-a", candidate="sim-b")
         report.generated_at = fixed
-        out = tmp_path / str(len(columns))
-        pages[str(len(columns))] = [
-            export(report, out / name).read_text() for name in ("r.html", "r.md")
-        ]
-    (narrow, wide) = pages.values()
+        out = tmp_path / f"{len(columns)}-{cached}"
+        pages[out.name] = [export(report, out / name).read_text() for name in ("r.html", "r.md")]
+    assert (root / "cols-2" / "_summary.parquet").is_file()
+    (warm, narrow, wide) = pages.values()
     assert narrow == wide
+    assert warm == narrow
     html = narrow[0]
     for table in ("paired quality", "chat turns", "prompt cache", "structured vs free form"):
         assert f"<h3>{table}</h3>" in html
