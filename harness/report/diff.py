@@ -4,7 +4,7 @@ test per metric and a ``regression`` flag (:func:`diff_runs`). Pure functions ov
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 import pandas as pd
 
@@ -125,10 +125,12 @@ def diff_runs(
     confidence: float = 0.95,
     n_resamples: int = 2000,
     seed: int = 0,
+    metrics: Sequence[str] = DIFF_METRICS,
 ) -> pd.DataFrame:
     """Compare run B with run A (the baseline) per (suite, load level, provider) and metric.
 
-    Metrics are :data:`DIFF_METRICS`. For each: ``a``, ``b``, ``change`` (= b − a),
+    Metrics are :data:`DIFF_METRICS` (or those of them in ``metrics``: each is computed
+    as it is among all of them). For each: ``a``, ``b``, ``change`` (= b − a),
     ``change_rel`` (= change / |a|), ``ci_low``/``ci_high`` (interval of b − a at
     ``confidence``), ``p_value``, the ``test`` used, ``n_a``/``n_b``, then
     ``significant``, ``worse`` and ``regression`` = significant and worse and beyond the
@@ -165,6 +167,9 @@ def diff_runs(
         ValueError: for an unknown threshold metric or a negative threshold.
     """
     limits = _check_thresholds(thresholds)
+    wanted = set(metrics)
+    if wanted - set(DIFF_METRICS):
+        raise ValueError(f"unknown diff metrics: {', '.join(sorted(wanted - set(DIFF_METRICS)))}")
     keys = ["suite", "load_level", "label"]
     # Each run's rows as numpy columns and index arrays per group: a group is never a
     # copy of a million-row frame (the statistics see the same values in the same order).
@@ -185,17 +190,20 @@ def diff_runs(
         # Every percentile of a column at once: its samples, sorts and bootstrap draws
         # are the same for p50 and p95 (each comparison is what it would be alone).
         latency: dict[str, Comparison] = {}
-        for column, metrics in _LATENCY_BY_COLUMN.items():
+        for column, percentiles in _LATENCY_BY_COLUMN.items():
+            asked = [m for m in percentiles if m in wanted]
+            if not asked:
+                continue
             found = independent_percentiles(
                 arrays_a.sample(timed_a, column, 1000.0),
                 arrays_b.sample(timed_b, column, 1000.0),
-                tuple(_LATENCY[m][1] for m in metrics),
+                tuple(_LATENCY[m][1] for m in asked),
                 confidence=confidence,
                 n_resamples=n_resamples,
                 seed=seed,
             )
-            latency.update(zip(metrics, found, strict=True))
-        for metric in DIFF_METRICS:
+            latency.update(zip(asked, found, strict=True))
+        for metric in (m for m in DIFF_METRICS if m in wanted):
             result: Comparison | None
             if metric in _LATENCY:
                 result = latency[metric]

@@ -27,13 +27,16 @@ import pyarrow.compute as pc
 
 from harness.report import summary_cache
 from harness.report.compare import base_name
-from harness.report.diff import DIFF_ROW_COLUMNS, diff_runs
+from harness.report.diff import DIFF_METRICS, DIFF_ROW_COLUMNS, diff_runs
 from harness.report.history import MAX_TREND_RUNS, TREND_METRICS, _short, same_config_runs
-from harness.report.summary import SUMMARY_COLUMNS, run_slos, summarize
+from harness.report.summary import SUMMARIZE_COLUMNS, run_slos, summarize
 from harness.store.dataset import read_rows, redact_text
+from harness.store.schema import SCHEMA
 
 _TREND_N_RESAMPLES = 400  # as harness.report.history.trend_charts: change points only
 _KEYS = ["provider", "suite", "load_level"]
+_TREND_DIFFS = tuple(m for m, _ in TREND_METRICS if m in DIFF_METRICS)
+"""What a trend rings: the changes of the metrics it draws (the others are not shown)."""
 
 
 def trend_charts(
@@ -112,6 +115,7 @@ def _pair_changes(
             "a_run": keys[run_a],
             "b_run": keys[run_b],
             "n_resamples": _TREND_N_RESAMPLES,
+            "metrics": list(_TREND_DIFFS),
         }
         found = summary_cache.read_cached(root / run_b / summary_cache.TREND_DIFF_FILE, key)
         if found is not None:
@@ -130,7 +134,9 @@ def _earlier_run(
     per provider (the diff's columns only) and its start: the run is read once, as
     Arrow, and one provider at a time becomes a DataFrame. Without ``summarise``, only
     the diff's columns are read and no summary is made (an empty one is returned)."""
-    columns = SUMMARY_COLUMNS if summarise else [*decided, "started_at"]
+    # What the summary reads (not every column: a million rows of the rest are ~0.9 GB).
+    wanted = {*SUMMARIZE_COLUMNS, *decided} if summarise else {*decided, "started_at"}
+    columns = [c for c in SCHEMA.names if c in wanted]
     slos = run_slos(root, run)
     table = redact_text(read_rows(root, [run], columns=columns))
     provider = table.column("provider")
@@ -177,7 +183,9 @@ def _changes(
     """diff_runs of two runs, a provider at a time (each comparison is its own group)."""
     tables = []
     for provider in sorted(set(a) & set(b)):
-        table = diff_runs(a[provider], b[provider], n_resamples=_TREND_N_RESAMPLES)
+        table = diff_runs(
+            a[provider], b[provider], n_resamples=_TREND_N_RESAMPLES, metrics=_TREND_DIFFS
+        )
         if len(table):
             tables.append(table.assign(run_b=run_b))
     if not tables:

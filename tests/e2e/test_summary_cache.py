@@ -219,3 +219,18 @@ def test_history_of_any_metric_is_each_runs_summary_with_its_slos(root: Path) ->
         run_history(root, runs, "goodput", "nobody")
     with pytest.raises(ValueError, match="unknown metric 'nope'"):
         run_history(root, runs, "nope")
+
+
+def test_a_diff_of_some_metrics_is_those_rows_of_the_whole_diff(root: Path) -> None:
+    from harness.report.diff import DIFF_ROW_COLUMNS, diff_runs
+
+    a, b = (read_frame(root, [run], DIFF_ROW_COLUMNS) for run in ("night-1", "night-2"))
+    whole = diff_runs(a, b, n_resamples=400)
+    # The trend's metrics: the p50s without the p95 they share a bootstrap with.
+    some = ("ttft_p50_ms", "e2e_p50_ms", "exact_match_abstain", "usd_per_1k_requests")
+    part = diff_runs(a, b, n_resamples=400, metrics=some)
+    expected = whole[whole["metric"].isin(some)].reset_index(drop=True)
+    assert set(part["metric"]) == set(some) and len(part) < len(whole)
+    pd.testing.assert_frame_equal(part, expected, check_exact=True)
+    with pytest.raises(ValueError, match="unknown diff metrics: nope"):
+        diff_runs(a, b, metrics=("nope",))
