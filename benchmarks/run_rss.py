@@ -12,7 +12,9 @@ requests/s, the process's peak RSS (``VmHWM`` read by the process itself when th
 returns: the end-of-run summary a CLI prints reads the rows back, which is a report, not
 the runner; the simulator is a child process and not counted; it includes the close:
 the last compaction and the merge of the parts into one, which holds a row group of
-65,536 rows), the largest RSS sampled while sending (until 98 % of the rows are on disk),
+16,384 rows), the largest RSS sampled while sending (until 98 % of the rows are on disk),
+the largest sampled from then on (the close: the last compactions and the merge; a
+sample every ``size / 90,000`` s, at least 1 s, so a short merge can fall between two),
 and the growth per finished request fitted over the second half of the sending; the
 sending RSS is fitted linearly over the sizes and extrapolated to 1M. With two code
 trees every size runs on each, alternately, and the ratio second/first is printed (one
@@ -152,10 +154,11 @@ def one_run(code: Path, work: Path, requests: int) -> dict[str, Any]:
     # below 98 %: while the parts are merged at close, counting them dips (a part is
     # deleted between a glob and its read), and the merge is not the sender.
     sending: list[float] = []
+    closing: list[float] = []  # from that sample on: the last compactions and the merge
     for _, rss, done in samples:
-        if done >= 0.98 * rows:
-            break
-        if done > 0:
+        if closing or done >= 0.98 * rows:
+            closing.append(rss)
+        elif done > 0:
             sending.append(rss)
     return {
         "code": str(code),
@@ -164,6 +167,7 @@ def one_run(code: Path, work: Path, requests: int) -> dict[str, Any]:
         "req_per_s": rows / wall,
         "peak_rss_mb": result["hwm_kb"] / 1024,
         "sending_rss_mb": max(sending) if sending else None,
+        "close_rss_mb": max(closing) if closing else None,
         "kb_per_request": slope_kb(samples, rows),
         "samples": samples,
     }
@@ -212,6 +216,7 @@ def line(result: dict[str, Any]) -> str:
         f"{result['requests']:>9,} req  {result['wall_s']:7.1f} s  {result['req_per_s']:6.0f} req/s"
         f"  peak RSS {result['peak_rss_mb']:6.0f} MB"
         f"  while sending {result['sending_rss_mb'] or 0:6.0f} MB"
+        f"  at close {result['close_rss_mb'] or 0:6.0f} MB"
         f"  growth {'?' if slope is None else f'{slope:6.3f}'} KB/req"
     )
 
