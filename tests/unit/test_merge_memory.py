@@ -21,10 +21,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from harness.store.journal import JournalWriter
-from harness.store.merge import merge_parts
+from harness.store.merge import SharedNulls, merge_parts
 from harness.store.parts import read_runs
 from harness.store.schema import SCHEMA
 
@@ -35,7 +37,7 @@ MERGE = """
 import json, sys
 from pathlib import Path
 import pyarrow as pa
-from harness.store.merge import merge_parts
+from harness.store.merge import SharedNulls, merge_parts
 merged = merge_parts(Path(sys.argv[1]), min_parts=2, row_group_rows=1024)
 print(json.dumps({"name": merged.name, "max_memory": pa.default_memory_pool().max_memory()}))
 """
@@ -51,6 +53,9 @@ def row(i: int) -> dict[str, Any]:
         "ttft_s": 0.001 * i,
         "chunk_offsets_s": [0.01 * k + i for k in range(OFFSETS)],
         "response_text": f"{i:08d}" + "x" * (TEXT - 8),
+        # Set in some parts only: all null in the others' row groups, which the merge
+        # does not read (their statistics say so) but fills with shared nulls.
+        **({"error_type": "timeout", "http_status": 504} if i % 1500 == 0 else {}),
     }
 
 
@@ -114,6 +119,10 @@ def test_a_merge_of_a_merged_part_and_new_parts_keeps_rows_order_and_stats(
     assert after.schema.equals(SCHEMA)
     assert after.slice(0, 5_000).equals(before)  # same rows, same order
     assert after.column("request_index").to_pylist() == list(range(5_250))
+    # Rows 0, 1500, 3000 and 4500 (in parts 0, 2, 4 and 6 of 700 rows) timed out.
+    timed_out = after.filter(pc.equal(after.column("error_type"), "timeout"))
+    assert timed_out.column("request_index").to_pylist() == [0, 1500, 3000, 4500]
+    assert after.column("http_status").null_count == 5_250 - 4
     meta = pq.ParquetFile(merged).metadata
     # 5,250 rows in groups of 1,024: five full (5,120) and one of 130.
     assert [meta.row_group(g).num_rows for g in range(meta.num_row_groups)] == [1024] * 5 + [130]
@@ -128,3 +137,22 @@ def test_a_merge_of_a_merged_part_and_new_parts_keeps_rows_order_and_stats(
         (4096, 5119),
         (5120, 5249),
     ]
+
+
+def test_shared_nulls_are_valid_columns_of_every_schema_type_over_one_buffer() -> None:
+    nulls = SharedNulls()
+    columns = {field.name: nulls.column(field.type, 1_000) for field in SCHEMA}
+    for field in SCHEMA:
+        column = columns[field.name]
+        column.validate(full=True)
+        assert column.type == field.type and len(column) == 1_000
+        assert column.null_count == 1_000
+    # Every flat column (not the lists) lies over the same zeroed buffer of
+    # (1,000 + 1) x 8 = 8,008 bytes: the widest, int64 values or string offsets.
+    flat = [c for c in columns.values() if not pa.types.is_list(c.type)]
+    addresses = {b.address for c in flat for b in c.buffers() if b is not None}
+    assert len(addresses) == 1
+    assert flat[0].buffers()[1].size >= 8_008
+    # A larger row group gets a larger buffer; a smaller one reuses it.
+    assert nulls.column(pa.float64(), 2_000).buffers()[1].size >= 16_008
+    assert nulls.column(pa.string(), 10).to_pylist() == [None] * 10
