@@ -15,6 +15,11 @@ so a crash between the rename and the deletes never shows a row twice; the next 
 or ``--resume`` deletes the leftovers. Rows keep their order (the parts' order, then
 each part's), which is what resume's "the last finished row wins" relies on; they are
 not sorted, because sorting would hold the whole run in memory at its end.
+
+It streams, in the run's process, as the run closes: one stored row group of an input
+at a time (``row_groups``), the rows of at most one output row group pending, written
+as soon as there are enough; so what it holds does not grow with the run, and it is
+the same for a resumed run whose earlier merged part holds the whole run.
 """
 
 from __future__ import annotations
@@ -40,11 +45,13 @@ log = logging.getLogger(__name__)
 MERGE_MIN_PARTS = 16
 """Fewer parts than this are left alone: a handful of files costs a reader little."""
 ROW_GROUP_ROWS = 16_384
-"""Rows per row group of a merged part; also what the merge holds in memory at most.
+"""Rows per row group of a merged part; about what the merge holds in memory.
 
-The merge runs in the run's process as it closes, so this is the step in its peak RSS:
-merging a 1M-row run (benchmarks/report_scale.py's data) peaked at 337 MB with row
-groups of 65,536 rows and 220 MB with 16,384, in the same time (26 s)."""
+The merge runs in the run's process as it closes, so what it holds is the step in the
+run's peak RSS. Merging 1M rows (benchmarks/report_scale.py's data in 1,024-row parts;
+``benchmarks/run_rss.py --merge-only``) peaked at 337 MB with row groups of 65,536 rows
+and 220 MB with 16,384 while the written group stayed held as the next one was read
+(Arrow's pool peak: 33 MB); streamed as below, at 151 MB (16 MB), 81 MB of it imports."""
 
 
 def drop_superseded(run_dir: Path) -> int:
