@@ -4,6 +4,8 @@
         [--big 1000000 --big-code .] [--work /tmp/harness-run-rss]
     python benchmarks/run_rss.py --trace 10000,50000   # what grows, by tracemalloc
     python benchmarks/run_rss.py --plan-only 10000,1000000   # the plan alone, nothing sent
+    python benchmarks/run_rss.py --merge-only 100000,300000 --code /work/wt/base5 .
+        [--source /tmp/harness-scale/bigm/big-a/part-00000-00976.parquet]  # the close's merge
 
 Each run is one zero-delay latency run (2 simulated providers x 2 concurrency levels,
 16 and 32, so ``size / 4`` requests a level) executed by ``harness.run.session.execute``
@@ -12,7 +14,9 @@ requests/s, the process's peak RSS (``VmHWM`` read by the process itself when th
 returns: the end-of-run summary a CLI prints reads the rows back, which is a report, not
 the runner; the simulator is a child process and not counted; it includes the close:
 the last compaction and the merge of the parts into one, which holds a row group of
-65,536 rows), the largest RSS sampled while sending (until 98 % of the rows are on disk),
+16,384 rows), the largest RSS sampled while sending (until 98 % of the rows are on disk),
+the largest sampled from then on (the close: the last compactions and the merge; a
+sample every ``size / 90,000`` s, at least 1 s, so a short merge can fall between two),
 and the growth per finished request fitted over the second half of the sending; the
 sending RSS is fitted linearly over the sizes and extrapolated to 1M. With two code
 trees every size runs on each, alternately, and the ratio second/first is printed (one
@@ -21,6 +25,12 @@ session, one loaded machine).
 
 ``--plan-only`` plans each size and iterates every request (as a run sends them) without
 sending anything, and prints that process's peak RSS: the plan's share of a run's memory.
+
+``--merge-only`` splits the first rows of ``--source`` (a merged part) into parts of
+1,024 rows, as the journal leaves a fast run, and merges a copy of them in a fresh
+process per code tree (after importing what a run imports): that process's peak RSS
+before and after the merge, the Arrow pool's peak (``max_memory``), the time, and
+whether the merged files are byte-identical across the trees.
 
 ``--trace a,b`` runs ``b`` requests in this process under ``tracemalloc`` and prints
 the 15 source lines whose allocations grew most between the ``a``-th and ``b``-th row.
@@ -152,10 +162,11 @@ def one_run(code: Path, work: Path, requests: int) -> dict[str, Any]:
     # below 98 %: while the parts are merged at close, counting them dips (a part is
     # deleted between a glob and its read), and the merge is not the sender.
     sending: list[float] = []
+    closing: list[float] = []  # from that sample on: the last compactions and the merge
     for _, rss, done in samples:
-        if done >= 0.98 * rows:
-            break
-        if done > 0:
+        if closing or done >= 0.98 * rows:
+            closing.append(rss)
+        elif done > 0:
             sending.append(rss)
     return {
         "code": str(code),
@@ -164,9 +175,65 @@ def one_run(code: Path, work: Path, requests: int) -> dict[str, Any]:
         "req_per_s": rows / wall,
         "peak_rss_mb": result["hwm_kb"] / 1024,
         "sending_rss_mb": max(sending) if sending else None,
+        "close_rss_mb": max(closing) if closing else None,
         "kb_per_request": slope_kb(samples, rows),
         "samples": samples,
     }
+
+
+MERGE_DRIVER = """
+import json, sys, time
+from pathlib import Path
+import pyarrow as pa
+import harness, harness.run.session  # what a run's process has imported when it closes
+from harness.store.merge import merge_parts
+def hwm():
+    status = dict(l.split(":", 1) for l in Path("/proc/self/status").read_text().splitlines())
+    return int(status["VmHWM"].split()[0])
+before = hwm()
+started = time.perf_counter()
+merged = merge_parts(Path(sys.argv[1]))
+print(json.dumps({"before_kb": before, "hwm_kb": hwm(), "s": time.perf_counter() - started,
+                  "pool_max": pa.default_memory_pool().max_memory(), "merged": str(merged),
+                  "harness": harness.__file__}))
+"""
+
+
+def split_source(source: Path, rows: int, into: Path) -> int:
+    """The first ``rows`` rows of ``source`` as parts of 1,024 rows in ``into``; how many."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    shutil.rmtree(into, ignore_errors=True)
+    into.mkdir(parents=True)
+    done = parts = 0
+    for batch in pq.ParquetFile(source).iter_batches(batch_size=1024):
+        table = pa.Table.from_batches([batch]).slice(0, rows - done)
+        pq.write_table(table, into / f"part-{parts:05d}.parquet", compression="zstd")
+        done, parts = done + table.num_rows, parts + 1
+        if done >= rows:
+            break
+    return parts
+
+
+def merge_only(code: Path, parts: Path, work: Path) -> dict[str, Any]:
+    """Merge a copy of ``parts`` in a fresh process on ``code``."""
+    run_dir = work / "merge" / code.name
+    shutil.rmtree(run_dir, ignore_errors=True)
+    shutil.copytree(parts, run_dir)
+    env = dict(os.environ, PYTHONPATH=str(code))
+    out = subprocess.run(
+        [sys.executable, "-c", MERGE_DRIVER, str(run_dir)],
+        env=env,
+        cwd=work,  # ``-c`` puts the current directory first on sys.path, before PYTHONPATH
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    result: dict[str, Any] = json.loads(out.strip().splitlines()[-1])
+    assert Path(result["harness"]).is_relative_to(code), (result["harness"], code)
+    result["bytes"] = Path(result["merged"]).read_bytes()
+    return result
 
 
 def plan_only(code: Path, work: Path, requests: int) -> dict[str, Any]:
@@ -212,6 +279,7 @@ def line(result: dict[str, Any]) -> str:
         f"{result['requests']:>9,} req  {result['wall_s']:7.1f} s  {result['req_per_s']:6.0f} req/s"
         f"  peak RSS {result['peak_rss_mb']:6.0f} MB"
         f"  while sending {result['sending_rss_mb'] or 0:6.0f} MB"
+        f"  at close {result['close_rss_mb'] or 0:6.0f} MB"
         f"  growth {'?' if slope is None else f'{slope:6.3f}'} KB/req"
     )
 
@@ -273,6 +341,13 @@ def main() -> None:
     parser.add_argument("--trace", default=None, help="FIRST,LAST: tracemalloc growth")
     parser.add_argument("--json", type=Path, default=None, help="also write the results here")
     parser.add_argument("--plan-only", default=None, help="SIZES: peak RSS of the plan alone")
+    parser.add_argument("--merge-only", default=None, help="SIZES: peak RSS of the merge alone")
+    parser.add_argument(
+        "--source",
+        type=Path,
+        default=Path("/tmp/harness-scale/bigm/big-a/part-00000-00976.parquet"),
+        help="--merge-only: the part whose first rows are split and merged",
+    )
     args = parser.parse_args()
     if args.trace:
         first, last = (int(x) for x in args.trace.split(","))
@@ -281,6 +356,30 @@ def main() -> None:
     work: Path = args.work
     work.mkdir(parents=True, exist_ok=True)
     codes = [c.resolve() for c in args.code]
+    if args.merge_only:
+        for size in (int(s) for s in args.merge_only.split(",")):
+            parts = work / f"merge-src-{size}"
+            count = split_source(args.source, size, parts)
+            merges = [merge_only(code, parts, work) for code in codes]
+            for code, m in zip(codes, merges, strict=True):
+                print(
+                    f"  merge only {label(code):<24} {size:>9,} rows, {count} parts"
+                    f"  {m['s']:6.1f} s  peak RSS {m['before_kb'] / 1024:4.0f} ->"
+                    f" {m['hwm_kb'] / 1024:4.0f} MB  Arrow pool peak"
+                    f" {m['pool_max'] / 2**20:5.1f} MB",
+                    flush=True,
+                )
+            if len(merges) == 2:
+                a, b = merges
+                print(
+                    f"  ratio: peak RSS {b['hwm_kb'] / a['hwm_kb']:.2f}, over the imports"
+                    f" {(b['hwm_kb'] - b['before_kb']) / (a['hwm_kb'] - a['before_kb']):.2f},"
+                    f" time {b['s'] / a['s']:.2f}; merged files"
+                    f" {'byte-identical' if a['bytes'] == b['bytes'] else 'DIFFER'}",
+                    flush=True,
+                )
+            shutil.rmtree(parts, ignore_errors=True)
+        return
     if args.plan_only:
         for size in (int(s) for s in args.plan_only.split(",")):
             plans = [plan_only(code, work, size) for code in codes]
