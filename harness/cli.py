@@ -126,7 +126,12 @@ def run(
         click.echo(f"note: {notice}", err=True)
 
     root = result.run_dir.parent
-    _, rows, table = load_summary(root, result.run_id)
+    _, rows, table = load_summary(root, result.run_id)  # and keeps it (summary_cache)
+    from harness.report.trends import keep_latest_changes
+    from harness.store.files import read_manifest
+
+    # What the run's first report would compute again: its trend's diff with the last run.
+    keep_latest_changes(root, result.run_id, read_manifest(result.run_dir), rows)
     _echo_summary(table, rows, "table", title=f"run {result.run_id}")
     _echo_pairs(rows, "table")
     click.echo(f"\n{len(rows)} rows in {result.run_dir}")

@@ -50,10 +50,7 @@ def trend_charts(
     :data:`~harness.report.diff.DIFF_ROW_COLUMNS` and ``started_at``) and
     ``summary`` (:func:`~harness.report.summary.summarize` of them) the caller has.
     No chart for a single run."""
-    runs = same_config_runs(Path(root), manifest)
-    if run_id in runs:
-        runs = runs[: runs.index(run_id) + 1]
-    runs = runs[-MAX_TREND_RUNS:]
+    runs = _trend_runs(Path(root), run_id, manifest)
     if len(runs) < 2:
         return [], []
     decided = [c for c in DIFF_ROW_COLUMNS if c in rows.columns]
@@ -97,6 +94,42 @@ def trend_charts(
         for old in [r for r in diff_rows if r not in (run, run_id)]:
             del diff_rows[old]  # no later pair needs it: one earlier run in memory at most
     return _draw(runs, pieces, started, changes)
+
+
+def _trend_runs(root: Path, run_id: str, manifest: Mapping[str, Any]) -> list[str]:
+    """The runs a trend of ``run_id`` follows: those of its config up to it, the last 30."""
+    runs = same_config_runs(root, manifest)
+    if run_id in runs:
+        runs = runs[: runs.index(run_id) + 1]
+    return runs[-MAX_TREND_RUNS:]
+
+
+def keep_latest_changes(
+    root: Path, run_id: str, manifest: Mapping[str, Any], rows: pd.DataFrame
+) -> bool:
+    """At the end of ``harness run``: the trend's diff of ``run_id`` (whose ``rows`` the
+    caller holds) against the run before it, computed as :func:`trend_charts` computes
+    it and kept, so that the run's first report finds it. Only when both runs are
+    finished and the earlier one's summary is kept (then it has rows and the pair is
+    the one the trend draws); True when the diff is kept."""
+    root = Path(root)
+    runs = _trend_runs(root, run_id, manifest)
+    if len(runs) < 2 or runs[-1] != run_id or not len(rows):
+        return False
+    before = runs[-2]
+    keys = {run: summary_cache.run_fingerprint(root / run) for run in (before, run_id)}
+    found = summary_cache.cached_summary(root / before, keys[before], points=True)
+    if keys[run_id] is None or found is None or not len(found.table):
+        return False
+    decided = [c for c in DIFF_ROW_COLUMNS if c in rows.columns]
+
+    def rows_of(run: str) -> dict[str, pd.DataFrame]:
+        if run == run_id:
+            return _by_provider(rows[decided])
+        return _earlier_run(root, run, decided, summarise=False)[1]
+
+    _pair_changes(root, before, run_id, keys, rows_of)
+    return True
 
 
 def _pair_changes(

@@ -234,3 +234,21 @@ def test_a_diff_of_some_metrics_is_those_rows_of_the_whole_diff(root: Path) -> N
     pd.testing.assert_frame_equal(part, expected, check_exact=True)
     with pytest.raises(ValueError, match="unknown diff metrics: nope"):
         diff_runs(a, b, metrics=("nope",))
+
+
+def test_a_run_keeps_its_trend_diff_for_its_first_report(
+    root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # `harness run` of night-2 found night-1's summary kept, so it kept their diff too.
+    assert (root / "night-2" / summary_cache.TREND_DIFF_FILE).is_file()
+    assert not (root / "night-1" / summary_cache.TREND_DIFF_FILE).exists()  # the first
+
+    def unread(*args: object, **kwargs: object) -> None:
+        raise AssertionError("the report computed what the run kept")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(trends, "_earlier_run", unread)
+        patch.setattr(trends, "_changes", unread)
+        first = _report(root, tmp_path / "first.html")
+    _drop_caches(root)
+    assert _report(root, tmp_path / "cold.html") == first
