@@ -383,7 +383,7 @@ def timed(code: Path, args: list[str], timeout: float) -> dict[str, Any]:
     return result
 
 
-CACHE_GLOBS = ("*/_summary*.parquet", "*/_trend-diff.parquet")  # harness/report/summary_cache.py
+CACHE_GLOBS = ("*/_summary*.arrow", "*/_trend-diff.arrow")  # harness/report/summary_cache.py
 
 
 def drop_caches(work: Path) -> None:

@@ -6,12 +6,14 @@ of earlier runs again (the trend charts follow up to 30 of them; the changes bet
 consecutive runs are diffs of their rows). So the first time a summary (or a trend's
 diff of two runs) is computed it is written into the run's directory:
 
-    results/<run_id>/_summary.parquet       the summary, as summarize returned it
-    results/<run_id>/_summary-points.parquet   the point values only (no intervals),
-                                            where a trend or a history needed no more
-    results/<run_id>/_trend-diff.parquet    the report's diff against the run before
+    results/<run_id>/_summary.arrow         the summary, as summarize returned it
+    results/<run_id>/_summary-points.arrow  the point values only (no intervals), where
+                                            a trend or a history needed no more
+    results/<run_id>/_trend-diff.arrow      the report's diff against the run before
 
-The underscore keeps both out of every reader of the rows (``part-*.parquet``).
+They are Arrow IPC files, not Parquet, so that no glob for the rows matches them (a
+``read_parquet('results/**/*.parquet')`` in DuckDB would otherwise fail on the first
+one), and their names start with ``_``, which pyarrow's dataset discovery skips.
 
 A cached table is used only when its **fingerprint** matches, and a fingerprint exists
 only for a finished run (manifest status ``completed`` or ``interrupted``, no journal
@@ -41,15 +43,15 @@ from typing import Any, NamedTuple
 
 import pandas as pd
 import pyarrow as pa
-import pyarrow.parquet as pq
+import pyarrow.ipc as ipc
 
 from harness.store.files import MANIFEST, atomic_write, run_files
 
 log = logging.getLogger(__name__)
 
-SUMMARY_FILE = "_summary.parquet"
-POINTS_FILE = "_summary-points.parquet"
-TREND_DIFF_FILE = "_trend-diff.parquet"
+SUMMARY_FILE = "_summary.arrow"
+POINTS_FILE = "_summary-points.arrow"
+TREND_DIFF_FILE = "_trend-diff.arrow"
 _KEY = b"harness.cache"  # Parquet key-value metadata: the fingerprint and what it covers
 _FINISHED = ("completed", "interrupted")
 
@@ -97,7 +99,8 @@ def read_cached(path: Path, key: dict[str, Any]) -> tuple[pd.DataFrame, dict[str
     try:
         if not path.is_file():
             return None
-        table = pq.read_table(path)
+        with pa.memory_map(str(path)) as source:
+            table = ipc.open_file(source).read_all()
         meta = json.loads((table.schema.metadata or {}).get(_KEY, b"{}"))
         if meta.get("key") != key:
             return None
@@ -112,7 +115,7 @@ def write_cached(
     path: Path, key: dict[str, Any], frame: pd.DataFrame, extra: dict[str, Any] | None = None
 ) -> None:
     """Store ``frame`` at ``path`` under ``key`` (atomically); skipped, with a debug log,
-    when the frame carries ``attrs`` (Parquet would not keep them) or the directory is
+    when the frame carries ``attrs`` (the file would not keep them) or the directory is
     not writable."""
     if frame.attrs:
         return
@@ -120,7 +123,12 @@ def write_cached(
         table = pa.Table.from_pandas(frame)  # with its index, as the caller made it
         meta = json.dumps({"key": key, "extra": extra or {}}, sort_keys=True).encode()
         table = table.replace_schema_metadata({**(table.schema.metadata or {}), _KEY: meta})
-        atomic_write(path, lambda f: pq.write_table(table, f))
+
+        def write(f: Any) -> None:
+            with ipc.new_file(f, table.schema) as writer:
+                writer.write_table(table)
+
+        atomic_write(path, write)
     except (OSError, ValueError, TypeError, pa.ArrowException) as exc:
         log.debug("cache %s not written (%s)", path, exc)
 

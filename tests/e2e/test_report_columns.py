@@ -301,14 +301,14 @@ def test_the_report_is_the_same_from_every_column(
         (SUMMARY_COLUMNS, False),
     ):
         if not cached:
-            for kept in [*root.glob("*/_summary*.parquet"), *root.glob("*/_trend-diff.parquet")]:
+            for kept in [*root.glob("*/_summary*.arrow"), *root.glob("*/_trend-diff.arrow")]:
                 kept.unlink()
         monkeypatch.setattr(build, "REPORT_COLUMNS", columns)
         report = build.build_report(root, "cols-2", baseline="sim-a", candidate="sim-b")
         report.generated_at = fixed
         out = tmp_path / f"{len(columns)}-{cached}"
         pages[out.name] = [export(report, out / name).read_text() for name in ("r.html", "r.md")]
-    assert (root / "cols-2" / "_summary.parquet").is_file()
+    assert (root / "cols-2" / "_summary.arrow").is_file()
     (warm, narrow, wide) = pages.values()
     assert narrow == wide
     assert warm == narrow
