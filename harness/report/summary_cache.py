@@ -52,7 +52,7 @@ log = logging.getLogger(__name__)
 SUMMARY_FILE = "_summary.arrow"
 POINTS_FILE = "_summary-points.arrow"
 TREND_DIFF_FILE = "_trend-diff.arrow"
-_KEY = b"harness.cache"  # Parquet key-value metadata: the fingerprint and what it covers
+_KEY = b"harness.cache"  # schema metadata: the key (fingerprints) and what was kept with it
 _FINISHED = ("completed", "interrupted")
 
 
@@ -60,13 +60,10 @@ _FINISHED = ("completed", "interrupted")
 def code_fingerprint() -> str:
     """A hash of the ``harness`` package's source and of the libraries that compute
     numbers (numpy, pandas, pyarrow): any change to either retires every cached table."""
-    import numpy
-
     package = Path(__file__).resolve().parents[1]
     digest = hashlib.sha256()
     for name in ("numpy", "pandas", "pyarrow"):
         digest.update(f"{name}={__import__(name).__version__};".encode())
-    del numpy
     for path in sorted(package.rglob("*.py")):
         digest.update(path.relative_to(package).as_posix().encode() + b"\0")
         digest.update(path.read_bytes() + b"\0")
@@ -99,7 +96,9 @@ def read_cached(path: Path, key: dict[str, Any]) -> tuple[pd.DataFrame, dict[str
     try:
         if not path.is_file():
             return None
-        with pa.memory_map(str(path)) as source:
+        # Read into memory, not mapped: the frame must not outlive a mapping of a file
+        # that the next write replaces.
+        with pa.OSFile(str(path), "rb") as source:
             table = ipc.open_file(source).read_all()
         meta = json.loads((table.schema.metadata or {}).get(_KEY, b"{}"))
         if meta.get("key") != key:
