@@ -78,11 +78,11 @@ def trend_charts(
             if found is not None:
                 lines, started[run] = found.table, found.started
             else:
-                lines, diff_rows[run], started[run] = _earlier_run(Path(root), run, decided)
+                lines, diff_rows[run], started[run], starts = _earlier_run(Path(root), run, decided)
                 key = keys[run]
                 if key is not None:
                     summary_cache.store_summary(
-                        Path(root) / run, key, lines, started[run], points=True
+                        Path(root) / run, key, lines, started[run], starts, points=True
                     )
         if len(lines):
             pieces.append(_metric_values(lines, run))
@@ -162,9 +162,9 @@ def _pair_changes(
 
 def _earlier_run(
     root: Path, run: str, decided: list[str], *, summarise: bool = True
-) -> tuple[pd.DataFrame, dict[str, pd.DataFrame], Any]:
+) -> tuple[pd.DataFrame, dict[str, pd.DataFrame], Any, dict[str, Any]]:
     """An earlier run's summary (no intervals: the trend is of point values), its rows
-    per provider (the diff's columns only) and its start: the run is read once, as
+    per provider (the diff's columns only), its start and each provider's: the run is read once, as
     Arrow, and one provider at a time becomes a DataFrame. Without ``summarise``, only
     the diff's columns are read and no summary is made (an empty one is returned)."""
     # What the summary reads (not every column: a million rows of the rest are ~0.9 GB).
@@ -176,17 +176,18 @@ def _earlier_run(
     lines: list[pd.DataFrame] = []
     by_provider: dict[str, pd.DataFrame] = {}
     first = None
+    starts: dict[str, Any] = {}
     for name in sorted(p for p in pc.unique(provider).to_pylist() if p is not None):
         part = table.filter(pc.equal(provider, name)).to_pandas(split_blocks=True)
         if summarise:
             # With its SLOs, so that the point values kept for it are every metric's.
             lines.append(summarize(part, slos, intervals=False))
-        start = part["started_at"].min()
+        start = starts[name] = part["started_at"].min()
         first = start if first is None or start < first else first
         by_provider[name] = part[decided]
         del part
     summary = pd.concat(lines, ignore_index=True) if lines else pd.DataFrame()
-    return summary, by_provider, first if first is not None else pd.NaT
+    return summary, by_provider, first if first is not None else pd.NaT, starts
 
 
 def _by_provider(rows: pd.DataFrame) -> dict[str, pd.DataFrame]:

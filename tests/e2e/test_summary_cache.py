@@ -202,7 +202,9 @@ def test_reports_are_the_same_with_and_without_caches(
     assert "▲" in warm
 
 
-def test_history_of_any_metric_is_each_runs_summary_with_its_slos(root: Path) -> None:
+def test_history_of_any_metric_is_each_runs_summary_with_its_slos(
+    root: Path, tmp_path: Path
+) -> None:
     from harness.report.history import history, run_history
 
     runs = ["night-1", "night-2"]
@@ -217,6 +219,16 @@ def test_history_of_any_metric_is_each_runs_summary_with_its_slos(root: Path) ->
             warm = run_history(root, runs, metric, provider)  # reads what was kept
             pd.testing.assert_frame_equal(cold, expected, check_exact=True)
             pd.testing.assert_frame_equal(warm, expected, check_exact=True)
+    # Point values a report's trend kept (night-1's, a provider at a time) serve too,
+    # with each provider's own start.
+    _drop_caches(root)
+    _report(root, tmp_path / "r.html")
+    assert (root / "night-1" / summary_cache.POINTS_FILE).is_file()
+    assert not (root / "night-1" / summary_cache.SUMMARY_FILE).exists()
+    for provider in (None, "fast", "slow"):
+        expected = history(rows, "exact_match_abstain", provider, slos=slos)
+        got = run_history(root, runs, "exact_match_abstain", provider)
+        pd.testing.assert_frame_equal(got, expected, check_exact=True)
     # The CLI had no SLOs for history: "unknown metric 'goodput'", though summarize
     # showed it. "slow" answers after 40 ms, over the 30 ms SLO: no request meets it.
     shown = json.loads(_invoke("history", str(root), "--metric", "goodput", "--format", "json"))
