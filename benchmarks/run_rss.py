@@ -221,17 +221,7 @@ def merge_only(code: Path, parts: Path, work: Path) -> dict[str, Any]:
     run_dir = work / "merge" / code.name
     shutil.rmtree(run_dir, ignore_errors=True)
     shutil.copytree(parts, run_dir)
-    env = dict(os.environ, PYTHONPATH=str(code))
-    out = subprocess.run(
-        [sys.executable, "-c", MERGE_DRIVER, str(run_dir)],
-        env=env,
-        cwd=work,  # ``-c`` puts the current directory first on sys.path, before PYTHONPATH
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
-    result: dict[str, Any] = json.loads(out.strip().splitlines()[-1])
-    assert Path(result["harness"]).is_relative_to(code), (result["harness"], code)
+    result = _drive(code, work, MERGE_DRIVER, run_dir)
     result["bytes"] = Path(result["merged"]).read_bytes()
     return result
 
@@ -240,10 +230,14 @@ def plan_only(code: Path, work: Path, requests: int) -> dict[str, Any]:
     """Peak RSS of planning ``requests`` and iterating every one (nothing sent)."""
     config = work / f"plan-{requests}.yaml"
     config.write_text(config_text(requests, work / "runs"))
-    env = dict(os.environ, PYTHONPATH=str(code))
+    return _drive(code, work, PLAN_DRIVER, config)
+
+
+def _drive(code: Path, work: Path, script: str, arg: Path) -> dict[str, Any]:
+    """Run a driver ``script`` on ``arg`` in a fresh process on ``code``; its JSON line."""
     out = subprocess.run(
-        [sys.executable, "-c", PLAN_DRIVER, str(config)],
-        env=env,
+        [sys.executable, "-c", script, str(arg)],
+        env=dict(os.environ, PYTHONPATH=str(code)),
         cwd=work,  # ``-c`` puts the current directory first on sys.path, before PYTHONPATH
         capture_output=True,
         text=True,

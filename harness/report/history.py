@@ -89,18 +89,7 @@ def history(
         available.update(str(c) for c in table.columns)
         if metric not in table.columns:
             continue
-        pieces.append(
-            pd.DataFrame(
-                {
-                    "run_id": str(run_id),
-                    "started_at": run_rows["started_at"].min(),
-                    "provider": table["provider"].astype(str).to_numpy(),
-                    "suite": table["suite"].astype(str).to_numpy(),
-                    "load_level": table["load_level"].astype(str).to_numpy(),
-                    "value": pd.to_numeric(table[metric], errors="coerce").to_numpy(float),
-                }
-            )
-        )
+        pieces.append(_piece(run_id, run_rows["started_at"].min(), table, metric))
     if name is not None and name not in known and not isinstance(rows, pd.DataFrame):
         raise ValueError(f"unknown provider {provider!r}; known: {', '.join(sorted(known))}")
     return _series(pieces, seen, available, metric)
@@ -115,9 +104,8 @@ def run_history(
     directory while it is current (:mod:`harness.report.summary_cache`), else computed
     from the run's rows and kept. One run in memory at a time."""
     from harness.report import summary_cache
-    from harness.report.summary import SUMMARY_COLUMNS, load_summary, read_frame, run_slos
+    from harness.report.summary import SUMMARIZE_COLUMNS, load_summary, read_frame, run_slos
 
-    columns = ["run_id", "started_at", "provider", "suite", "load_level", "value"]
     name = None if provider is None else base_name(provider)
     known: set[str] = set()
     available: set[str] = set()
@@ -136,7 +124,7 @@ def run_history(
             del rows
         else:
             key = summary_cache.run_fingerprint(run_dir)  # before the rows are read
-            rows = read_frame(root, [run_id], SUMMARY_COLUMNS)
+            rows = read_frame(root, [run_id], SUMMARIZE_COLUMNS)  # what summarize reads
             table = summarize(rows, run_slos(root, run_id), intervals=False)
             started, by_provider = summary_cache.provider_starts(rows)
             del rows
@@ -155,22 +143,24 @@ def run_history(
             continue
         if name is not None:
             started = by_provider.get(name, pd.NaT)
-        pieces.append(
-            pd.DataFrame(
-                {
-                    "run_id": str(run_id),
-                    "started_at": started,
-                    "provider": lines["provider"].astype(str).to_numpy(),
-                    "suite": lines["suite"].astype(str).to_numpy(),
-                    "load_level": lines["load_level"].astype(str).to_numpy(),
-                    "value": pd.to_numeric(lines[metric], errors="coerce").to_numpy(float),
-                },
-                columns=columns,
-            )
-        )
+        pieces.append(_piece(run_id, started, lines, metric))
     if name is not None and name not in known:
         raise ValueError(f"unknown provider {provider!r}; known: {', '.join(sorted(known))}")
     return _series(pieces, seen, available, metric)
+
+
+def _piece(run_id: Any, started: Any, lines: pd.DataFrame, metric: str) -> pd.DataFrame:
+    """One run's values of ``metric``, a line of its summary (``lines``) each."""
+    return pd.DataFrame(
+        {
+            "run_id": str(run_id),
+            "started_at": started,
+            "provider": lines["provider"].astype(str).to_numpy(),
+            "suite": lines["suite"].astype(str).to_numpy(),
+            "load_level": lines["load_level"].astype(str).to_numpy(),
+            "value": pd.to_numeric(lines[metric], errors="coerce").to_numpy(float),
+        }
+    )
 
 
 def _series(
